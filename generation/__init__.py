@@ -1,0 +1,1 @@
+"""generation subsystem (see ../shared/docs/ARCHITECTURE.md); filled in by later issues."""

@@ -1,0 +1,3 @@
+"""The reference harness for code language models: evaluate, generate, train, audit, report."""
+
+__version__ = "0.1.0"

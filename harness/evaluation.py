@@ -1,0 +1,229 @@
+"""Evaluate an EvalPlus-format samples file: grade, score, write results."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness import benchmark as bench_registry
+from harness.benchmark import Benchmark, GradeOptions, Verdict
+from harness.data import cache_dir
+from harness.errors import HarnessError
+from harness.execution import Sandbox, SandboxSettings
+from harness.passk import mean_pass_at_k
+from harness.samples import file_sha256, load_samples
+from harness.store import (
+    RunRecord,
+    RunSettings,
+    RunTimings,
+    SampleResult,
+    SkippedSample,
+    TaskResult,
+    git_commit,
+    save_run,
+    write_json_atomic,
+)
+from harness.verdict_cache import VerdictCache, verdict_key
+
+
+def output_paths(samples: Path, output: Path | None) -> tuple[Path, Path]:
+    """``(eval_results.json, run.json)``; next to the samples file (EvalPlus naming) without ``--output``."""
+    if output is not None:
+        return output / "eval_results.json", output / "run.json"
+    stem = samples.name[: -len(".jsonl")] if samples.name.endswith(".jsonl") else samples.stem
+    return samples.parent / f"{stem}_eval_results.json", samples.parent / f"{stem}_run.json"
+
+
+class _Progress:
+    """A one-line progress display on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.done = total, label, 0
+        self.tty = sys.stderr.isatty()
+        self.start = time.monotonic()
+
+    def step(self, *_: Any) -> None:
+        self.done += 1
+        if self.tty and (self.done == self.total or self.done % 10 == 0):
+            rate = self.done / max(1e-9, time.monotonic() - self.start)
+            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} ({rate:.1f}/s)")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def evaluate_samples(
+    benchmark: str,
+    samples: str | Path,
+    output: str | Path | None = None,
+    parallel: int | None = None,
+    data_dir: str | Path | None = None,
+    test_details: bool = False,
+    base_only: bool = False,
+    use_verdict_cache: bool = True,
+    skip_bad: bool = False,
+    sandbox_settings: SandboxSettings | None = None,
+    echo: Callable[[str], None] = print,
+) -> RunRecord:
+    """Grade a samples file and write ``eval_results.json`` and ``run.json``."""
+    t0 = time.perf_counter()
+    samples_path = Path(samples)
+    bench: Benchmark = bench_registry.get(benchmark, data_dir=data_dir)
+    problems = bench.problems()
+    dataset = bench.dataset()
+    rows, bad = load_samples(samples_path, skip_bad=skip_bad)
+    skipped = [SkippedSample(line=b.line, task_id=b.task_id, reason=b.reason) for b in bad]
+    graded = []
+    for s in rows:
+        if s.task_id not in problems:
+            skipped.append(SkippedSample(line=s.line, task_id=s.task_id, reason=f"task not in {dataset.name} {dataset.version}"))
+        else:
+            graded.append(s)
+    if not graded:
+        raise HarnessError(
+            f"none of the {len(rows)} samples in {samples_path} belongs to {dataset.name} {dataset.version}"
+            f" (first task_id: {rows[0].task_id!r}); is --benchmark right?"
+        )
+    for sk in skipped:
+        echo(f"warning: skipped line {sk.line} ({sk.task_id}): {sk.reason}")
+    programs = [(s.task_id, bench.program(problems[s.task_id], s.solution, s.completion)) for s in graded]
+    options = GradeOptions(test_details=test_details, base_only=base_only)
+    base = sandbox_settings or SandboxSettings()
+    settings = SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers})
+    verdicts: list[Verdict | None] = [None] * len(programs)
+    cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
+    keys: list[str] = []
+    hits = 0
+    with Sandbox(settings) as sandbox:
+        t_grade = time.perf_counter()
+        todo: list[int] = list(range(len(programs)))
+        if cache is not None:
+            keys = [verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes) for tid, prog in programs]
+            found = cache.get_many(keys)
+            todo = []
+            first_of: dict[str, int] = {}
+            for k, key in enumerate(keys):
+                if key in found:
+                    verdicts[k] = found[key].model_copy(update={"cached": True})
+                    hits += 1
+                elif key in first_of:
+                    continue  # an identical program is graded once
+                else:
+                    first_of[key] = k
+                    todo.append(k)
+        progress = _Progress(len(todo), f"grading {bench.name}")
+
+        def done(j: int, verdict: Verdict) -> None:
+            progress.step()
+            if cache is not None:
+                cache.put(keys[todo[j]], verdict)
+
+        fresh = bench.grade(sandbox, [programs[k] for k in todo], options, on_done=done)
+        for k, verdict in zip(todo, fresh):
+            verdicts[k] = verdict
+        if cache is not None:
+            by_key = {keys[k]: verdicts[k] for k in todo}
+            for k, key in enumerate(keys):
+                if verdicts[k] is None:
+                    verdicts[k] = by_key[key].model_copy(update={"cached": True})  # type: ignore[union-attr]
+                    hits += 1
+            cache.close()
+        grading_s = time.perf_counter() - t_grade
+        prep = float(getattr(bench, "last_expected_seconds", 0.0))
+        isolation = sandbox.mode
+    final = [v for v in verdicts if v is not None]
+    record = _record(
+        bench, dataset, samples_path, graded, programs, final, skipped, options, settings, isolation,
+        RunTimings(expected_outputs=prep, grading=grading_s, total=time.perf_counter() - t0,
+                   verdict_cache_hits=hits, graded_programs=len(todo)),
+        use_verdict_cache,
+    )  # fmt: skip
+    results_path, run_path = output_paths(samples_path, Path(output) if output else None)
+    write_json_atomic(results_path, _eval_results(bench, dataset.hash, programs, final, base_only))
+    save_run(run_path, record)
+    _summary(record, results_path, run_path, echo)
+    return record
+
+
+def _record(bench: Benchmark, dataset: Any, samples_path: Path, graded: list[Any], programs: list[tuple[str, str]],
+            verdicts: list[Verdict], skipped: list[SkippedSample], options: GradeOptions,
+            settings: SandboxSettings, isolation: str, timings: RunTimings, use_cache: bool) -> RunRecord:  # fmt: skip
+    tasks: dict[str, TaskResult] = {}
+    for sample, verdict in zip(graded, verdicts):
+        t = tasks.setdefault(sample.task_id, TaskResult(n=0, base_correct=0, plus_correct=None if options.base_only else 0, samples=[]))
+        t.n += 1
+        base = verdict.parts.get("base")
+        if base is not None and base.status == "pass":
+            t.base_correct += 1
+        if not options.base_only and verdict.status == "pass":
+            t.plus_correct = (t.plus_correct or 0) + 1
+        t.samples.append(SampleResult(line=sample.line, verdict=verdict))
+    pak = {"base": mean_pass_at_k([(t.n, t.base_correct) for t in tasks.values()])}
+    if not options.base_only:
+        pak["plus"] = mean_pass_at_k([(t.n, t.plus_correct or 0) for t in tasks.values()])
+    missing = [tid for tid in bench.problems() if tid not in tasks]
+    return RunRecord(
+        benchmark=bench.name,
+        dataset=dataset,
+        samples_file=str(samples_path.resolve()),
+        samples_sha256=file_sha256(samples_path),
+        git_commit=git_commit(),
+        settings=RunSettings(
+            parallel=settings.worker_count(),
+            min_time_limit=options.min_time_limit,
+            time_limit_factor=options.time_limit_factor,
+            base_only=options.base_only,
+            test_details=options.test_details,
+            verdict_cache=use_cache,
+            isolation=isolation,
+            memory_limit_bytes=settings.memory_bytes,
+        ),
+        pass_at_k=pak,
+        n_tasks=len(tasks),
+        n_samples=len(verdicts),
+        missing_tasks=missing,
+        skipped=skipped,
+        tasks=tasks,
+        timings=timings,
+    )
+
+
+def _eval_results(bench: Any, dataset_hash: str, programs: list[tuple[str, str]],
+                  verdicts: list[Verdict], base_only: bool) -> dict[str, Any]:  # fmt: skip
+    """EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for (tid, program), verdict in zip(programs, verdicts):
+        entry: dict[str, Any] = {"task_id": tid, "solution": program}
+        for phase in ("base", "plus"):
+            part = verdict.parts.get(phase)
+            if part is None:
+                entry[f"{phase}_status"] = None
+                entry[f"{phase}_fail_tests"] = []
+                continue
+            entry[f"{phase}_status"] = part.status
+            fails = [i for i in part.failed if i >= 0]
+            entry[f"{phase}_fail_tests"] = bench.serialize_inputs(tid, [bench.inputs(tid, phase)[i] for i in fails])
+        out.setdefault(tid, []).append(entry)
+    return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
+
+
+def _summary(record: RunRecord, results_path: Path, run_path: Path, echo: Callable[[str], None]) -> None:
+    name = record.dataset.name
+    base = record.pass_at_k.get("base", {})
+    plus = record.pass_at_k.get("plus", {})
+    base_label = name.rstrip("+")
+    echo(f"{base_label} (base tests)  " + "  ".join(f"{k}: {v:.3f}" for k, v in base.items()))
+    if plus:
+        echo(f"{name} (base + extra tests)  " + "  ".join(f"{k}: {v:.3f}" for k, v in plus.items()))
+    t = record.timings
+    echo(
+        f"{record.n_samples} samples over {record.n_tasks} tasks; {len(record.skipped)} skipped; "
+        f"{len(record.missing_tasks)} tasks without samples; {t.total:.1f} s "
+        f"(expected outputs {t.expected_outputs:.1f} s, grading {t.grading:.1f} s, {t.verdict_cache_hits} cached)"
+    )
+    echo(f"results: {results_path}")
+    echo(f"run record: {run_path}")

@@ -1,0 +1,755 @@
+"""Harness side of the sandbox: worker processes, isolation, scheduling.
+
+:class:`Sandbox` owns ``workers`` pre-started worker processes (see
+:mod:`harness.execution.worker`), each in its own bubblewrap sandbox when
+bubblewrap works here.  It runs two kinds of jobs:
+
+* :class:`CallJob` - call a function of an untrusted program on a list of
+  inputs, with a CPU-time limit per input; each output is decoded to plain
+  data and judged by a trusted ``check`` callback in this process.  Inputs of
+  one job are split across idle workers when the job is long (work stealing),
+  so one slow sample does not serialise the run.
+* :class:`ScriptJob` - run a whole program; it passes when it exits cleanly.
+
+Isolation (chosen once per process, reported by :func:`isolation_mode`):
+
+* ``bwrap``: read-only root, private ``/tmp`` (size-capped tmpfs), new PID,
+  network, IPC and UTS namespaces, killed with its parent;
+* ``process``: no namespaces (bubblewrap missing or refused by the OS); the
+  program still gets its own session, rlimits, working directory and, as
+  root, its own uid.  Network and filesystem isolation are then absent.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.execution import codec, protocol
+
+_PRELOAD = [
+    "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
+    "typing", "decimal", "fractions", "statistics", "operator", "copy", "random",
+    "datetime", "hashlib", "numpy", "subprocess", "faulthandler",
+]  # fmt: skip
+_UID_BASE = 61000
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Limits and layout of the sandbox (every field has a safe default)."""
+
+    workers: int = 0  # 0: one per CPU core
+    memory_bytes: int = 4 << 30
+    file_size_bytes: int = 64 << 20
+    capture_bytes: int = 64 << 10
+    max_output_bytes: int = 64 << 20
+    max_processes: int = 64
+    tmpfs_bytes: int = 1 << 30
+    wall_factor: float = 3.0
+    isolation: str = "auto"  # auto | bwrap | process
+    split_min_seconds: float = 0.25
+
+    def worker_count(self) -> int:
+        """Number of worker processes to start."""
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class CallJob:
+    """Call ``entry_point`` of ``code`` on each input, judged by ``check``."""
+
+    code: str
+    entry_point: str
+    inputs_key: str
+    inputs_payload: Callable[[], bytes]
+    limits: list[float]
+    costs: list[float]
+    budget: float = 1e9
+    exec_limit: float = 10.0
+    fast: bool = True
+    iterate_opaque: bool = False
+    guard: bool = True
+    check: Callable[[int, bytes], bool] | None = None  # judges an encoded output (see codec)
+    keep_outputs: bool = False  # keep each output's encoded bytes in the result
+    priority: int = 1  # lower runs first (expected outputs before the samples that need them)
+
+
+@dataclass
+class CallResult:
+    """Outcome of a :class:`CallJob`."""
+
+    status: str  # pass | fail | timeout
+    failed: list[int] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)
+    error: str | None = None
+    cpu: float = 0.0
+    times: list[float] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ScriptJob:
+    """Run a whole program as ``__main__``."""
+
+    code: str
+    cpu_limit: float = 10.0
+
+
+@dataclass
+class ScriptResult:
+    """Outcome of a :class:`ScriptJob`."""
+
+    status: str  # pass | fail | timeout
+    error: str | None
+    stdout: str
+    cpu: float
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not work (not a verdict on a program)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_works() -> bool:
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    try:
+        proc = subprocess.run(
+            [exe, *_bwrap_args(1 << 20), sys.executable, "-c", "pass"],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def _bwrap_args(tmpfs_bytes: int) -> list[str]:
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
+    args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    args += ["--die-with-parent", "--new-session", "--as-pid-1"]
+    if os.geteuid() == 0:
+        # Root keeps the capabilities it needs to give each program its own uid.
+        args += ["--cap-add", "ALL"]
+    else:
+        args += ["--unshare-user"]
+    return args
+
+
+def isolation_mode(settings: SandboxSettings | None = None) -> str:
+    """``bwrap`` or ``process``: what this machine gives untrusted programs."""
+    wanted = (settings or SandboxSettings()).isolation
+    if wanted == "process":
+        return "process"
+    if _bwrap_works():
+        return "bwrap"
+    if wanted == "bwrap":
+        raise SandboxError("bubblewrap was requested but does not work here (install the `bubblewrap` package)")
+    return "process"
+
+
+class _Worker:
+    """One worker process and the pipes to it."""
+
+    def __init__(self, index: int, settings: SandboxSettings, mode: str) -> None:
+        self.index = index
+        self.settings = settings
+        self.mode = mode
+        self.known_inputs: set[str] = set()
+        self.send_lock = threading.Lock()
+        self._tmp: str | None = None
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        s = self.settings
+        if self.mode == "bwrap":
+            root = f"/tmp/harness-w{self.index}"
+        else:
+            self._tmp = tempfile.mkdtemp(prefix=f"harness-w{self.index}-")
+            root = os.path.join(self._tmp, "work")
+        cfg = {
+            "index": self.index,
+            "uid": _UID_BASE + self.index if os.geteuid() == 0 else None,
+            "workdir_root": root,
+            "memory": s.memory_bytes,
+            "file_size": s.file_size_bytes,
+            "capture": s.capture_bytes,
+            "max_output": s.max_output_bytes,
+            "nproc": s.max_processes,
+            "wall_factor": s.wall_factor,
+            "preload": _PRELOAD,
+        }
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        script = os.path.join(pkg_root, "harness", "execution", "worker.py")
+        cmd = [sys.executable, script, json.dumps(cfg)]
+        if self.mode == "bwrap":
+            cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_args(s.tmpfs_bytes), *cmd]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": pkg_root,
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONHASHSEED": "0",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+        }
+        for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        stderr = None if os.environ.get("HARNESS_DEBUG") else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd="/"
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        self.out_fd = proc.stdout.fileno()
+        self.in_fd = proc.stdin.fileno()
+        hello = protocol.read_frame(self.out_fd)
+        if hello is None or hello[0].get("ev") != "hello":
+            proc.kill()
+            raise SandboxError(f"sandbox worker failed to start ({' '.join(cmd[:3])} ...); run with HARNESS_DEBUG=1")
+        return proc
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        with self.send_lock:
+            protocol.write_all(self.in_fd, protocol.pack(header, payload))
+
+    def try_send(self, header: dict[str, Any]) -> None:
+        try:
+            self.send(header)
+        except OSError:
+            pass
+
+    def recv(self) -> tuple[dict[str, Any], bytes] | None:
+        try:
+            return protocol.read_frame(self.out_fd)
+        except (OSError, protocol.ProtocolError):
+            return None
+
+    def restart(self) -> None:
+        self.close()
+        self.known_inputs.clear()
+        self.proc = self._start()
+
+    def close(self) -> None:
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class _JobState:
+    def __init__(self, index: int, job: CallJob) -> None:
+        self.index = index
+        self.job = job
+        self.n = len(job.limits)
+        self.ok: dict[int, bool] = {}
+        self.reasons: dict[int, str] = {}
+        self.times: dict[int, float] = {}
+        self.outputs: dict[int, Any] = {}
+        self.first_fail: int | None = None
+        self.units: list[_Unit] = []
+        self.pending = 0
+        self.timed_out = False
+        self.error: str | None = None
+        self.cpu = 0.0
+        self.exec_counted = False
+        self.finished = False
+
+    def est(self, lo: int, hi: int) -> float:
+        costs = self.job.costs
+        return sum(costs[lo:hi])
+
+    def slowdown(self) -> float:
+        done = [i for i in self.times]
+        gt = sum(self.job.costs[i] for i in done)
+        used = sum(self.times[i] for i in done)
+        return max(1.0, used / gt) if gt > 1e-6 else 1.0
+
+
+class _Unit:
+    _ids = itertools.count(1)
+
+    def __init__(self, state: _JobState, start: int, end: int) -> None:
+        self.id = next(self._ids)
+        self.state = state
+        self.start = start
+        self.end = end
+        self.next = start
+        self.worker: _Worker | None = None
+        self.cancelled = False
+
+
+class _Scheduler:
+    """Assigns units to workers; splits long units when a worker idles."""
+
+    def __init__(self, states: list[_JobState], split_min: float) -> None:
+        self.cond = threading.Condition()
+        self.queue: list[tuple[int, float, int, _Unit]] = []
+        self.active: set[_Unit] = set()
+        self.split_min = split_min
+        self.remaining = len(states)
+        self.just_finished: list[_JobState] = []
+        self.on_finished: Callable[[_JobState], None] = lambda st: None
+        for st in states:
+            if st.n == 0:
+                st.finished = True
+                self.remaining -= 1
+                continue
+            self._push(_Unit(st, 0, st.n))
+
+    def _push(self, unit: _Unit) -> None:
+        unit.state.pending += 1
+        cost = unit.state.est(unit.start, unit.end)
+        heapq.heappush(self.queue, (unit.state.job.priority, -cost, unit.id, unit))
+
+    def add(self, states: list[_JobState]) -> None:
+        """Schedule more jobs while the run is in progress."""
+        with self.cond:
+            for st in states:
+                self.remaining += 1
+                if st.n == 0:
+                    st.finished = True
+                    self.remaining -= 1
+                    continue
+                self._push(_Unit(st, 0, st.n))
+            self.cond.notify_all()
+
+    def acquire(self, worker: _Worker) -> _Unit | None:
+        """The next unit for ``worker``; ``_FLUSH`` when finished jobs await reporting."""
+        with self.cond:
+            while True:
+                while self.queue:
+                    unit = heapq.heappop(self.queue)[-1]
+                    if unit.cancelled:
+                        self._unit_gone(unit)
+                        continue
+                    unit.worker = worker
+                    self.active.add(unit)
+                    return unit
+                if self.just_finished:
+                    return _FLUSH
+                if self.remaining == 0:
+                    return None
+                stolen = self._steal(worker)
+                if stolen is not None:
+                    return stolen
+                self.cond.wait(0.05)
+
+    def _steal(self, worker: _Worker) -> _Unit | None:
+        best, best_cost = None, self.split_min
+        for unit in self.active:
+            if unit.cancelled or unit.worker is worker:
+                continue
+            st = unit.state
+            lo = unit.next + 1  # the input in progress stays where it is
+            if unit.end - lo < 1:
+                continue
+            cost = st.est(unit.next, unit.end) * st.slowdown()
+            if cost > best_cost:
+                best, best_cost = unit, cost
+        if best is None:
+            return None
+        st = best.state
+        total = st.est(best.next, best.end)
+        acc, split = 0.0, best.end - 1
+        for i in range(best.next, best.end):
+            acc += st.job.costs[i]
+            if acc >= total / 2:
+                split = i + 1
+                break
+        split = max(best.next + 1, min(split, best.end - 1))
+        new = _Unit(st, split, best.end)
+        best.end = split
+        if best.worker is not None:
+            best.worker.try_send({"op": "set_end", "unit": best.id, "end": split})
+        st.pending += 1
+        new.worker = worker
+        self.active.add(new)
+        return new
+
+    def _unit_gone(self, unit: _Unit) -> None:
+        st = unit.state
+        st.pending -= 1
+        self.active.discard(unit)
+        if st.pending == 0 and not st.finished:
+            st.finished = True
+            self.just_finished.append(st)
+            self.cond.notify_all()
+
+    def flush_finished(self) -> None:
+        """Report finished jobs (outside the lock: callbacks may add jobs)."""
+        while True:
+            with self.cond:
+                if not self.just_finished:
+                    return
+                st = self.just_finished.pop(0)
+            self.on_finished(st)
+            with self.cond:
+                self.remaining -= 1
+                self.cond.notify_all()
+
+    # ---------------------------------------------------------- events
+    def record(self, unit: _Unit, i: int, ok: bool, cpu: float, reason: str | None, output: Any = None) -> None:
+        with self.cond:
+            st = unit.state
+            if i >= unit.next:
+                unit.next = i + 1
+            if i in st.ok:
+                return  # a duplicate from a unit that was split under it
+            st.ok[i] = ok
+            st.times[i] = cpu
+            st.cpu += cpu
+            if st.job.keep_outputs:
+                st.outputs[i] = output
+            if not ok:
+                st.reasons[i] = reason or "wrong output"
+                if st.first_fail is None or i < st.first_fail:
+                    st.first_fail = i
+                if st.job.fast:
+                    self._prune(st, i)
+            if st.cpu > st.job.budget and not st.timed_out:
+                st.timed_out = True
+                self._prune(st, -1)
+
+    def _prune(self, st: _JobState, fail: int) -> None:
+        """Stop work past a failure at ``fail`` (``-1``: stop everything)."""
+        for unit in list(self.active) + [entry[-1] for entry in self.queue]:
+            if unit.state is not st or unit.cancelled:
+                continue
+            if unit.start > fail:
+                unit.cancelled = True
+                if unit.worker is not None:
+                    unit.worker.try_send({"op": "abort", "unit": unit.id})
+            elif unit.end > fail + 1:
+                unit.end = fail + 1
+                if unit.worker is not None:
+                    unit.worker.try_send({"op": "set_end", "unit": unit.id, "end": fail + 1})
+
+    def exec_done(self, unit: _Unit, cpu: float) -> None:
+        with self.cond:
+            st = unit.state
+            if not st.exec_counted:
+                st.exec_counted = True
+                st.cpu += cpu
+
+    def finish(self, unit: _Unit, header: dict[str, Any]) -> None:
+        with self.cond:
+            st = unit.state
+            reason = header.get("reason")
+            i = int(header.get("i", unit.next))
+            if not unit.cancelled:
+                if reason in ("exec_error", "exec_timeout") or (
+                    reason == "crashed" and unit.next == unit.start and "ready_seen" not in header
+                ):
+                    if reason == "exec_timeout":
+                        st.timed_out = True
+                    st.error = st.error or str(header.get("error") or reason)
+                    self._prune(st, -1)
+                elif reason == "budget":
+                    st.timed_out = True
+                    self._prune(st, -1)
+                elif reason in ("timeout", "crashed", "output_too_large", "protocol", "worker_died") and i < unit.end:
+                    why = {
+                        "timeout": "time limit exceeded",
+                        "crashed": f"program died ({_death(header)})",
+                    }.get(reason, str(reason).replace("_", " "))
+                    self._record_locked(st, unit, i, why)
+                    if not st.job.fast and i + 1 < unit.end and not st.timed_out:
+                        self._push(_Unit(st, i + 1, unit.end))
+                elif unit.next < unit.end and reason == "done" and not st.job.fast:
+                    # The program stopped early on its own; judge the rest missing.
+                    for j in range(unit.next, unit.end):
+                        self._record_locked(st, unit, j, "no output")
+            self._unit_gone(unit)
+
+    def _record_locked(self, st: _JobState, unit: _Unit, i: int, why: str) -> None:
+        if i in st.ok:
+            return
+        st.ok[i] = False
+        st.reasons[i] = why
+        if st.first_fail is None or i < st.first_fail:
+            st.first_fail = i
+        if st.job.fast:
+            self._prune(st, i)
+
+
+_FLUSH = object.__new__(_Unit)
+
+
+def _death(header: dict[str, Any]) -> str:
+    if "signal" in header:
+        return f"signal {header['signal']}"
+    return f"exit code {header.get('exit')}"
+
+
+class Sandbox:
+    """A pool of sandboxed workers; create once per process and reuse."""
+
+    def __init__(self, settings: SandboxSettings | None = None) -> None:
+        self.settings = settings or SandboxSettings()
+        self.mode = isolation_mode(self.settings)
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_workers(self) -> list[_Worker]:
+        with self._lock:
+            if not self._workers:
+                # Started from this thread on purpose: bubblewrap's
+                # --die-with-parent follows the *thread* that spawned it.
+                started: list[_Worker] = []
+                try:
+                    for k in range(self.settings.worker_count()):
+                        started.append(_Worker(k, self.settings, self.mode))
+                except (OSError, SandboxError) as exc:
+                    for w in started:
+                        w.close()
+                    raise SandboxError(f"could not start sandbox workers: {exc}") from exc
+                self._workers = started
+            return self._workers
+
+    def close(self) -> None:
+        """Stop every worker (idempotent)."""
+        with self._lock:
+            for w in self._workers:
+                w.close()
+            self._workers = []
+
+    # ------------------------------------------------------------ calls
+    def run_calls(
+        self,
+        jobs: Sequence[CallJob],
+        on_done: Callable[[int, CallResult], Sequence[CallJob] | None] | None = None,
+    ) -> list[CallResult]:
+        """Run function-call jobs in parallel; results come back in job order.
+
+        ``on_done(index, result)`` is called as each job finishes and may
+        return further jobs, which join the same run (their indices follow).
+        """
+        workers = self._ensure_workers()
+        states = [_JobState(k, job) for k, job in enumerate(jobs)]
+        sched = _Scheduler(states, self.settings.split_min_seconds)
+        results: dict[int, CallResult] = {}
+        report_lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def report(st: _JobState) -> None:
+            # Called once per job, from the worker thread that finished it.
+            with report_lock:
+                if st.index in results:
+                    return
+                results[st.index] = _result(st)
+                more = on_done(st.index, results[st.index]) if on_done is not None else None
+                if more:
+                    new = [_JobState(len(states) + k, job) for k, job in enumerate(more)]
+                    states.extend(new)
+                    sched.add(new)
+                    for st2 in new:
+                        if st2.finished:
+                            report(st2)
+
+        sched.on_finished = report
+
+        def loop(worker: _Worker) -> None:
+            try:
+                while True:
+                    sched.flush_finished()
+                    unit = sched.acquire(worker)
+                    if unit is None:
+                        return
+                    if unit is not _FLUSH:
+                        self._run_unit(worker, unit, sched)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                with sched.cond:
+                    sched.remaining = 0
+                    sched.cond.notify_all()
+
+        for st in states:
+            if st.finished:
+                report(st)
+        threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise SandboxError(f"sandbox failure: {errors[0]!r}") from errors[0]
+        return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
+
+    def _run_unit(self, worker: _Worker, unit: _Unit, sched: _Scheduler) -> None:
+        job = unit.state.job
+        header = {
+            "op": "call",
+            "unit": unit.id,
+            "entry": job.entry_point,
+            "inputs": job.inputs_key,
+            "start": unit.start,
+            "end": unit.end,
+            "limits": job.limits[unit.start : unit.end],
+            "exec_limit": job.exec_limit,
+            "budget": job.budget,
+            "iterate_opaque": job.iterate_opaque,
+            "stop_on_error": job.fast,
+            "guard": job.guard,
+        }
+        try:
+            if job.inputs_key not in worker.known_inputs:
+                worker.send({"op": "inputs", "key": job.inputs_key}, job.inputs_payload())
+                worker.known_inputs.add(job.inputs_key)
+            with sched.cond:
+                if unit.cancelled:
+                    sched._unit_gone(unit)
+                    return
+                header["end"] = unit.end
+                header["limits"] = job.limits[unit.start : unit.end]
+            worker.send(header, job.code.encode("utf-8", "surrogatepass"))
+        except OSError:
+            self._worker_died(worker, unit, sched)
+            return
+        ready = False
+        while True:
+            frame = worker.recv()
+            if frame is None:
+                self._worker_died(worker, unit, sched)
+                return
+            ev, payload = frame
+            if ev.get("unit") != unit.id:
+                continue
+            kind = ev.get("ev")
+            if kind == "ready":
+                ready = True
+                sched.exec_done(unit, float(ev.get("cpu", 0.0)))
+            elif kind == "out":
+                i = int(ev["i"])
+                ok, reason, value = self._judge(job, i, payload)
+                sched.record(unit, i, ok, float(ev["cpu"]), reason, value)
+            elif kind == "err":
+                sched.record(unit, int(ev["i"]), False, float(ev["cpu"]), f"raised {ev.get('msg', '')}")
+            elif kind == "end":
+                if ready:
+                    ev["ready_seen"] = True
+                sched.finish(unit, ev)
+                return
+
+    @staticmethod
+    def _judge(job: CallJob, i: int, payload: bytes) -> tuple[bool, str | None, Any]:
+        """Apply the job's trusted check to an encoded output (here, never in the sandbox)."""
+        if job.check is None:
+            return True, None, payload
+        try:
+            ok = bool(job.check(i, payload))
+        except Exception as exc:  # noqa: BLE001 - a check on hostile data may raise
+            return False, f"comparison raised {type(exc).__name__}", None
+        return ok, None if ok else "wrong output", payload if job.keep_outputs else None
+
+    def _worker_died(self, worker: _Worker, unit: _Unit, sched: _Scheduler) -> None:
+        worker.restart()
+        sched.finish(unit, {"reason": "worker_died", "i": unit.next, "ready_seen": True})
+
+    # ---------------------------------------------------------- scripts
+    def run_scripts(self, jobs: Sequence[ScriptJob]) -> list[ScriptResult]:
+        """Run whole programs in parallel; results come back in job order."""
+        workers = self._ensure_workers()
+        results: list[ScriptResult | None] = [None] * len(jobs)
+        todo = list(enumerate(jobs))
+        lock = threading.Lock()
+        ids = itertools.count(1_000_000_000)
+
+        def loop(worker: _Worker) -> None:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    k, job = todo.pop(0)
+                results[k] = self._run_script(worker, job, next(ids))
+
+        threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return [r for r in results if r is not None]
+
+    def _run_script(self, worker: _Worker, job: ScriptJob, unit: int) -> ScriptResult:
+        try:
+            worker.send({"op": "script", "unit": unit, "exec_limit": job.cpu_limit}, job.code.encode())
+        except OSError:
+            worker.restart()
+            return ScriptResult("fail", "sandbox worker died", "", 0.0)
+        while True:
+            frame = worker.recv()
+            if frame is None:
+                worker.restart()
+                return ScriptResult("fail", "sandbox worker died", "", 0.0)
+            ev, _ = frame
+            if ev.get("unit") != unit or ev.get("ev") != "end":
+                continue
+            reason = ev.get("reason")
+            cpu = float(ev.get("cpu", 0.0))
+            stdout = str(ev.get("stdout", ""))
+            if reason in ("timeout", "exec_timeout"):
+                return ScriptResult("timeout", "time limit exceeded", stdout, cpu)
+            if reason == "done" and ev.get("status") == "ok":
+                return ScriptResult("pass", None, stdout, cpu)
+            if reason == "done":
+                return ScriptResult("fail", str(ev.get("msg", "")), stdout, cpu)
+            return ScriptResult("fail", f"{reason} ({_death(ev)})", stdout, cpu)
+
+
+def _result(st: _JobState) -> CallResult:
+    if st.timed_out:
+        status = "timeout"
+    elif st.error is not None:
+        status = "fail"
+    elif st.first_fail is not None:
+        status = "fail"
+    elif len(st.ok) == st.n and all(st.ok.values()):
+        status = "pass"
+    else:
+        status = "fail"
+    failed = sorted(i for i, ok in st.ok.items() if not ok)
+    if st.job.fast and failed:
+        failed = failed[:1]
+    times = [st.times.get(i, 0.0) for i in range(st.n)]
+    outputs = [st.outputs.get(i) for i in range(st.n)] if st.job.keep_outputs else []
+    reasons = {i: st.reasons[i] for i in failed if i in st.reasons}
+    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs)
+
+
+def encode_inputs(inputs: Sequence[Any]) -> bytes:
+    """Encode a list of argument tuples for :class:`CallJob.inputs_payload`."""
+    return codec.encode([list(args) for args in inputs])
+
+

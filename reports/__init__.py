@@ -1,0 +1,1 @@
+"""reports subsystem (see ../shared/docs/ARCHITECTURE.md); filled in by later issues."""

@@ -1,0 +1,1 @@
+"""training subsystem (see ../shared/docs/ARCHITECTURE.md); filled in by later issues."""
