@@ -36,7 +36,16 @@ from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
 from harness.samples import Sample, program_for
 
 # Bump when expected-output computation changes, so caches are rebuilt.
-EXPECTED_FORMAT = "2"
+EXPECTED_FORMAT = "3"
+
+# Address space EvalPlus 0.3.1's checker process maps before a program runs
+# (VmSize after `import evalplus.evaluate` with its dependencies; `datasets`
+# brings pyarrow, which reserves most of it), measured with Python 3.11 on
+# the project's machines.  With memory accounting "evalplus" a program gets
+# the free address space it would get under EvalPlus: the cap, minus this,
+# minus the task's expected outputs, which EvalPlus holds in that process.
+# That decides memory-hungry samples the way EvalPlus does (Mbpp/255).
+EVALPLUS_CHECKER_BYTES = 1_466_024 * 1024
 PHASES = ("base", "plus")
 _RECORD = struct.Struct("<Q")
 
@@ -291,6 +300,7 @@ class EvalPlusBenchmark(Benchmark):
                     guard=False,
                     keep_outputs=True,
                     priority=0,
+                    footprint=True,
                 )
             )
         return jobs
@@ -310,6 +320,7 @@ class EvalPlusBenchmark(Benchmark):
         entry = self._expected.setdefault(tid, {})
         entry[phase] = encoded
         entry[f"{phase}_time"] = res.times
+        entry[f"{phase}_footprint"] = res.footprint
         return tid if all(p in entry for p in PHASES) else None
 
     def not_none_entry_points(self) -> frozenset[str]:
@@ -333,7 +344,13 @@ class EvalPlusBenchmark(Benchmark):
                 f.write(json.dumps({"hash": self._hash, "format": EXPECTED_FORMAT}).encode() + b"\n")
                 for tid, e in expected.items():
                     for phase in PHASES:
-                        head = {"task_id": tid, "phase": phase, "n": len(e[phase]), "time": e[f"{phase}_time"]}
+                        head = {
+                            "task_id": tid,
+                            "phase": phase,
+                            "n": len(e[phase]),
+                            "time": e[f"{phase}_time"],
+                            "footprint": e[f"{phase}_footprint"],
+                        }
                         f.write(json.dumps(head).encode() + b"\n")
                         for out in e[phase]:
                             f.write(_RECORD.pack(len(out)))
@@ -374,7 +391,8 @@ class EvalPlusBenchmark(Benchmark):
                 entry = out.setdefault(suite["task_id"], {})
                 entry[suite["phase"]] = values
                 entry[f"{suite['phase']}_time"] = [float(t) for t in suite["time"]]
-        if set(out) != set(self._rows) or any(len(e) != 2 * len(PHASES) for e in out.values()):
+                entry[f"{suite['phase']}_footprint"] = int(suite["footprint"])
+        if set(out) != set(self._rows) or any(len(e) != 3 * len(PHASES) for e in out.values()):
             raise ValueError("expected-output cache does not cover the dataset")
         return out
 
@@ -426,9 +444,13 @@ class EvalPlusBenchmark(Benchmark):
 
         return check
 
-    def _sample_jobs(self, tid: str, program: str, phases: Sequence[str], options: GradeOptions) -> list[CallJob]:
+    def _sample_jobs(self, tid: str, program: str, phases: Sequence[str], options: GradeOptions, cap: int) -> list[CallJob]:
         assert self._expected is not None
         row = self._rows[tid]
+        free = None
+        if options.memory_accounting == "evalplus":
+            held = sum(self._expected[tid][f"{p}_footprint"] for p in PHASES)
+            free = cap - EVALPLUS_CHECKER_BYTES - held
         jobs = []
         for phase in phases:
             limits = self.limits(tid, phase, options)
@@ -447,6 +469,7 @@ class EvalPlusBenchmark(Benchmark):
                     fast=not options.test_details,
                     iterate_opaque=row["entry_point"] in self.set_eq_entry_points(),
                     check=self._check(tid, phase),
+                    memory_free=free,
                 )
             )
         return jobs
@@ -470,7 +493,8 @@ class EvalPlusBenchmark(Benchmark):
         def jobs_for(tid: str) -> list[CallJob]:
             jobs = []
             for k in by_task.get(tid, []):
-                for job, phase in zip(self._sample_jobs(tid, programs[k][1], phases, options), phases):
+                jobs_k = self._sample_jobs(tid, programs[k][1], phases, options, sandbox.settings.memory_bytes)
+                for job, phase in zip(jobs_k, phases):
                     jobs.append(job)
                     owners.append(("sample", k, phase))
             return jobs

@@ -62,6 +62,11 @@ class GradeOptions(BaseModel):
     time_limit_factor: float = 4.0
     test_details: bool = False
     base_only: bool = False
+    memory_accounting: str = Field(
+        default="evalplus",
+        description="'evalplus': a program gets the free memory it would get inside EvalPlus's checker; "
+        "'program': the whole cap is the program's",
+    )
 
 
 class Benchmark(ABC):

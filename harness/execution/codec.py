@@ -26,10 +26,13 @@ from __future__ import annotations
 import io
 import pickle
 import sys
+from itertools import chain
 from typing import Any
 
 TAG = "\x00harness.codec.tag\x00"
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None), bytes})
+_SEQ = frozenset({list, tuple})
+_SEQ_OR_SCALAR = _PLAIN_SCALARS | _SEQ
 _MAX_DEPTH = 500
 
 
@@ -97,9 +100,16 @@ class _Encoder:
             raise ValueError("output nested too deeply")
         d = depth + 1
         if t is list or t is tuple or t is set or t is frozenset:
-            # Containers of scalars are their own plain tree: checked in C.
-            if set(map(type, value)) <= _PLAIN_SCALARS:
+            # Containers of scalars (or of lists/tuples of scalars) are their
+            # own plain tree; the check runs in C, which matters for outputs
+            # of millions of items.
+            types = set(map(type, value))
+            if types <= _PLAIN_SCALARS:
                 return value
+            if types <= _SEQ_OR_SCALAR:
+                nested = value if types <= _SEQ else (v for v in value if type(v) in _SEQ)
+                if set(map(type, chain.from_iterable(nested))) <= _PLAIN_SCALARS:
+                    return value
             items = [self.walk(v, d) for v in value]
             if t is list:
                 return items

@@ -54,7 +54,7 @@ class SandboxSettings:
     memory_bytes: int = 4 << 30
     file_size_bytes: int = 64 << 20
     capture_bytes: int = 64 << 10
-    max_output_bytes: int = 64 << 20
+    max_output_bytes: int = 1 << 30
     max_processes: int = 64
     tmpfs_bytes: int = 1 << 30
     wall_factor: float = 3.0
@@ -84,6 +84,8 @@ class CallJob:
     check: Callable[[int, bytes], bool] | None = None  # judges an encoded output (see codec)
     keep_outputs: bool = False  # keep each output's encoded bytes in the result
     priority: int = 1  # lower runs first (expected outputs before the samples that need them)
+    memory_free: int | None = None  # address space granted beyond what the runner maps; None: the sandbox's cap
+    footprint: bool = False  # keep outputs alive and report the address space they take
 
 
 @dataclass
@@ -97,6 +99,7 @@ class CallResult:
     cpu: float = 0.0
     times: list[float] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
+    footprint: int = 0  # bytes of address space the kept outputs took (footprint jobs)
 
 
 @dataclass
@@ -137,10 +140,58 @@ def _bwrap_works() -> bool:
     return proc.returncode == 0
 
 
+def _runtime_paths() -> list[str]:
+    """Folders the sandboxed interpreter must read: Python itself, its packages, the harness."""
+    pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)), pkg_root}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+
+
+def _hidden_ancestor(path: str) -> str | None:
+    """The outermost folder above ``path`` that other users cannot enter, if any."""
+    parts = path.strip("/").split("/")
+    for k in range(1, len(parts) + 1):
+        folder = "/" + "/".join(parts[:k])
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return folder
+        except OSError:
+            return None
+    return None
+
+
+def _runtime_readable_by_others() -> bool:
+    """Whether a program run under an unprivileged uid can import what we import."""
+    return all(_hidden_ancestor(p) is None for p in _runtime_paths())
+
+
 def _bwrap_args(tmpfs_bytes: int) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
+    # Programs run under their own uid: folders that uid may not enter (say,
+    # a Python installed under /root) are replaced by an empty tmpfs with
+    # just the runtime bound back, and anything the tmpfs above hid returns.
+    covered = ["/tmp", "/dev/shm"]
+    for path in _runtime_paths():
+        hidden = _hidden_ancestor(path)
+        if hidden is not None and hidden not in covered:
+            args += ["--tmpfs", hidden]
+            covered.append(hidden)
+    made: set[str] = set()
+    for path in _runtime_paths():
+        base = next((c for c in covered if path == c or path.startswith(c + "/")), None)
+        if base is None:
+            continue
+        # Folders bubblewrap creates on the way are private unless made 0755.
+        parts = path[len(base) :].strip("/").split("/")[:-1]
+        for k in range(1, len(parts) + 1):
+            folder = base + "/" + "/".join(parts[:k])
+            if folder not in made:
+                made.add(folder)
+                args += ["--perms", "0755", "--dir", folder]
+        args += ["--ro-bind", path, path]
     args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     args += ["--die-with-parent", "--new-session", "--as-pid-1"]
     if os.geteuid() == 0:
@@ -184,7 +235,7 @@ class _Worker:
             root = os.path.join(self._tmp, "work")
         cfg = {
             "index": self.index,
-            "uid": _UID_BASE + self.index if os.geteuid() == 0 else None,
+            "uid": self._uid(),
             "workdir_root": root,
             "memory": s.memory_bytes,
             "file_size": s.file_size_bytes,
@@ -224,6 +275,16 @@ class _Worker:
             proc.kill()
             raise SandboxError(f"sandbox worker failed to start ({' '.join(cmd[:3])} ...); run with HARNESS_DEBUG=1")
         return proc
+
+    def _uid(self) -> int | None:
+        # As root, each worker's programs get a uid of their own (no signals
+        # to the worker, the harness or other workers).  Without bubblewrap
+        # that needs a Python installation other users can read.
+        if os.geteuid() != 0:
+            return None
+        if self.mode != "bwrap" and not _runtime_readable_by_others():
+            return None
+        return _UID_BASE + self.index
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         with self.send_lock:
@@ -280,6 +341,7 @@ class _JobState:
         self.cpu = 0.0
         self.exec_counted = False
         self.finished = False
+        self.footprint = 0
 
     def est(self, lo: int, hi: int) -> float:
         costs = self.job.costs
@@ -315,6 +377,7 @@ class _Scheduler:
         self.split_min = split_min
         self.remaining = len(states)
         self.just_finished: list[_JobState] = []
+        self.stopped = False
         self.on_finished: Callable[[_JobState], None] = lambda st: None
         for st in states:
             if st.n == 0:
@@ -352,14 +415,26 @@ class _Scheduler:
                     unit.worker = worker
                     self.active.add(unit)
                     return unit
+                if self.stopped:
+                    return None
                 if self.just_finished:
                     return _FLUSH
-                if self.remaining == 0:
+                if self.remaining <= 0:
                     return None
                 stolen = self._steal(worker)
                 if stolen is not None:
                     return stolen
                 self.cond.wait(0.05)
+
+    def stop(self) -> None:
+        """Abandon the run (an error happened): abort every running unit."""
+        with self.cond:
+            self.stopped = True
+            for unit in list(self.active):
+                unit.cancelled = True
+                if unit.worker is not None:
+                    unit.worker.try_send({"op": "abort", "unit": unit.id})
+            self.cond.notify_all()
 
     def _steal(self, worker: _Worker) -> _Unit | None:
         best, best_cost = None, self.split_min
@@ -463,6 +538,7 @@ class _Scheduler:
             st = unit.state
             reason = header.get("reason")
             i = int(header.get("i", unit.next))
+            st.footprint += int(header.get("footprint", 0) or 0)
             if not unit.cancelled:
                 if reason in ("exec_error", "exec_timeout") or (
                     reason == "crashed" and unit.next == unit.start and "ready_seen" not in header
@@ -561,7 +637,7 @@ class Sandbox:
         states = [_JobState(k, job) for k, job in enumerate(jobs)]
         sched = _Scheduler(states, self.settings.split_min_seconds)
         results: dict[int, CallResult] = {}
-        report_lock = threading.Lock()
+        report_lock = threading.RLock()  # report() recurses for jobs with no inputs
         errors: list[BaseException] = []
 
         def report(st: _JobState) -> None:
@@ -590,11 +666,9 @@ class Sandbox:
                         return
                     if unit is not _FLUSH:
                         self._run_unit(worker, unit, sched)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 errors.append(exc)
-                with sched.cond:
-                    sched.remaining = 0
-                    sched.cond.notify_all()
+                sched.stop()
 
         for st in states:
             if st.finished:
@@ -605,6 +679,8 @@ class Sandbox:
         for t in threads:
             t.join()
         if errors:
+            if isinstance(errors[0], Exception) and not isinstance(errors[0], OSError):
+                raise errors[0]  # an error of the caller's callback, e.g. a HarnessError
             raise SandboxError(f"sandbox failure: {errors[0]!r}") from errors[0]
         return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
 
@@ -623,6 +699,8 @@ class Sandbox:
             "iterate_opaque": job.iterate_opaque,
             "stop_on_error": job.fast,
             "guard": job.guard,
+            "memory_free": job.memory_free,
+            "footprint": job.footprint,
         }
         try:
             if job.inputs_key not in worker.known_inputs:
@@ -745,7 +823,7 @@ def _result(st: _JobState) -> CallResult:
     times = [st.times.get(i, 0.0) for i in range(st.n)]
     outputs = [st.outputs.get(i) for i in range(st.n)] if st.job.keep_outputs else []
     reasons = {i: st.reasons[i] for i in failed if i in st.reasons}
-    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs)
+    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs, st.footprint)
 
 
 def encode_inputs(inputs: Sequence[Any]) -> bytes:
