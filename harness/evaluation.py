@@ -133,7 +133,7 @@ def evaluate_samples(
                     hits += 1
             cache.close()
         grading_s = time.perf_counter() - t_grade
-        prep = float(getattr(bench, "last_expected_seconds", 0.0))
+        prep = bench.prepare_seconds
         isolation = sandbox.mode
     final = [v for v in verdicts if v is not None]
     record = _record(

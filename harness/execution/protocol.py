@@ -1,7 +1,9 @@
-"""Length-prefixed frames shared by the harness, the sandbox worker and its runners.
+"""Frames shared by the harness, the sandbox worker and its runners.
 
-A frame is a 4-byte big-endian length followed by a body; the body is a JSON
-header, a newline and an optional raw payload.  Only the standard library is
+A frame is ``!II`` (header length, payload length), a JSON header and a raw
+payload.  Payloads (encoded outputs, sometimes hundreds of megabytes) are
+read straight into their own buffer and written with ``writev``, so relaying
+one through the worker costs no extra copies.  Only the standard library is
 used: the worker imports this module before it forks runners.
 """
 
@@ -12,85 +14,114 @@ import os
 import struct
 from typing import Any
 
-_LEN = struct.Struct("!I")
-MAX_CONTROL_FRAME = 1 << 30
+_HEAD = struct.Struct("!II")
+MAX_HEADER = 1 << 24
+MAX_CONTROL_PAYLOAD = 1 << 31
 
 
 class ProtocolError(Exception):
     """A peer sent bytes that are not a valid frame."""
 
 
-def pack(header: dict[str, Any], payload: bytes = b"") -> bytes:
-    """Serialise one frame."""
-    body = json.dumps(header, separators=(",", ":")).encode() + b"\n" + payload
-    return _LEN.pack(len(body)) + body
+def write_frame(fd: int, header: dict[str, Any], *payload: bytes | bytearray | memoryview) -> None:
+    """Write one frame whose payload is the concatenation of ``payload`` (all of it)."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    size = sum(len(p) for p in payload)
+    parts = [memoryview(_HEAD.pack(len(head), size) + head)]
+    parts += [memoryview(p).cast("B") for p in payload if len(p)]
+    while parts:
+        n = os.writev(fd, parts[:1024])  # IOV_MAX
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts.pop(0)
+        if parts and n:
+            parts[0] = parts[0][n:]
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte to a file descriptor (pipes may take partial writes)."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+def _read_into(fd: int, buf: bytearray) -> bool:
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            return False
+        got += n
+    return True
 
 
-def split_body(body: bytes) -> tuple[dict[str, Any], bytes]:
-    """Split a frame body into its JSON header and raw payload."""
-    nl = body.find(b"\n")
-    if nl < 0:
-        raise ProtocolError("frame without header terminator")
+def _parse_header(raw: bytes | bytearray) -> dict[str, Any]:
     try:
-        header = json.loads(body[:nl])
+        header = json.loads(raw)
     except ValueError as exc:
         raise ProtocolError(f"bad frame header: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError("frame header is not an object")
-    return header, body[nl + 1 :]
+    return header
 
 
-def read_exact(fd: int, n: int) -> bytes | None:
-    """Read exactly ``n`` bytes, or ``None`` at end of file."""
-    chunks = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(fd: int, max_size: int = MAX_CONTROL_FRAME) -> tuple[dict[str, Any], bytes] | None:
+def read_frame(fd: int, max_payload: int = MAX_CONTROL_PAYLOAD) -> tuple[dict[str, Any], bytearray] | None:
     """Blocking read of one frame; ``None`` at end of file."""
-    head = read_exact(fd, _LEN.size)
-    if head is None:
+    head = bytearray(_HEAD.size)
+    if not _read_into(fd, head):
         return None
-    (size,) = _LEN.unpack(head)
-    if size > max_size:
-        raise ProtocolError(f"frame of {size} bytes exceeds {max_size}")
-    body = read_exact(fd, size)
-    if body is None:
+    hlen, plen = _HEAD.unpack(head)
+    if hlen > MAX_HEADER or plen > max_payload:
+        raise ProtocolError(f"frame of {hlen}+{plen} bytes exceeds the limit")
+    header = bytearray(hlen)
+    payload = bytearray(plen)
+    if not _read_into(fd, header) or not _read_into(fd, payload):
         return None
-    return split_body(body)
+    return _parse_header(header), payload
 
 
-class FrameBuffer:
-    """Incremental frame parser for non-blocking reads of untrusted streams."""
+class FrameReader:
+    """Incremental frame parser for a non-blocking, untrusted stream."""
 
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self._buf = bytearray()
+    def __init__(self, max_payload: int) -> None:
+        self.max_payload = max_payload
+        self._head = bytearray()
+        self._header: dict[str, Any] | None = None
+        self._hlen = -1
+        self._plen = 0
+        self._payload: bytearray | None = None
+        self._got = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add bytes; return the complete frame bodies now available."""
-        self._buf += data
-        out = []
-        while len(self._buf) >= _LEN.size:
-            (size,) = _LEN.unpack_from(self._buf)
-            if size > self.max_size:
-                raise ProtocolError(f"frame of {size} bytes exceeds {self.max_size}")
-            if len(self._buf) < _LEN.size + size:
-                break
-            out.append(bytes(self._buf[_LEN.size : _LEN.size + size]))
-            del self._buf[: _LEN.size + size]
-        return out
+    def _header_done(self) -> bool:
+        """Advance past a complete length prefix and header; True when a payload starts."""
+        if self._hlen < 0 and len(self._head) >= _HEAD.size:
+            self._hlen, self._plen = _HEAD.unpack_from(self._head)
+            if self._hlen > MAX_HEADER or self._plen > self.max_payload:
+                raise ProtocolError(f"frame of {self._plen} bytes exceeds {self.max_payload}")
+        if self._hlen >= 0 and len(self._head) == _HEAD.size + self._hlen:
+            self._header = _parse_header(self._head[_HEAD.size :])
+            self._payload = bytearray(self._plen)
+            self._got = 0
+            self._hlen = -1
+            return True
+        return False
+
+    def read_from(self, fd: int) -> tuple[list[tuple[dict[str, Any], bytearray]], bool]:
+        """Read what is available; returns complete frames and whether the stream ended."""
+        frames: list[tuple[dict[str, Any], bytearray]] = []
+        while True:
+            try:
+                if self._payload is not None:
+                    if self._got < len(self._payload):
+                        n = os.readv(fd, [memoryview(self._payload)[self._got :]])
+                        if n == 0:
+                            return frames, True
+                        self._got += n
+                    if self._got == len(self._payload):
+                        assert self._header is not None
+                        frames.append((self._header, self._payload))
+                        self._header, self._payload, self._head = None, None, bytearray()
+                    continue
+                if self._header_done():
+                    continue
+                need = (_HEAD.size if self._hlen < 0 else _HEAD.size + self._hlen) - len(self._head)
+                chunk = os.read(fd, need)
+                if not chunk:
+                    return frames, True
+                self._head += chunk
+            except BlockingIOError:
+                return frames, False

@@ -181,9 +181,9 @@ def _bwrap_args(tmpfs_bytes: int) -> list[str]:
             covered.append(hidden)
     made: set[str] = set()
     for path in _runtime_paths():
-        base = next((c for c in covered if path == c or path.startswith(c + "/")), None)
+        base = next((c for c in covered if path.startswith(c + "/")), None)
         if base is None:
-            continue
+            continue  # visible as it is, or a tmpfs root itself (a script folder like /tmp)
         # Folders bubblewrap creates on the way are private unless made 0755.
         parts = path[len(base) :].strip("/").split("/")[:-1]
         for k in range(1, len(parts) + 1):
@@ -263,17 +263,28 @@ class _Worker:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             if key in os.environ:
                 env[key] = os.environ[key]
-        stderr = None if os.environ.get("HARNESS_DEBUG") else subprocess.DEVNULL
+        errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd="/"
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, env=env, cwd="/"
         )
         assert proc.stdin is not None and proc.stdout is not None
         self.out_fd = proc.stdout.fileno()
         self.in_fd = proc.stdin.fileno()
-        hello = protocol.read_frame(self.out_fd)
+        try:
+            hello = protocol.read_frame(self.out_fd)
+        except (OSError, protocol.ProtocolError):
+            hello = None
         if hello is None or hello[0].get("ev") != "hello":
             proc.kill()
-            raise SandboxError(f"sandbox worker failed to start ({' '.join(cmd[:3])} ...); run with HARNESS_DEBUG=1")
+            proc.wait()
+            why = ""
+            if errlog is not None:
+                errlog.seek(0)
+                why = errlog.read()[-2000:].decode(errors="replace").strip().splitlines()[-1:] or [""]
+                why = why[0]
+            raise SandboxError(f"sandbox worker failed to start ({self.mode} isolation): {why or 'no output'}")
+        if errlog is not None:
+            errlog.close()  # later worker output is discarded
         return proc
 
     def _uid(self) -> int | None:
@@ -288,7 +299,7 @@ class _Worker:
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         with self.send_lock:
-            protocol.write_all(self.in_fd, protocol.pack(header, payload))
+            protocol.write_frame(self.in_fd, header, payload)
 
     def try_send(self, header: dict[str, Any]) -> None:
         try:
@@ -490,8 +501,13 @@ class _Scheduler:
                 self.cond.notify_all()
 
     # ---------------------------------------------------------- events
-    def record(self, unit: _Unit, i: int, ok: bool, cpu: float, reason: str | None, output: Any = None) -> None:
+    def record_many(self, unit: _Unit, records: list[tuple[int, bool, float, str | None, Any]]) -> None:
+        """Record judged outputs ``(input, ok, cpu, reason, output)`` of a unit."""
         with self.cond:
+            for i, ok, cpu, reason, output in records:
+                self._record(unit, i, ok, cpu, reason, output)
+
+    def _record(self, unit: _Unit, i: int, ok: bool, cpu: float, reason: str | None, output: Any) -> None:
             st = unit.state
             if i >= unit.next:
                 unit.next = i + 1
@@ -556,6 +572,11 @@ class _Scheduler:
                         "crashed": f"program died ({_death(header)})",
                     }.get(reason, str(reason).replace("_", " "))
                     self._record_locked(st, unit, i, why)
+                    # Results computed before the failure but not yet sent
+                    # died with the program: those inputs run again.
+                    lo = min(int(header.get("next", unit.next)), i)
+                    if lo < i and not st.timed_out:
+                        self._push(_Unit(st, lo, i))
                     if not st.job.fast and i + 1 < unit.end and not st.timed_out:
                         self._push(_Unit(st, i + 1, unit.end))
                 elif unit.next < unit.end and reason == "done" and not st.job.fast:
@@ -729,12 +750,26 @@ class Sandbox:
             if kind == "ready":
                 ready = True
                 sched.exec_done(unit, float(ev.get("cpu", 0.0)))
-            elif kind == "out":
-                i = int(ev["i"])
-                ok, reason, value = self._judge(job, i, payload)
-                sched.record(unit, i, ok, float(ev["cpu"]), reason, value)
-            elif kind == "err":
-                sched.record(unit, int(ev["i"]), False, float(ev["cpu"]), f"raised {ev.get('msg', '')}")
+            elif kind == "outs":
+                records = []
+                offset = 0
+                items = ev["items"]
+                for item in items:
+                    i, what, cpu, size = int(item[0]), item[1], float(item[2]), int(item[3])
+                    if len(items) == 1:
+                        data: Any = payload
+                    else:
+                        data = bytes(payload[offset : offset + size])
+                    offset += size
+                    if what == "err":
+                        msg = item[4] if len(item) > 4 else ""
+                        records.append((i, False, cpu, f"raised {msg}", None))
+                    elif cpu > job.limits[i]:
+                        records.append((i, False, cpu, "time limit exceeded", None))
+                    else:
+                        ok, reason, value = self._judge(job, i, data)
+                        records.append((i, ok, cpu, reason, value))
+                sched.record_many(unit, records)
             elif kind == "end":
                 if ready:
                     ev["ready_seen"] = True

@@ -46,7 +46,16 @@ if __package__ in (None, ""):  # run as a script inside the sandbox
 
 from harness.execution import codec, protocol  # noqa: E402
 
-_END = struct.Struct("q")
+# Shared with the runner: end (set by the worker; the runner stops there),
+# then the input in progress, its CPU start and wall start (ns), published
+# by the runner so the worker can enforce per-input limits.
+_SHARED = struct.Struct("qqqq")
+_INDEX = struct.Struct("q")
+_INDEX_AT = 8
+_PROGRESS = struct.Struct("qq")
+_PROGRESS_AT = 16
+_BATCH_BYTES = 256 << 10
+_BATCH_SECONDS = 0.002
 _OUT_FILE = "stdout.txt"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
@@ -163,14 +172,14 @@ class Worker:
         self.uid: int | None = cfg.get("uid")
         self.pid1 = os.getpid() == 1
         self.root = cfg["workdir_root"]
-        self.inputs: dict[str, list[Any]] = {}
+        self.inputs: dict[str, bytes] = {}
         self.out_fd = 1
         self.in_fd = 0
         self.counter = 0
 
     # ------------------------------------------------------------------ io
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        protocol.write_all(self.out_fd, protocol.pack(header, payload))
+        protocol.write_frame(self.out_fd, header, payload)
 
     def serve(self) -> None:
         """Main loop: one command at a time until stdin closes."""
@@ -181,10 +190,9 @@ class Worker:
             header, payload = frame
             op = header.get("op")
             if op == "inputs":
-                values = codec.decode(payload)
-                self.inputs[header["key"]] = values
-                gc.collect()
-                gc.freeze()  # keeps forked runners' collectors off the shared data
+                # Kept encoded: a lean worker forks fast, and each runner
+                # decodes only the inputs of its own job.
+                self.inputs[header["key"]] = bytes(payload)
             elif op in ("call", "script"):
                 self.run_unit(header, payload)
             elif op == "ping":
@@ -202,8 +210,8 @@ class Worker:
         os.makedirs(workdir, mode=0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
-        end_map = mmap.mmap(-1, _END.size)
-        _END.pack_into(end_map, 0, int(job.get("end", 0)))
+        end_map = mmap.mmap(-1, _SHARED.size)
+        _SHARED.pack_into(end_map, 0, int(job.get("end", 0)), -1, 0, 0)
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the runner
@@ -225,160 +233,166 @@ class Worker:
             shutil.rmtree(workdir, ignore_errors=True)
             end_map.close()
 
-    def _supervise(self, job: dict[str, Any], unit: int, pid: int, rfd: int, end_map: mmap.mmap) -> None:
+    def _supervise(self, job: dict[str, Any], unit: int, pid: int, rfd: int, shared: mmap.mmap) -> None:
         is_call = job["op"] == "call"
         start = int(job.get("start", 0))
         limits: list[float] = job.get("limits", [])
         exec_limit = float(job.get("exec_limit", 10.0))
         budget = float(job.get("budget", 1e9))
         wall_factor = float(self.cfg.get("wall_factor", 3.0))
-        max_frame = int(self.cfg.get("max_output", 1 << 30))
         clock = _cpu_clock(pid)
         pidfd = os.pidfd_open(pid)
         sel = selectors.DefaultSelector()
         sel.register(rfd, selectors.EVENT_READ, "out")
         sel.register(pidfd, selectors.EVENT_READ, "exit")
         sel.register(self.in_fd, selectors.EVENT_READ, "ctl")
-        buf = protocol.FrameBuffer(max_frame + 4096)
-        phase = "exec"  # exec -> inputs -> ended
-        current = start
+        reader = protocol.FrameReader(int(self.cfg.get("max_output", 1 << 30)))
+        os.set_blocking(rfd, False)
+        ready = False
+        current = start  # first input whose result has not arrived
         end = int(job.get("end", 0))
-        cpu0 = 0.0
-        mark_cpu = 0.0
-        mark_wall = time.monotonic()
-        exec_cpu = 0.0
+        ready_cpu = 0.0
+        started_wall = time.monotonic()
         finished_reason: str | None = None
         done_info: dict[str, Any] = {}
         exited = False
+        last_cpu = 0.0
 
         def cpu_now() -> float:
+            nonlocal last_cpu
             try:
-                return time.clock_gettime(clock)
+                last_cpu = time.clock_gettime(clock)
             except OSError:
-                return mark_cpu
+                pass
+            return last_cpu
 
         def kill_runner() -> None:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            for target in (-pid, pid):
+                try:
+                    os.kill(target, signal.SIGKILL)
+                except OSError:
+                    pass
 
-        def handle(body: bytes) -> str | None:
-            nonlocal phase, current, mark_cpu, mark_wall, exec_cpu
-            header, data = protocol.split_body(body)
+        def in_progress() -> tuple[int, float, float]:
+            """(input, its CPU start, its wall start) as the runner published them."""
+            _, idx, cpu_ns, wall_ns = _SHARED.unpack_from(shared, 0)
+            if not current <= idx < max(end, current + 1) or idx - start >= len(limits):
+                idx = current  # unpublished or implausible: judge by what we know
+            return idx, cpu_ns / 1e9, wall_ns / 1e9
+
+        def handle(header: dict[str, Any], data: bytearray) -> str | None:
+            nonlocal ready, current, ready_cpu
             kind = header.get("k")
-            now = cpu_now()
-            if kind == "ready" and phase == "exec":
-                exec_cpu = now - cpu0
-                mark_cpu, mark_wall = now, time.monotonic()
-                phase = "inputs"
-                self.send({"ev": "ready", "unit": unit, "cpu": exec_cpu})
+            if kind == "ready" and not ready:
+                ready = True
+                ready_cpu = cpu_now()
+                self.send({"ev": "ready", "unit": unit, "cpu": ready_cpu})
                 return None
-            if kind == "xerr" and phase == "exec":
+            if kind == "xerr" and not ready:
                 done_info["error"] = str(header.get("msg", ""))[:4000]
                 return "exec_error"
-            if kind in ("out", "err") and phase == "inputs" and is_call:
-                idx = header.get("i")
-                if idx != current:
+            if kind == "outs" and ready and is_call:
+                items = header["items"]
+                total = 0
+                for k, item in enumerate(items):
+                    if item[0] != current + k or item[1] not in ("out", "err"):
+                        return "protocol"
+                    total += int(item[3])
+                if total != len(data):
                     return "protocol"
-                if idx >= end:  # the harness moved this unit's end meanwhile
-                    return "done"
-                used = now - mark_cpu
-                mark_cpu, mark_wall = now, time.monotonic()
-                ev = {"ev": kind, "unit": unit, "i": idx, "cpu": used}
-                if kind == "err":
-                    ev["msg"] = str(header.get("msg", ""))[:2000]
-                self.send(ev, data if kind == "out" else b"")
-                current += 1
-                return None
+                keep = [it for it in items if it[0] < end]
+                if keep:
+                    self.send({"ev": "outs", "unit": unit, "items": keep}, data if len(keep) == len(items) else data[: sum(int(it[3]) for it in keep)])
+                current += len(keep)
+                return "done" if len(keep) < len(items) else None
             if kind == "done":
                 done_info.update({k: header[k] for k in ("status", "msg", "stdout", "footprint") if k in header})
                 return "done"
             return "protocol"
 
-        while finished_reason is None:
-            now_wall = time.monotonic()
-            used_cpu = cpu_now() - (cpu0 if phase == "exec" else mark_cpu)
-            if phase == "exec":
-                limit = exec_limit
+        def pump() -> tuple[str | None, bool]:
+            try:
+                frames, eof = reader.read_from(rfd)
+            except protocol.ProtocolError:
+                return "output_too_large", True
+            except OSError:
+                return None, True
+            for header, data in frames:
+                try:
+                    why = handle(header, data)
+                except (ValueError, TypeError, KeyError, IndexError):
+                    why = "protocol"
+                if why:
+                    return why, eof
+            return None, eof
+
+        def over_limit() -> tuple[str | None, float]:
+            """Why the runner must stop now, or how long to wait before checking again."""
+            cpu, wall = cpu_now(), time.monotonic()
+            if not ready:
+                limit, used, waited = exec_limit, cpu, wall - started_wall
+                reason = "exec_timeout"
+            elif not is_call:
+                limit, used, waited = exec_limit, cpu - ready_cpu, wall - started_wall
+                reason = "timeout"
             else:
-                limit = limits[current - start] if is_call and current - start < len(limits) else exec_limit
+                if cpu - ready_cpu > budget:
+                    return "budget", 0.0
+                idx, cpu_start, wall_start = in_progress()
+                limit = limits[idx - start]
+                used = cpu - min(max(cpu_start, ready_cpu), cpu)
+                waited = wall - min(max(wall_start, started_wall), wall)
+                reason = "timeout"
             # CPU limits keep verdicts stable on a busy machine; the wall
             # limit only stops programs that sleep or block.
             wall_limit = limit * wall_factor + 1.0
-            if not exited and (used_cpu > limit or now_wall - mark_wall > wall_limit):
-                kill_runner()
-                finished_reason = "exec_timeout" if phase == "exec" else "timeout"
+            if used > limit or waited > wall_limit:
+                return reason, 0.0
+            return None, max(0.002, min(limit - used, wall_limit - waited, 1.0))
+
+        while finished_reason is None:
+            if is_call:
+                end = _SHARED.unpack_from(shared, 0)[0]
+                if ready and current >= end:
+                    finished_reason = "done"
+                    break
+            why, wait = (None, 0.05) if exited else over_limit()
+            if why is not None and is_call and ready and why == "timeout":
+                # The runner publishes (input, start) in two writes: confirm.
+                time.sleep(0.001)
+                why, wait = over_limit()
+            if why is not None:
+                finished_reason = why
                 break
-            if is_call and phase == "inputs" and (mark_cpu - cpu0 - exec_cpu) > budget:
-                kill_runner()
-                finished_reason = "budget"
-                break
-            end = _END.unpack_from(end_map, 0)[0] if is_call else end
-            if is_call and phase == "inputs" and current >= end:
-                kill_runner()
-                finished_reason = "done"
-                break
-            wait = max(0.002, min(limit - used_cpu, wall_limit - (now_wall - mark_wall), 1.0))
             for key, _ in sel.select(wait):
                 if key.data == "out":
-                    try:
-                        data = os.read(rfd, 1 << 20)
-                    except OSError:
-                        data = b""
-                    if not data:
+                    finished_reason, eof = pump()
+                    if eof and finished_reason is None:
                         sel.unregister(rfd)
-                        if exited:
-                            finished_reason = finished_reason or "crashed"
-                        continue
-                    try:
-                        for body in buf.feed(data):
-                            finished_reason = handle(body)
-                            if finished_reason:
-                                break
-                    except protocol.ProtocolError:
-                        finished_reason = "output_too_large"
-                    except ValueError:
-                        finished_reason = "protocol"
                     if finished_reason:
-                        kill_runner()
                         break
                 elif key.data == "exit":
                     exited = True
                     sel.unregister(pidfd)
-                    # Drain what the runner wrote before exiting.
-                    os.set_blocking(rfd, False)
-                    try:
-                        while finished_reason is None:
-                            data = os.read(rfd, 1 << 20)
-                            if not data:
-                                break
-                            for body in buf.feed(data):
-                                finished_reason = handle(body)
-                                if finished_reason:
-                                    break
-                    except (BlockingIOError, protocol.ProtocolError, ValueError):
-                        pass
+                    # Take what the runner wrote before it exited.
+                    finished_reason, _ = pump()
                     if finished_reason is None:
                         finished_reason = "crashed"
                     break
                 else:  # control message while the unit runs
                     frame = protocol.read_frame(self.in_fd)
                     if frame is None:
-                        kill_runner()
                         finished_reason = "aborted"
                         break
                     ctl, _ = frame
                     if ctl.get("unit") == unit and ctl.get("op") == "abort":
-                        kill_runner()
                         finished_reason = "aborted"
                         break
                     if ctl.get("unit") == unit and ctl.get("op") == "set_end":
-                        _END.pack_into(end_map, 0, min(end, int(ctl["end"])))
+                        end = min(end, int(ctl["end"]))
+                        _INDEX.pack_into(shared, 0, end)  # the end field only
+        kill_runner()
+        failed_at = in_progress()[0] if finished_reason in ("timeout", "crashed") else current
         sel.close()
         status = 0
         try:
@@ -386,9 +400,9 @@ class Worker:
         except ChildProcessError:
             pass
         os.close(pidfd)
-        info: dict[str, Any] = {"ev": "end", "unit": unit, "reason": finished_reason, "i": current}
+        info: dict[str, Any] = {"ev": "end", "unit": unit, "reason": finished_reason, "i": failed_at, "next": current}
         info.update(done_info)
-        info["cpu"] = cpu_now() - cpu0 if not exited else mark_cpu - cpu0
+        info["cpu"] = last_cpu
         if os.WIFSIGNALED(status):
             info["signal"] = os.WTERMSIG(status)
         elif os.WIFEXITED(status):
@@ -540,14 +554,11 @@ class Worker:
             os.setresuid(self.uid, self.uid, self.uid)
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
 
-        write = os.write
+        write_frame = protocol.write_frame
         encode = codec.encode
 
         def send(header: dict[str, Any], data: bytes = b"") -> None:
-            frame = protocol.pack(header, data)
-            view = memoryview(frame)
-            while view:
-                view = view[write(wfd, view) :]
+            write_frame(wfd, header, data)
 
         sink = _Sink(int(cfg.get("capture", 64 << 10)))
         sys.stdout = sys.stderr = sink  # type: ignore[assignment]
@@ -558,7 +569,11 @@ class Worker:
             self._run_script(program, send, sink)
             return
 
-        inputs = self.inputs[job["inputs"]]
+        try:
+            inputs = codec.decode(self.inputs[job["inputs"]])
+        except (KeyError, ValueError) as exc:
+            send({"k": "xerr", "msg": f"inputs unavailable: {exc}"})
+            return
         entry = job["entry"]
         iterate = bool(job.get("iterate_opaque"))
         stop_on_error = bool(job.get("stop_on_error", True))
@@ -576,20 +591,45 @@ class Worker:
         # address space they hold, as a grader holding them would.
         keep: list[Any] | None = [] if job.get("footprint") else None
         vm0 = _vm_bytes() if keep is not None else 0
+        # Results go out in batches (a frame per input would cost more than
+        # most inputs); each input's CPU time is measured here and its start
+        # published in shared memory, where the worker enforces the limit.
+        items: list[list[Any]] = []
+        bufs: list[bytes] = []
+        size = 0
+        batch_start = time.monotonic()
+        cpu_ns = time.process_time_ns
+        wall_ns = time.monotonic_ns
+        publish = _PROGRESS.pack_into
+
+        def flush() -> None:
+            nonlocal items, bufs, size, batch_start
+            if items:
+                write_frame(wfd, {"k": "outs", "items": items}, *bufs)
+            items, bufs, size, batch_start = [], [], 0, time.monotonic()
+
         i = int(job["start"])
-        while i < _END.unpack_from(end_map, 0)[0]:
+        while i < _SHARED.unpack_from(end_map, 0)[0]:
+            c0 = cpu_ns()
+            publish(end_map, _PROGRESS_AT, c0, wall_ns())
+            _INDEX.pack_into(end_map, _INDEX_AT, i)
             try:
                 result = fn(*inputs[i])
                 data = encode(result, iterate)
             except BaseException as exc:  # noqa: BLE001
-                send({"k": "err", "i": i, "msg": f"{type(exc).__name__}: {exc}"[:2000]})
+                items.append([i, "err", (cpu_ns() - c0) / 1e9, 0, f"{type(exc).__name__}: {exc}"[:2000]])
                 if stop_on_error:
                     break
             else:
-                send({"k": "out", "i": i}, data)
+                items.append([i, "out", (cpu_ns() - c0) / 1e9, len(data)])
+                bufs.append(data)
+                size += len(data)
                 if keep is not None:
                     keep.append(result)
             i += 1
+            if size >= _BATCH_BYTES or time.monotonic() - batch_start >= _BATCH_SECONDS:
+                flush()
+        flush()
         done: dict[str, Any] = {"k": "done", "status": "ok"}
         if keep is not None:
             done["footprint"] = _vm_bytes() - vm0
