@@ -195,11 +195,15 @@ class EvalPlusBenchmark(Benchmark):
                     row = json.loads(line)
                     rows[row["task_id"]] = row
         except (OSError, ValueError, KeyError, EOFError) as exc:
-            raise HarnessError(f"{self.path} is not a readable {self.release.name} file ({exc}); delete it to re-download") from None
+            raise HarnessError(
+                f"{self.path} is not a readable {self.release.name} file ({exc}); delete it to re-download"
+            ) from None
         for row in rows.values():
             for key in ("prompt", "canonical_solution", "entry_point", "base_input", "plus_input", "atol"):
                 if key not in row:
-                    raise HarnessError(f"{self.path}: task {row['task_id']} lacks {key!r}; is this {self.release.name}?")
+                    raise HarnessError(
+                        f"{self.path}: task {row['task_id']} lacks {key!r}; is this {self.release.name}?"
+                    )
             row["base_input"] = self.rebuild_inputs(row["task_id"], row["base_input"])
             row["plus_input"] = self.rebuild_inputs(row["task_id"], row["plus_input"])
         return rows
@@ -400,7 +404,9 @@ class EvalPlusBenchmark(Benchmark):
     def limits(self, task_id: str, phase: str, options: GradeOptions) -> list[float]:
         """Per-input CPU-second limits: ``max(min_time_limit, factor * ground truth)``."""
         assert self._expected is not None
-        return [max(options.min_time_limit, options.time_limit_factor * t) for t in self._expected[task_id][f"{phase}_time"]]
+        return [
+            max(options.min_time_limit, options.time_limit_factor * t) for t in self._expected[task_id][f"{phase}_time"]
+        ]
 
     def compare(self, entry: str, out: Any, exp: Any, inp: Sequence[Any], atol_before: float, atol: float) -> bool:
         """EvalPlus's output rule for one input (special oracles in subclasses)."""
@@ -423,9 +429,7 @@ class EvalPlusBenchmark(Benchmark):
 
     def _check(self, task_id: str, phase: str) -> Callable[[int, bytes], bool]:
         assert self._expected is not None
-        oracle = _SuiteOracle(
-            self._expected[task_id][phase], float(self._rows[task_id]["atol"])
-        )
+        oracle = _SuiteOracle(self._expected[task_id][phase], float(self._rows[task_id]["atol"]))
         inputs = self._rows[task_id][f"{phase}_input"]
         entry = self._rows[task_id]["entry_point"]
         shortcut = self.byte_equal_passes(entry)
@@ -444,7 +448,9 @@ class EvalPlusBenchmark(Benchmark):
 
         return check
 
-    def _sample_jobs(self, tid: str, program: str, phases: Sequence[str], options: GradeOptions, cap: int) -> list[CallJob]:
+    def _sample_jobs(
+        self, tid: str, program: str, phases: Sequence[str], options: GradeOptions, cap: int
+    ) -> list[CallJob]:
         assert self._expected is not None
         row = self._rows[tid]
         free = None
@@ -509,7 +515,9 @@ class EvalPlusBenchmark(Benchmark):
                 if gt_left[0] == 0:
                     self.prepare_seconds = time.perf_counter() - start
                 return jobs_for(tid) if tid is not None else None
-            parts[k][phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu)
+            parts[k][phase] = PartVerdict(
+                status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu
+            )
             if res.error:
                 parts[k][phase].reasons.setdefault(-1, res.error)
             if len(parts[k]) == len(phases):

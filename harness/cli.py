@@ -47,7 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--base-only", action="store_true", help="only the base tests (no plus inputs)")
     ev.add_argument("--no-verdict-cache", action="store_true", help="re-grade programs even when a verdict is cached")
     ev.add_argument("--skip-bad-samples", action="store_true", help="skip malformed sample lines instead of stopping")
-    ev.add_argument("--memory-limit", type=_positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)")
+    ev.add_argument(
+        "--memory-accounting",
+        choices=["evalplus", "program"],
+        default="evalplus",
+        help="evalplus (default): a program gets the free memory it would have inside EvalPlus's checker, "
+        "so memory-hungry samples get EvalPlus's verdict; program: the whole limit is the program's",
+    )
+    ev.add_argument(
+        "--memory-limit", type=_positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
+    )
     return parser
 
 
@@ -65,6 +74,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         base_only=args.base_only,
         use_verdict_cache=not args.no_verdict_cache,
         skip_bad=args.skip_bad_samples,
+        memory_accounting=args.memory_accounting,
         sandbox_settings=SandboxSettings(memory_bytes=args.memory_limit << 20),
     )
     return 0

@@ -66,6 +66,7 @@ def evaluate_samples(
     base_only: bool = False,
     use_verdict_cache: bool = True,
     skip_bad: bool = False,
+    memory_accounting: str = "evalplus",
     sandbox_settings: SandboxSettings | None = None,
     echo: Callable[[str], None] = print,
 ) -> RunRecord:
@@ -80,7 +81,9 @@ def evaluate_samples(
     graded = []
     for s in rows:
         if s.task_id not in problems:
-            skipped.append(SkippedSample(line=s.line, task_id=s.task_id, reason=f"task not in {dataset.name} {dataset.version}"))
+            skipped.append(
+                SkippedSample(line=s.line, task_id=s.task_id, reason=f"task not in {dataset.name} {dataset.version}")
+            )
         else:
             graded.append(s)
     if not graded:
@@ -91,7 +94,7 @@ def evaluate_samples(
     for sk in skipped:
         echo(f"warning: skipped line {sk.line} ({sk.task_id}): {sk.reason}")
     programs = [(s.task_id, bench.program(problems[s.task_id], s.solution, s.completion)) for s in graded]
-    options = GradeOptions(test_details=test_details, base_only=base_only)
+    options = GradeOptions(test_details=test_details, base_only=base_only, memory_accounting=memory_accounting)
     base = sandbox_settings or SandboxSettings()
     settings = SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers})
     verdicts: list[Verdict | None] = [None] * len(programs)
@@ -102,7 +105,10 @@ def evaluate_samples(
         t_grade = time.perf_counter()
         todo: list[int] = list(range(len(programs)))
         if cache is not None:
-            keys = [verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes) for tid, prog in programs]
+            keys = [
+                verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes)
+                for tid, prog in programs
+            ]
             found = cache.get_many(keys)
             todo = []
             first_of: dict[str, int] = {}
@@ -154,7 +160,9 @@ def _record(bench: Benchmark, dataset: Any, samples_path: Path, graded: list[Any
             settings: SandboxSettings, isolation: str, timings: RunTimings, use_cache: bool) -> RunRecord:  # fmt: skip
     tasks: dict[str, TaskResult] = {}
     for sample, verdict in zip(graded, verdicts):
-        t = tasks.setdefault(sample.task_id, TaskResult(n=0, base_correct=0, plus_correct=None if options.base_only else 0, samples=[]))
+        t = tasks.setdefault(
+            sample.task_id, TaskResult(n=0, base_correct=0, plus_correct=None if options.base_only else 0, samples=[])
+        )
         t.n += 1
         base = verdict.parts.get("base")
         if base is not None and base.status == "pass":

@@ -25,8 +25,4 @@ def mean_pass_at_k(counts: Sequence[tuple[int, int]], ks: Sequence[int] = (1, 10
     if not counts:
         return {}
     min_n = min(n for n, _ in counts)
-    return {
-        f"pass@{k}": sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
-        for k in ks
-        if k <= min_n
-    }
+    return {f"pass@{k}": sum(pass_at_k(n, c, k) for n, c in counts) / len(counts) for k in ks if k <= min_n}

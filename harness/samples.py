@@ -71,7 +71,9 @@ def load_samples(path: str | Path, skip_bad: bool = False) -> tuple[list[Sample]
             if (solution is not None and not isinstance(solution, str)) or (
                 completion is not None and not isinstance(completion, str)
             ):
-                bad.append(BadLine(lineno, task_id, "'solution'/'completion' must be a string (repeat the task_id per sample)"))
+                bad.append(
+                    BadLine(lineno, task_id, "'solution'/'completion' must be a string (repeat the task_id per sample)")
+                )
                 continue
             samples.append(Sample(lineno, task_id, solution, completion))
     if bad and not skip_bad:

@@ -18,7 +18,9 @@ from harness.benchmark import GradeOptions, Verdict
 GRADER_VERSION = "1"
 
 
-def verdict_key(benchmark: str, dataset_hash: str, task_id: str, program: str, options: GradeOptions, memory: int) -> str:
+def verdict_key(
+    benchmark: str, dataset_hash: str, task_id: str, program: str, options: GradeOptions, memory: int
+) -> str:
     """Cache key of one grading."""
     doc = [GRADER_VERSION, benchmark, dataset_hash, task_id, program, options.model_dump(mode="json"), memory]
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8", "surrogatepass")).hexdigest()

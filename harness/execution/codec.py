@@ -70,10 +70,7 @@ def _foreign_class(base: type) -> type:
     return type(f"Foreign{base.__name__.capitalize()}", (_Foreign, base), {})
 
 
-_FOREIGN = {
-    base: _foreign_class(base)
-    for base in (int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
-}
+_FOREIGN = {base: _foreign_class(base) for base in (int, float, complex, str, bytes, list, tuple, dict, set, frozenset)}
 
 
 def _type_name(value: Any) -> str:

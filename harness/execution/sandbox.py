@@ -264,9 +264,7 @@ class _Worker:
             if key in os.environ:
                 env[key] = os.environ[key]
         errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, env=env, cwd="/"
-        )
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, env=env, cwd="/")
         assert proc.stdin is not None and proc.stdout is not None
         self.out_fd = proc.stdout.fileno()
         self.in_fd = proc.stdin.fileno()
@@ -508,25 +506,25 @@ class _Scheduler:
                 self._record(unit, i, ok, cpu, reason, output)
 
     def _record(self, unit: _Unit, i: int, ok: bool, cpu: float, reason: str | None, output: Any) -> None:
-            st = unit.state
-            if i >= unit.next:
-                unit.next = i + 1
-            if i in st.ok:
-                return  # a duplicate from a unit that was split under it
-            st.ok[i] = ok
-            st.times[i] = cpu
-            st.cpu += cpu
-            if st.job.keep_outputs:
-                st.outputs[i] = output
-            if not ok:
-                st.reasons[i] = reason or "wrong output"
-                if st.first_fail is None or i < st.first_fail:
-                    st.first_fail = i
-                if st.job.fast:
-                    self._prune(st, i)
-            if st.cpu > st.job.budget and not st.timed_out:
-                st.timed_out = True
-                self._prune(st, -1)
+        st = unit.state
+        if i >= unit.next:
+            unit.next = i + 1
+        if i in st.ok:
+            return  # a duplicate from a unit that was split under it
+        st.ok[i] = ok
+        st.times[i] = cpu
+        st.cpu += cpu
+        if st.job.keep_outputs:
+            st.outputs[i] = output
+        if not ok:
+            st.reasons[i] = reason or "wrong output"
+            if st.first_fail is None or i < st.first_fail:
+                st.first_fail = i
+            if st.job.fast:
+                self._prune(st, i)
+        if st.cpu > st.job.budget and not st.timed_out:
+            st.timed_out = True
+            self._prune(st, -1)
 
     def _prune(self, st: _JobState, fail: int) -> None:
         """Stop work past a failure at ``fail`` (``-1``: stop everything)."""
@@ -864,5 +862,3 @@ def _result(st: _JobState) -> CallResult:
 def encode_inputs(inputs: Sequence[Any]) -> bytes:
     """Encode a list of argument tuples for :class:`CallJob.inputs_payload`."""
     return codec.encode([list(args) for args in inputs])
-
-

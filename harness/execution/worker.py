@@ -302,7 +302,10 @@ class Worker:
                     return "protocol"
                 keep = [it for it in items if it[0] < end]
                 if keep:
-                    self.send({"ev": "outs", "unit": unit, "items": keep}, data if len(keep) == len(items) else data[: sum(int(it[3]) for it in keep)])
+                    self.send(
+                        {"ev": "outs", "unit": unit, "items": keep},
+                        data if len(keep) == len(items) else data[: sum(int(it[3]) for it in keep)],
+                    )
                 current += len(keep)
                 return "done" if len(keep) < len(items) else None
             if kind == "done":

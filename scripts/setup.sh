@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set the project up on a fresh machine: bubblewrap for the sandbox (when we
+# may install system packages), a virtual environment in .venv, the project
+# with its test tools.  Safe to run again; does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing bubblewrap (sandbox isolation)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
+      || echo "setup: could not install bubblewrap; the sandbox falls back to process isolation" >&2
+  else
+    echo "setup: bubblewrap is not installed; the sandbox falls back to process isolation (see README)" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+.venv/bin/python -c "import harness, benchmarks" >/dev/null

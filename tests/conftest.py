@@ -1,0 +1,43 @@
+"""Shared fixtures: the offline data folder, an isolated cache, one sandbox per session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = "reference-samples/starcoder2-15b-instruct-v0.1"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared data folder (``HARNESS_DATA_DIR``, else ``../shared/data``)."""
+    path = Path(os.environ.get("HARNESS_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+    if not (path / "humanevalplus").is_dir():
+        pytest.skip(f"benchmark data not found at {path}; set HARNESS_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Expected outputs and verdicts are cached per test session, never in the user's cache."""
+    path = tmp_path_factory.mktemp("harness-cache")
+    old = os.environ.get("HARNESS_CACHE_DIR")
+    os.environ["HARNESS_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("HARNESS_CACHE_DIR", None)
+    else:
+        os.environ["HARNESS_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[object]:
+    """A two-worker sandbox shared by the tests that only need to run programs."""
+    from harness.execution import Sandbox, SandboxSettings
+
+    with Sandbox(SandboxSettings(workers=2, memory_bytes=1 << 30)) as sb:
+        yield sb
