@@ -11,7 +11,6 @@ import pytest
 
 from harness.store import RunRecord
 
-
 SMALL = [
     {
         "task_id": "HumanEval/0",
