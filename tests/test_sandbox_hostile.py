@@ -104,8 +104,8 @@ HOSTILE_FUNCTIONS = {
         def f(x):
             libc.kill(os.getppid(), signal.SIGKILL)
             libc.kill(1, signal.SIGKILL)
-            libc.kill(-1, signal.SIGKILL)
-            return x
+            libc.kill(-1, signal.SIGKILL)  # every process of its own uid, itself aside
+            return x + 100
     """,
     "closes inherited descriptors": """
         import ctypes
@@ -113,7 +113,7 @@ HOSTILE_FUNCTIONS = {
         def f(x):
             for fd in range(0, 1024):
                 libc.close(fd)
-            return x
+            return x + 100
     """,
     "gigabytes of output": """
         import ctypes

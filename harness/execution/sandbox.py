@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ _PRELOAD = [
     "datetime", "hashlib", "numpy", "subprocess", "faulthandler",
 ]  # fmt: skip
 _UID_BASE = 61000
+_SLOW_INPUT = 0.005  # seconds of expected cost before which a runner sends its pending results
 
 
 @dataclass(frozen=True)
@@ -217,14 +219,18 @@ def isolation_mode(settings: SandboxSettings | None = None) -> str:
 class _Worker:
     """One worker process and the pipes to it."""
 
-    def __init__(self, index: int, settings: SandboxSettings, mode: str) -> None:
+    def __init__(self, index: int, settings: SandboxSettings, mode: str, spawner: ThreadPoolExecutor) -> None:
         self.index = index
+        # Worker processes are started from one long-lived thread: bubblewrap's
+        # --die-with-parent follows the *thread* that spawned it, and the
+        # threads that run jobs end with each run.
+        self.spawner = spawner
         self.settings = settings
         self.mode = mode
         self.known_inputs: set[str] = set()
         self.send_lock = threading.Lock()
         self._tmp: str | None = None
-        self.proc = self._start()
+        self.proc = spawner.submit(self._start).result()
 
     def _start(self) -> subprocess.Popen[bytes]:
         s = self.settings
@@ -314,7 +320,7 @@ class _Worker:
     def restart(self) -> None:
         self.close()
         self.known_inputs.clear()
-        self.proc = self._start()
+        self.proc = self.spawner.submit(self._start).result()
 
     def close(self) -> None:
         try:
@@ -577,10 +583,15 @@ class _Scheduler:
                         self._push(_Unit(st, lo, i))
                     if not st.job.fast and i + 1 < unit.end and not st.timed_out:
                         self._push(_Unit(st, i + 1, unit.end))
-                elif unit.next < unit.end and reason == "done" and not st.job.fast:
-                    # The program stopped early on its own; judge the rest missing.
-                    for j in range(unit.next, unit.end):
-                        self._record_locked(st, unit, j, "no output")
+                elif unit.next < unit.end and reason in ("done", "shrunk"):
+                    if unit.next > unit.start or reason == "shrunk":
+                        # Stopped early (its end moved, or results were still
+                        # in its buffer): the rest runs again.
+                        self._push(_Unit(st, unit.next, unit.end))
+                    else:
+                        # Ended without producing anything: never retried.
+                        for j in range(unit.next, unit.end):
+                            self._record_locked(st, unit, j, "no output")
             self._unit_gone(unit)
 
     def _record_locked(self, st: _JobState, unit: _Unit, i: int, why: str) -> None:
@@ -611,6 +622,7 @@ class Sandbox:
         self.mode = isolation_mode(self.settings)
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
 
     def __enter__(self) -> Sandbox:
         return self
@@ -621,12 +633,10 @@ class Sandbox:
     def _ensure_workers(self) -> list[_Worker]:
         with self._lock:
             if not self._workers:
-                # Started from this thread on purpose: bubblewrap's
-                # --die-with-parent follows the *thread* that spawned it.
                 started: list[_Worker] = []
                 try:
                     for k in range(self.settings.worker_count()):
-                        started.append(_Worker(k, self.settings, self.mode))
+                        started.append(_Worker(k, self.settings, self.mode, self._spawner))
                 except (OSError, SandboxError) as exc:
                     for w in started:
                         w.close()
@@ -731,6 +741,7 @@ class Sandbox:
                     return
                 header["end"] = unit.end
                 header["limits"] = job.limits[unit.start : unit.end]
+                header["slow"] = [i for i in range(unit.start, unit.end) if job.costs[i] >= _SLOW_INPUT]
             worker.send(header, job.code.encode("utf-8", "surrogatepass"))
         except OSError:
             self._worker_died(worker, unit, sched)

@@ -274,10 +274,13 @@ class Worker:
                     pass
 
         def in_progress() -> tuple[int, float, float]:
-            """(input, its CPU start, its wall start) as the runner published them."""
+            """(input, its CPU start, its wall start) as the runner published them.
+
+            The index may lie beyond ``end`` when the harness moved the end
+            under a runner that had already gone past it."""
             _, idx, cpu_ns, wall_ns = _SHARED.unpack_from(shared, 0)
-            if not current <= idx < max(end, current + 1) or idx - start >= len(limits):
-                idx = current  # unpublished or implausible: judge by what we know
+            if idx < current:
+                idx = current  # not yet published for this input
             return idx, cpu_ns / 1e9, wall_ns / 1e9
 
         def handle(header: dict[str, Any], data: bytearray) -> str | None:
@@ -342,7 +345,13 @@ class Worker:
                 if cpu - ready_cpu > budget:
                     return "budget", 0.0
                 idx, cpu_start, wall_start = in_progress()
-                limit = limits[idx - start]
+                if idx >= end:
+                    # Working on inputs another unit now owns; what it has not
+                    # sent yet is run again (see the harness's requeue).
+                    return "shrunk", 0.0
+                # An implausible index (only a hostile program publishes one)
+                # gets the most generous limit; the budget still bounds it.
+                limit = limits[idx - start] if idx - start < len(limits) else max(limits, default=exec_limit)
                 used = cpu - min(max(cpu_start, ready_cpu), cpu)
                 waited = wall - min(max(wall_start, started_wall), wall)
                 reason = "timeout"
@@ -611,8 +620,13 @@ class Worker:
                 write_frame(wfd, {"k": "outs", "items": items}, *bufs)
             items, bufs, size, batch_start = [], [], 0, time.monotonic()
 
+        # Results wait in the batch at most until an input expected to be
+        # slow starts, so the harness's view of progress stays current.
+        slow = frozenset(job.get("slow", ()))
         i = int(job["start"])
         while i < _SHARED.unpack_from(end_map, 0)[0]:
+            if items and i in slow:
+                flush()
             c0 = cpu_ns()
             publish(end_map, _PROGRESS_AT, c0, wall_ns())
             _INDEX.pack_into(end_map, _INDEX_AT, i)
