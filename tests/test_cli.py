@@ -60,7 +60,9 @@ def test_output_folder_test_details_and_base_only(data_dir: Path, tmp_path: Path
 
 
 def test_verdict_cache_makes_regrading_free(data_dir: Path, tmp_path: Path) -> None:
-    samples = write_samples(tmp_path / "s.jsonl", SMALL * 3)
+    # Programs no other test grades, so the session's verdict cache starts without them.
+    unique = [{**row, "completion": row["completion"] + "    # verdict-cache test\n"} for row in SMALL]
+    samples = write_samples(tmp_path / "s.jsonl", unique * 3)
     args = [
         "evaluate",
         "--benchmark",
