@@ -67,6 +67,20 @@ def _cpu_clock(pid: int) -> int:
     return ((~pid) << 3) | 2
 
 
+def _read_proc(path: str) -> bytes | None:
+    """A small /proc file's content (plain syscalls: this runs once per program)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _vm_bytes() -> int:
     """This process's mapped address space (what RLIMIT_AS limits)."""
     with builtins.open("/proc/self/statm", "rb") as f:
@@ -476,10 +490,8 @@ class Worker:
         out = []
         for name in os.listdir("/proc"):
             if name.isdigit():
-                try:
-                    with builtins.open(f"/proc/{name}/stat", "rb") as f:
-                        stat = f.read()
-                except OSError:
+                stat = _read_proc(f"/proc/{name}/stat")
+                if stat is None:
                     continue
                 state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
                 if state not in (b"Z", b"X"):
@@ -487,24 +499,31 @@ class Worker:
         return out
 
     def _pids_of_uid(self, uid: int) -> list[int]:
-        out = []
-        for pid in self._live_pids():
-            try:
-                if os.stat(f"/proc/{pid}").st_uid == uid:
-                    out.append(pid)
-            except OSError:
-                pass
-        return out
+        # One stat per process (the owner of /proc/PID is its effective uid);
+        # only the program's own processes get a closer look (zombies are
+        # gone already, they just await reaping).
+        candidates = []
+        with os.scandir("/proc") as entries:
+            for entry in entries:
+                if entry.name.isdigit():
+                    try:
+                        if entry.stat(follow_symlinks=False).st_uid == uid:
+                            candidates.append(int(entry.name))
+                    except OSError:
+                        pass
+        if not candidates:
+            return []
+        live = set(self._live_pids())
+        return [p for p in candidates if p in live]
 
     def _children(self) -> list[int]:
         me = os.getpid()
         out = []
         for pid in self._live_pids():
+            stat = _read_proc(f"/proc/{pid}/stat")
             try:
-                with builtins.open(f"/proc/{pid}/stat", "rb") as f:
-                    stat = f.read()
-                ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
-            except (OSError, ValueError, IndexError):
+                ppid = int(stat[stat.rfind(b")") + 2 :].split()[1]) if stat else -1
+            except (ValueError, IndexError):
                 continue
             if ppid == me:
                 out.append(pid)
