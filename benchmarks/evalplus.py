@@ -48,6 +48,24 @@ EXPECTED_FORMAT = "3"
 EVALPLUS_CHECKER_BYTES = 1_466_024 * 1024
 PHASES = ("base", "plus")
 _RECORD = struct.Struct("<Q")
+_EXPECTED_GROUP_INPUTS = 3000
+
+# The program that computes expected outputs for a group of tasks: each
+# canonical solution is executed once, in its own namespace (EvalPlus runs
+# them all in one process too), and input ``[k, args]`` calls task k.
+_EXPECTED_DISPATCH = """
+_SOURCES = {sources!r}
+_FUNCTIONS = []
+for _code, _entry in _SOURCES:
+    _env = {{}}
+    exec(_code, _env)
+    _FUNCTIONS.append(_env[_entry])
+del _code, _entry, _env
+
+
+def __harness_expected__(k, args):
+    return _FUNCTIONS[k](*args)
+"""
 
 HUMANEVAL_PLUS = data.ReleaseFile(
     name="HumanEval+",
@@ -177,7 +195,7 @@ class EvalPlusBenchmark(Benchmark):
         self._payloads: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._saver: threading.Thread | None = None
-        self._gt_order: list[tuple[str, str]] = []
+        self._gt_groups: list[list[tuple[str, str, int, int]]] = []
         self.prepare_seconds = 0.0
 
     # ------------------------------------------------------------ data
@@ -286,46 +304,68 @@ class EvalPlusBenchmark(Benchmark):
             return False
 
     def _expected_jobs(self, task_ids: list[str]) -> list[CallJob]:
-        self._gt_order = [(tid, phase) for tid in task_ids for phase in PHASES]
-        jobs = []
-        for tid, phase in self._gt_order:
-            row = self._rows[tid]
-            n = len(row[f"{phase}_input"])
-            jobs.append(
-                CallJob(
-                    code=row["prompt"] + row["canonical_solution"],
-                    entry_point=row["entry_point"],
-                    inputs_key=self._inputs_key(tid, phase),
-                    inputs_payload=self._payload(tid, phase),
-                    limits=[120.0] * n,
-                    costs=[0.001] * n,  # unknown until measured; below the "slow input" mark so results batch
-                    exec_limit=120.0,
-                    fast=False,
-                    guard=False,
-                    keep_outputs=True,
-                    priority=0,
-                    footprint=True,
-                )
-            )
-        return jobs
+        """Jobs computing expected outputs: several tasks per process, as EvalPlus
+        computes them all in one (a process per suite would cost more than
+        most suites)."""
+        self._gt_groups = []
+        group: list[tuple[str, str, int, int]] = []
+        size = 0
+        for tid in task_ids:
+            for phase in PHASES:
+                n = len(self._rows[tid][f"{phase}_input"])
+                group.append((tid, phase, size, size + n))
+                size += n
+            if size >= _EXPECTED_GROUP_INPUTS:
+                self._gt_groups.append(group)
+                group, size = [], 0
+        if group:
+            self._gt_groups.append(group)
+        return [self._expected_job(g, k) for g, k in zip(self._gt_groups, range(len(self._gt_groups)))]
 
-    def _store_expected(self, k: int, res: CallResult) -> str | None:
-        """Record expected outputs of the k-th expected-output job; returns the task once complete."""
+    def _expected_job(self, group: list[tuple[str, str, int, int]], number: int) -> CallJob:
+        sources = [(self._rows[tid]["prompt"] + self._rows[tid]["canonical_solution"], self._rows[tid]["entry_point"])
+                   for tid, _, _, _ in group]  # fmt: skip
+        calls = [
+            [k, list(args)] for k, (tid, phase, _, _) in enumerate(group) for args in self._rows[tid][f"{phase}_input"]
+        ]
+        n = len(calls)
+        return CallJob(
+            code=_EXPECTED_DISPATCH.format(sources=sources),
+            entry_point="__harness_expected__",
+            inputs_key=f"{self.dataset_key}:{self._hash}:expected:{number}",
+            inputs_payload=lambda: encode_inputs(calls),
+            limits=[120.0] * n,
+            costs=[0.001] * n,  # unknown until measured; below the "slow input" mark so results batch
+            exec_limit=120.0,
+            fast=False,
+            guard=False,
+            keep_outputs=True,
+            priority=0,
+            footprint=True,
+            resets=[start for _, _, start, _ in group],
+        )
+
+    def _store_expected(self, k: int, res: CallResult) -> list[str]:
+        """Record the expected outputs of the k-th expected-output job; returns the tasks it completed."""
         assert self._expected is not None
-        tid, phase = self._gt_order[k]
-        if res.status != "pass":
-            why = res.error or "; ".join(f"input {i}: {r}" for i, r in list(res.reasons.items())[:2])
-            raise HarnessError(
-                f"the canonical solution of {tid} fails on its {phase} inputs ({why}); the dataset file may be damaged"
-            )
-        encoded: list[bytes] = res.outputs
-        if self._rows[tid]["entry_point"] in self.not_none_entry_points():
-            encoded = [codec.encode(codec.decode(o) is not None) for o in encoded]
-        entry = self._expected.setdefault(tid, {})
-        entry[phase] = encoded
-        entry[f"{phase}_time"] = res.times
-        entry[f"{phase}_footprint"] = res.footprint
-        return tid if all(p in entry for p in PHASES) else None
+        done = []
+        for tid, phase, start, end in self._gt_groups[k]:
+            failed = [i - start for i in res.failed if start <= i < end]
+            if res.error or failed:
+                why = res.error or "; ".join(f"input {i}: {res.reasons.get(i + start, '')}" for i in failed[:2])
+                raise HarnessError(
+                    f"the canonical solution of {tid} fails on its {phase} inputs ({why}); the dataset file may be damaged"
+                )
+            encoded: list[bytes] = res.outputs[start:end]
+            if self._rows[tid]["entry_point"] in self.not_none_entry_points():
+                encoded = [codec.encode(codec.decode(o) is not None) for o in encoded]
+            entry = self._expected.setdefault(tid, {})
+            entry[phase] = encoded
+            entry[f"{phase}_time"] = res.times[start:end]
+            entry[f"{phase}_footprint"] = sum(res.footprints[start:end])
+            if all(p in entry for p in PHASES):
+                done.append(tid)
+        return done
 
     def not_none_entry_points(self) -> frozenset[str]:
         """Entry points whose expected output is only 'is not None'."""
@@ -510,11 +550,11 @@ class EvalPlusBenchmark(Benchmark):
         def done(j: int, res: CallResult) -> list[CallJob] | None:
             kind, k, phase = owners[j]
             if kind == "gt":
-                tid = self._store_expected(k, res)
+                tids = self._store_expected(k, res)
                 gt_left[0] -= 1
                 if gt_left[0] == 0:
                     self.prepare_seconds = time.perf_counter() - start
-                return jobs_for(tid) if tid is not None else None
+                return [job for tid in tids for job in jobs_for(tid)]
             parts[k][phase] = PartVerdict(
                 status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu
             )

@@ -87,7 +87,8 @@ class CallJob:
     keep_outputs: bool = False  # keep each output's encoded bytes in the result
     priority: int = 1  # lower runs first (expected outputs before the samples that need them)
     memory_free: int | None = None  # address space granted beyond what the runner maps; None: the sandbox's cap
-    footprint: bool = False  # keep outputs alive and report the address space they take
+    footprint: bool = False  # keep outputs alive and report the address space each adds
+    resets: list[int] = field(default_factory=list)  # footprint jobs: inputs where kept outputs are dropped
 
 
 @dataclass
@@ -102,6 +103,7 @@ class CallResult:
     times: list[float] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     footprint: int = 0  # bytes of address space the kept outputs took (footprint jobs)
+    footprints: list[int] = field(default_factory=list)  # the same per input
 
 
 @dataclass
@@ -357,6 +359,7 @@ class _JobState:
         self.exec_counted = False
         self.finished = False
         self.footprint = 0
+        self.vm: dict[int, int] = {}
 
     def est(self, lo: int, hi: int) -> float:
         costs = self.job.costs
@@ -731,6 +734,8 @@ class Sandbox:
             "memory_free": job.memory_free,
             "footprint": job.footprint,
         }
+        if job.footprint:
+            header["resets"] = [i for i in job.resets if unit.start <= i < unit.end]
         try:
             if job.inputs_key not in worker.known_inputs:
                 worker.send({"op": "inputs", "key": job.inputs_key}, job.inputs_payload())
@@ -778,6 +783,8 @@ class Sandbox:
                     else:
                         ok, reason, value = self._judge(job, i, data)
                         records.append((i, ok, cpu, reason, value))
+                        if job.footprint and len(item) > 4:
+                            unit.state.vm[i] = int(item[4])
                 sched.record_many(unit, records)
             elif kind == "end":
                 if ready:
@@ -867,7 +874,8 @@ def _result(st: _JobState) -> CallResult:
     times = [st.times.get(i, 0.0) for i in range(st.n)]
     outputs = [st.outputs.get(i) for i in range(st.n)] if st.job.keep_outputs else []
     reasons = {i: st.reasons[i] for i in failed if i in st.reasons}
-    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs, st.footprint)
+    footprints = [st.vm.get(i, 0) for i in range(st.n)] if st.job.footprint else []
+    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs, st.footprint, footprints)
 
 
 def encode_inputs(inputs: Sequence[Any]) -> bytes:

@@ -618,10 +618,18 @@ class Worker:
             send({"k": "xerr", "msg": f"{type(exc).__name__}: {exc}"})
             return
         send({"k": "ready"})
-        # Expected-output runs keep every output alive and report how much
-        # address space they hold, as a grader holding them would.
+        # Expected-output runs keep outputs alive and report the address space
+        # each one added, as a grader holding them would; ``resets`` marks
+        # where the outputs of one task end and those of the next begin.
         keep: list[Any] | None = [] if job.get("footprint") else None
-        vm0 = _vm_bytes() if keep is not None else 0
+        resets = frozenset(job.get("resets", ()))
+        statm = os.open("/proc/self/statm", os.O_RDONLY) if keep is not None else -1
+        pread = os.pread
+
+        def vm_now() -> int:
+            return int(pread(statm, 64, 0).split(None, 1)[0]) * mmap.PAGESIZE
+
+        vm0 = vm_now() if keep is not None else 0
         # Results go out in batches (a frame per input would cost more than
         # most inputs); each input's CPU time is measured here and its start
         # published in shared memory, where the worker enforces the limit.
@@ -646,6 +654,10 @@ class Worker:
         while i < _SHARED.unpack_from(end_map, 0)[0]:
             if items and i in slow:
                 flush()
+            if keep is not None:
+                if i in resets:
+                    keep.clear()
+                vm_before = vm_now()
             c0 = cpu_ns()
             publish(end_map, _PROGRESS_AT, c0, wall_ns())
             _INDEX.pack_into(end_map, _INDEX_AT, i)
@@ -657,18 +669,20 @@ class Worker:
                 if stop_on_error:
                     break
             else:
-                items.append([i, "out", (cpu_ns() - c0) / 1e9, len(data)])
+                item = [i, "out", (cpu_ns() - c0) / 1e9, len(data)]
                 bufs.append(data)
                 size += len(data)
                 if keep is not None:
                     keep.append(result)
+                    item.append(vm_now() - vm_before)
+                items.append(item)
             i += 1
             if size >= _BATCH_BYTES or time.monotonic() - batch_start >= _BATCH_SECONDS:
                 flush()
         flush()
         done: dict[str, Any] = {"k": "done", "status": "ok"}
         if keep is not None:
-            done["footprint"] = _vm_bytes() - vm0
+            done["footprint"] = vm_now() - vm0
         send(done)
 
     @staticmethod
