@@ -277,11 +277,11 @@ class EvalPlusBenchmark(Benchmark):
         return data.cache_dir() / "expected" / f"{self.dataset_key}-{self._hash}-v{EXPECTED_FORMAT}.bin"
 
     def prepare(self, sandbox: Sandbox) -> float:
-        """Load (or compute) expected outputs; returns seconds spent.
+        """Load or compute the expected outputs up front; returns seconds spent.
 
-        :meth:`grade` calls this itself and, on a cache miss, computes the
-        expected outputs in the same sandbox run as the grading, so samples
-        of a task start as soon as its expected outputs exist.
+        :meth:`grade` needs no call to this: on a cache miss it computes the
+        expected outputs in the same sandbox run as the grading, so a task's
+        samples start as soon as its expected outputs exist.
         """
         start = time.perf_counter()
         if self._expected is None and not self._load_cached():

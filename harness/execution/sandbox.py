@@ -266,6 +266,7 @@ class _Worker:
             "MKL_NUM_THREADS": "1",
             "PYTHONHASHSEED": "0",
             "HOME": "/tmp",
+            **({"HARNESS_TRACE": "1"} if os.environ.get("HARNESS_TRACE") else {}),
             "LANG": "C.UTF-8",
         }
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):

@@ -271,6 +271,7 @@ class Worker:
         done_info: dict[str, Any] = {}
         exited = False
         last_cpu = 0.0
+        last_result = [0.0, 0.0]  # runner CPU and wall clock when its last result arrived
 
         def cpu_now() -> float:
             nonlocal last_cpu
@@ -294,8 +295,12 @@ class Worker:
             under a runner that had already gone past it."""
             _, idx, cpu_ns, wall_ns = _SHARED.unpack_from(shared, 0)
             if idx < current:
-                idx = current  # not yet published for this input
-            return idx, cpu_ns / 1e9, wall_ns / 1e9
+                # The runner sent that input's result and has not published
+                # the next one yet (on a busy machine it may wait to be
+                # scheduled): count from when its last result arrived.
+                return current, last_result[0], last_result[1]
+            # Never count time from before the last result arrived.
+            return idx, max(cpu_ns / 1e9, last_result[0]), max(wall_ns / 1e9, last_result[1])
 
         def handle(header: dict[str, Any], data: bytearray) -> str | None:
             nonlocal ready, current, ready_cpu
@@ -303,6 +308,7 @@ class Worker:
             if kind == "ready" and not ready:
                 ready = True
                 ready_cpu = cpu_now()
+                last_result[0], last_result[1] = ready_cpu, time.monotonic()
                 self.send({"ev": "ready", "unit": unit, "cpu": ready_cpu})
                 return None
             if kind == "xerr" and not ready:
@@ -317,6 +323,7 @@ class Worker:
                     total += int(item[3])
                 if total != len(data):
                     return "protocol"
+                last_result[0], last_result[1] = cpu_now(), time.monotonic()
                 keep = [it for it in items if it[0] < end]
                 if keep:
                     self.send(
@@ -373,6 +380,9 @@ class Worker:
             # limit only stops programs that sleep or block.
             wall_limit = limit * wall_factor + 1.0
             if used > limit or waited > wall_limit:
+                if os.environ.get("HARNESS_TRACE"):
+                    print(f"kill unit={unit} reason={reason} used={used:.3f} limit={limit:.3f} waited={waited:.3f} "
+                          f"state={_SHARED.unpack_from(shared, 0)} current={current} cpu={cpu:.3f} wall={wall:.3f}", file=sys.stderr)
                 return reason, 0.0
             return None, max(0.002, min(limit - used, wall_limit - waited, 1.0))
 
