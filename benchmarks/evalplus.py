@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 import threading
 import time
@@ -49,6 +50,7 @@ EVALPLUS_CHECKER_BYTES = 1_466_024 * 1024
 PHASES = ("base", "plus")
 _RECORD = struct.Struct("<Q")
 _EXPECTED_GROUP_INPUTS = 3000
+_NAN_PATTERN = re.compile(rb"G[\x7f\xff]")
 
 # The program that computes expected outputs for a group of tasks: each
 # canonical solution is executed once, in its own namespace (EvalPlus runs
@@ -195,6 +197,7 @@ class EvalPlusBenchmark(Benchmark):
         self._payloads: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._saver: threading.Thread | None = None
+        self._oracles: dict[tuple[str, str], _SuiteOracle] = {}
         self._gt_groups: list[list[tuple[str, str, int, int]]] = []
         self.prepare_seconds = 0.0
 
@@ -469,7 +472,11 @@ class EvalPlusBenchmark(Benchmark):
 
     def _check(self, task_id: str, phase: str) -> Callable[[int, bytes], bool]:
         assert self._expected is not None
-        oracle = _SuiteOracle(self._expected[task_id][phase], float(self._rows[task_id]["atol"]))
+        with self._lock:  # one oracle per suite, shared by every sample's job
+            oracle = self._oracles.get((task_id, phase))
+            if oracle is None:
+                oracle = _SuiteOracle(self._expected[task_id][phase], float(self._rows[task_id]["atol"]))
+                self._oracles[(task_id, phase)] = oracle
         inputs = self._rows[task_id][f"{phase}_input"]
         entry = self._rows[task_id]["entry_point"]
         shortcut = self.byte_equal_passes(entry)
@@ -629,7 +636,7 @@ class _SuiteOracle:
 def _may_hold_nan(raw: bytes) -> bool:
     # Pickled floats are b"G" + 8 big-endian bytes; NaNs (and infinities and
     # huge floats, harmlessly) start with 0x7f or 0xff.
-    return b"G\x7f" in raw or b"G\xff" in raw
+    return _NAN_PATTERN.search(raw) is not None
 
 
 def _overall(parts: dict[str, PartVerdict], phases: Sequence[str]) -> Verdict:
