@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -76,6 +77,10 @@ def evaluate_samples(
     bench: Benchmark = bench_registry.get(benchmark, data_dir=data_dir)
     problems = bench.problems()
     dataset = bench.dataset()
+    # The dataset (hundreds of thousands of inputs) lives as long as the run:
+    # keep the cyclic collector from walking it again and again.
+    gc.collect()
+    gc.freeze()
     rows, bad = load_samples(samples_path, skip_bad=skip_bad)
     skipped = [SkippedSample(line=b.line, task_id=b.task_id, reason=b.reason) for b in bad]
     graded = []

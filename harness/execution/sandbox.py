@@ -232,6 +232,7 @@ class _Worker:
         self.known_inputs: set[str] = set()
         self.send_lock = threading.Lock()
         self._tmp: str | None = None
+        self._errlog: Any = None
         self.proc = spawner.submit(self._start).result()
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -272,27 +273,31 @@ class _Worker:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             if key in os.environ:
                 env[key] = os.environ[key]
-        errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, env=env, cwd="/")
+        self._errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errlog, env=env, cwd="/")
         assert proc.stdin is not None and proc.stdout is not None
         self.out_fd = proc.stdout.fileno()
         self.in_fd = proc.stdin.fileno()
+        return proc
+
+    def handshake(self) -> None:
+        """Wait for the worker's greeting (workers start in parallel, greet in turn)."""
         try:
             hello = protocol.read_frame(self.out_fd)
         except (OSError, protocol.ProtocolError):
             hello = None
+        errlog, self._errlog = self._errlog, None
         if hello is None or hello[0].get("ev") != "hello":
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
             why = ""
             if errlog is not None:
                 errlog.seek(0)
-                why = errlog.read()[-2000:].decode(errors="replace").strip().splitlines()[-1:] or [""]
-                why = why[0]
+                lines = errlog.read()[-2000:].decode(errors="replace").strip().splitlines()
+                why = lines[-1] if lines else ""
             raise SandboxError(f"sandbox worker failed to start ({self.mode} isolation): {why or 'no output'}")
         if errlog is not None:
             errlog.close()  # later worker output is discarded
-        return proc
 
     def _uid(self) -> int | None:
         # As root, each worker's programs get a uid of their own (no signals
@@ -324,6 +329,7 @@ class _Worker:
         self.close()
         self.known_inputs.clear()
         self.proc = self.spawner.submit(self._start).result()
+        self.handshake()
 
     def close(self) -> None:
         try:
@@ -641,6 +647,8 @@ class Sandbox:
                 try:
                     for k in range(self.settings.worker_count()):
                         started.append(_Worker(k, self.settings, self.mode, self._spawner))
+                    for w in started:
+                        w.handshake()
                 except (OSError, SandboxError) as exc:
                     for w in started:
                         w.close()
