@@ -106,46 +106,49 @@ def evaluate_samples(
     cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
     keys: list[str] = []
     hits = 0
-    with Sandbox(settings) as sandbox:
-        t_grade = time.perf_counter()
-        todo: list[int] = list(range(len(programs)))
-        if cache is not None:
-            keys = [
-                verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes)
-                for tid, prog in programs
-            ]
-            found = cache.get_many(keys)
-            todo = []
-            first_of: dict[str, int] = {}
-            for k, key in enumerate(keys):
-                if key in found:
-                    verdicts[k] = found[key].model_copy(update={"cached": True})
-                    hits += 1
-                elif key in first_of:
-                    continue  # an identical program is graded once
-                else:
-                    first_of[key] = k
-                    todo.append(k)
-        progress = _Progress(len(todo), f"grading {bench.name}")
-
-        def done(j: int, verdict: Verdict) -> None:
-            progress.step()
+    try:
+        with Sandbox(settings) as sandbox:
+            t_grade = time.perf_counter()
+            todo: list[int] = list(range(len(programs)))
             if cache is not None:
-                cache.put(keys[todo[j]], verdict)
+                keys = [
+                    verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes)
+                    for tid, prog in programs
+                ]
+                found = cache.get_many(keys)
+                todo = []
+                first_of: dict[str, int] = {}
+                for k, key in enumerate(keys):
+                    if key in found:
+                        verdicts[k] = found[key].model_copy(update={"cached": True})
+                        hits += 1
+                    elif key in first_of:
+                        continue  # an identical program is graded once
+                    else:
+                        first_of[key] = k
+                        todo.append(k)
+            progress = _Progress(len(todo), f"grading {bench.name}")
 
-        fresh = bench.grade(sandbox, [programs[k] for k in todo], options, on_done=done)
-        for k, verdict in zip(todo, fresh):
-            verdicts[k] = verdict
+            def done(j: int, verdict: Verdict) -> None:
+                progress.step()
+                if cache is not None:
+                    cache.put(keys[todo[j]], verdict)
+
+            fresh = bench.grade(sandbox, [programs[k] for k in todo], options, on_done=done)
+            for k, verdict in zip(todo, fresh):
+                verdicts[k] = verdict
+            if cache is not None:
+                by_key = {keys[k]: verdicts[k] for k in todo}
+                for k, key in enumerate(keys):
+                    if verdicts[k] is None:
+                        verdicts[k] = by_key[key].model_copy(update={"cached": True})  # type: ignore[union-attr]
+                        hits += 1
+            grading_s = time.perf_counter() - t_grade
+            prep = bench.prepare_seconds
+            isolation = sandbox.mode
+    finally:
         if cache is not None:
-            by_key = {keys[k]: verdicts[k] for k in todo}
-            for k, key in enumerate(keys):
-                if verdicts[k] is None:
-                    verdicts[k] = by_key[key].model_copy(update={"cached": True})  # type: ignore[union-attr]
-                    hits += 1
-            cache.close()
-        grading_s = time.perf_counter() - t_grade
-        prep = bench.prepare_seconds
-        isolation = sandbox.mode
+            cache.close()  # keeps every verdict graded so far, even when interrupted
     final = [v for v in verdicts if v is not None]
     record = _record(
         bench, dataset, samples_path, graded, programs, final, skipped, options, settings, isolation,

@@ -274,7 +274,9 @@ class _Worker:
             if key in os.environ:
                 env[key] = os.environ[key]
         self._errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errlog, env=env, cwd="/")
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errlog, env=env, cwd="/"
+        )
         assert proc.stdin is not None and proc.stdout is not None
         self.out_fd = proc.stdout.fileno()
         self.in_fd = proc.stdin.fileno()

@@ -381,8 +381,11 @@ class Worker:
             wall_limit = limit * wall_factor + 1.0
             if used > limit or waited > wall_limit:
                 if os.environ.get("HARNESS_TRACE"):
-                    print(f"kill unit={unit} reason={reason} used={used:.3f} limit={limit:.3f} waited={waited:.3f} "
-                          f"state={_SHARED.unpack_from(shared, 0)} current={current} cpu={cpu:.3f} wall={wall:.3f}", file=sys.stderr)
+                    print(
+                        f"kill unit={unit} reason={reason} used={used:.3f} limit={limit:.3f} waited={waited:.3f} "
+                        f"state={_SHARED.unpack_from(shared, 0)} current={current} cpu={cpu:.3f} wall={wall:.3f}",
+                        file=sys.stderr,
+                    )
                 return reason, 0.0
             return None, max(0.002, min(limit - used, wall_limit - waited, 1.0))
 
