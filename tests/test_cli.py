@@ -20,9 +20,16 @@ SMALL = [
 ]
 
 
-def harness(*args: str, env_data: Path | None = None) -> subprocess.CompletedProcess[str]:
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600
+    )
+
+
+def evaluate(samples: Path, data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`harness evaluate` on HumanEval+ with the offline data folder."""
+    return harness(
+        "evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir), *extra
     )
 
 
@@ -33,7 +40,7 @@ def write_samples(path: Path, rows: list[dict[str, str]]) -> Path:
 
 def test_results_go_next_to_the_samples_by_default(data_dir: Path, tmp_path: Path) -> None:
     samples = write_samples(tmp_path / "model.jsonl", SMALL)
-    proc = harness("evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir))
+    proc = evaluate(samples, data_dir)
     assert proc.returncode == 0, proc.stderr
     assert "HumanEval (base tests)  pass@1: 0.500" in proc.stdout
     assert "HumanEval+ (base + extra tests)  pass@1: 0.500" in proc.stdout
@@ -63,24 +70,14 @@ def test_verdict_cache_makes_regrading_free(data_dir: Path, tmp_path: Path) -> N
     # Programs no other test grades, so the session's verdict cache starts without them.
     unique = [{**row, "completion": row["completion"] + "    # verdict-cache test\n"} for row in SMALL]
     samples = write_samples(tmp_path / "s.jsonl", unique * 3)
-    args = [
-        "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--output",
-        str(tmp_path / "o"),
-        "--data-dir",
-        str(data_dir),
-    ]
-    assert harness(*args).returncode == 0
+    args = ("--output", str(tmp_path / "o"))
+    assert evaluate(samples, data_dir, *args).returncode == 0
     record = RunRecord.model_validate_json((tmp_path / "o" / "run.json").read_text())
     assert record.timings.graded_programs == 2 and record.timings.verdict_cache_hits == 4
-    assert harness(*args).returncode == 0
+    assert evaluate(samples, data_dir, *args).returncode == 0
     record = RunRecord.model_validate_json((tmp_path / "o" / "run.json").read_text())
     assert record.timings.graded_programs == 0 and record.timings.verdict_cache_hits == 6
-    assert harness(*args, "--no-verdict-cache").returncode == 0
+    assert evaluate(samples, data_dir, *args, "--no-verdict-cache").returncode == 0
     record = RunRecord.model_validate_json((tmp_path / "o" / "run.json").read_text())
     assert record.timings.graded_programs == 6
 
@@ -97,7 +94,7 @@ def test_verdict_cache_makes_regrading_free(data_dir: Path, tmp_path: Path) -> N
 def test_bad_samples_give_one_line_errors(data_dir: Path, tmp_path: Path, content: str, message: str) -> None:
     samples = tmp_path / "bad.jsonl"
     samples.write_text(content)
-    proc = harness("evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir))
+    proc = evaluate(samples, data_dir)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ")
@@ -105,17 +102,7 @@ def test_bad_samples_give_one_line_errors(data_dir: Path, tmp_path: Path, conten
 
 def test_unknown_task_is_skipped_and_reported(data_dir: Path, tmp_path: Path) -> None:
     samples = write_samples(tmp_path / "s.jsonl", [*SMALL, {"task_id": "HumanEval/999", "completion": "x"}])
-    proc = harness(
-        "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--output",
-        str(tmp_path / "o"),
-        "--data-dir",
-        str(data_dir),
-    )
+    proc = evaluate(samples, data_dir, "--output", str(tmp_path / "o"))
     assert proc.returncode == 0
     assert "skipped line 3 (HumanEval/999)" in proc.stdout
     record = RunRecord.model_validate_json((tmp_path / "o" / "run.json").read_text())

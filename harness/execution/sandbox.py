@@ -102,8 +102,7 @@ class CallResult:
     cpu: float = 0.0
     times: list[float] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
-    footprint: int = 0  # bytes of address space the kept outputs took (footprint jobs)
-    footprints: list[int] = field(default_factory=list)  # the same per input
+    footprints: list[int] = field(default_factory=list)  # footprint jobs: address space each kept output took
 
 
 @dataclass
@@ -367,7 +366,6 @@ class _JobState:
         self.cpu = 0.0
         self.exec_counted = False
         self.finished = False
-        self.footprint = 0
         self.vm: dict[int, int] = {}
 
     def est(self, lo: int, hi: int) -> float:
@@ -570,7 +568,6 @@ class _Scheduler:
             st = unit.state
             reason = header.get("reason")
             i = int(header.get("i", unit.next))
-            st.footprint += int(header.get("footprint", 0) or 0)
             if not unit.cancelled:
                 if reason in ("exec_error", "exec_timeout") or (
                     reason == "crashed" and unit.next == unit.start and "ready_seen" not in header
@@ -886,7 +883,7 @@ def _result(st: _JobState) -> CallResult:
     outputs = [st.outputs.get(i) for i in range(st.n)] if st.job.keep_outputs else []
     reasons = {i: st.reasons[i] for i in failed if i in st.reasons}
     footprints = [st.vm.get(i, 0) for i in range(st.n)] if st.job.footprint else []
-    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs, st.footprint, footprints)
+    return CallResult(status, failed, reasons, st.error, st.cpu, times, outputs, footprints)
 
 
 def encode_inputs(inputs: Sequence[Any]) -> bytes:

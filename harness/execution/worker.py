@@ -102,7 +102,6 @@ class _Sink:
         self.cap = cap
         self.parts: list[str] = []
         self.size = 0
-        self.dropped = 0
 
     def write(self, s: Any) -> int:
         s = str(s)
@@ -110,7 +109,6 @@ class _Sink:
         if room > 0:
             self.parts.append(s[:room])
             self.size += min(len(s), room)
-        self.dropped += max(0, len(s) - max(room, 0))
         return len(s)
 
     def writelines(self, lines: Any) -> None:
@@ -333,7 +331,7 @@ class Worker:
                 current += len(keep)
                 return "done" if len(keep) < len(items) else None
             if kind == "done":
-                done_info.update({k: header[k] for k in ("status", "msg", "stdout", "footprint") if k in header})
+                done_info.update({k: header[k] for k in ("status", "msg", "stdout") if k in header})
                 return "done"
             return "protocol"
 
@@ -642,7 +640,6 @@ class Worker:
         def vm_now() -> int:
             return int(pread(statm, 64, 0).split(None, 1)[0]) * mmap.PAGESIZE
 
-        vm0 = vm_now() if keep is not None else 0
         # Results go out in batches (a frame per input would cost more than
         # most inputs); each input's CPU time is measured here and its start
         # published in shared memory, where the worker enforces the limit.
@@ -693,10 +690,7 @@ class Worker:
             if size >= _BATCH_BYTES or time.monotonic() - batch_start >= _BATCH_SECONDS:
                 flush()
         flush()
-        done: dict[str, Any] = {"k": "done", "status": "ok"}
-        if keep is not None:
-            done["footprint"] = vm_now() - vm0
-        send(done)
+        send({"k": "done", "status": "ok"})
 
     @staticmethod
     def _run_script(program: str, send: Any, sink: _Sink) -> None:
