@@ -31,7 +31,17 @@ from typing import Any
 import numpy as np
 
 from harness import data
-from harness.benchmark import Benchmark, DatasetInfo, GradeOptions, PartVerdict, Problem, Verdict, register
+from harness.benchmark import (
+    DEFAULT_BASE_STOP,
+    Benchmark,
+    DatasetInfo,
+    GradeOptions,
+    PartVerdict,
+    Problem,
+    Prompt,
+    Verdict,
+    register,
+)
 from harness.errors import HarnessError
 from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
 from harness.samples import Sample, program_for
@@ -228,6 +238,24 @@ class EvalPlusBenchmark(Benchmark):
             row["base_input"] = self.rebuild_inputs(row["task_id"], row["base_input"])
             row["plus_input"] = self.rebuild_inputs(row["task_id"], row["plus_input"])
         return rows
+
+    def prompt(self, problem: Problem, style: str) -> Prompt:
+        """EvalPlus's base-model stops for MBPP; StarCoder2-Instruct's chat prompt (description + assertion)."""
+        if style == "base":
+            return Prompt(text=problem.prompt.strip() + "\n", stop=DEFAULT_BASE_STOP + ('\n"""', "\nassert"))
+        if style != "instruct":
+            return super().prompt(problem, style)
+        body = problem.prompt.strip().strip('"').strip()
+        description, sep, assertion = body.partition("assert")
+        description = description.strip()
+        if description and not description.endswith("."):
+            description += "."
+        instruction = description
+        if sep:
+            instruction += (
+                f"\n\nYour code should pass the following assertion:\n```python\n{(sep + assertion).strip()}\n```"
+            )
+        return Prompt(instruction=instruction, response_prefix="```python\n", stop=("\n```",))
 
     def rebuild_inputs(self, task_id: str, inputs: list[Any]) -> list[Any]:
         """Turn stored inputs into the Python values the functions receive."""
@@ -657,6 +685,13 @@ class HumanEvalPlus(EvalPlusBenchmark):
     release = HUMANEVAL_PLUS
     dataset_key = "humanevalplus"
 
+    def prompt(self, problem: Problem, style: str) -> Prompt:
+        """EvalPlus's base-model stops for HumanEval; StarCoder2-Instruct's chat prompt."""
+        p = super().prompt(problem, style)
+        if style == "base":
+            return Prompt(text=p.text, stop=p.stop + ("\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "))
+        return p
+
     def byte_equal_passes(self, entry: str) -> bool:
         """find_zero is judged by its formula, never by equality."""
         return entry != "find_zero"
@@ -676,6 +711,24 @@ class MbppPlus(EvalPlusBenchmark):
     name = "mbpp"
     release = MBPP_PLUS
     dataset_key = "mbppplus"
+
+    def prompt(self, problem: Problem, style: str) -> Prompt:
+        """EvalPlus's base-model stops for MBPP; StarCoder2-Instruct's chat prompt (description + assertion)."""
+        if style == "base":
+            return Prompt(text=problem.prompt.strip() + "\n", stop=DEFAULT_BASE_STOP + ('\n"""', "\nassert"))
+        if style != "instruct":
+            return super().prompt(problem, style)
+        body = problem.prompt.strip().strip('"').strip()
+        description, sep, assertion = body.partition("assert")
+        description = description.strip()
+        if description and not description.endswith("."):
+            description += "."
+        instruction = description
+        if sep:
+            instruction += (
+                f"\n\nYour code should pass the following assertion:\n```python\n{(sep + assertion).strip()}\n```"
+            )
+        return Prompt(instruction=instruction, response_prefix="```python\n", stop=("\n```",))
 
     def rebuild_inputs(self, task_id: str, inputs: list[Any]) -> list[Any]:
         """Rebuild tuples, sets and complex numbers that the JSON file flattened."""

@@ -69,6 +69,45 @@ class GradeOptions(BaseModel):
     )
 
 
+#: EvalPlus's stop sequences for base models (end of text, then code that starts a new top-level block).
+DEFAULT_BASE_STOP: tuple[str, ...] = ("<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """How a task is put to a model: raw ``text`` (base) or a chat ``instruction`` with a response prefix."""
+
+    text: str | None = None
+    instruction: str | None = None
+    response_prefix: str = ""
+    stop: tuple[str, ...] = ()
+    system: str | None = None
+
+
+def instruct_code(reply: str) -> str:
+    """Code from a chat reply that began inside a code fence: up to the closing fence, else the fenced block."""
+    if "```" not in reply:
+        return reply
+    head, _, _ = reply.partition("```")
+    if head.strip():
+        return head  # the reply opened inside the prefix's fence and closed it
+    from harness.samples import extract_code
+
+    return extract_code(reply)
+
+
+def _defines(code: str, entry_point: str) -> bool:
+    import re
+
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE) is not None
+
+
+def _with_prompt_imports(prompt: str, code: str) -> str:
+    """Prepend the task prompt's import lines that the reply left out (the prompt's context is the model's)."""
+    lines = [ln for ln in prompt.splitlines() if ln.startswith(("import ", "from ")) and ln not in code]
+    return "\n".join(lines) + "\n" + code if lines else code
+
+
 class Benchmark(ABC):
     """A benchmark: problems, prompts, and a grader that uses the sandbox."""
 
@@ -102,6 +141,32 @@ class Benchmark(ABC):
     def prepare(self, sandbox: Sandbox) -> float:
         """Compute or load what grading needs (expected outputs); returns seconds spent."""
         return 0.0
+
+    # -- prompting: how a model is asked, and how its reply becomes a sample --
+
+    def prompt(self, problem: Problem, style: str) -> Prompt:
+        """The prompt for ``style``: ``base`` continues the task's prompt, ``instruct`` is asked in chat."""
+        if style == "base":
+            return Prompt(text=problem.prompt.strip() + "\n", stop=DEFAULT_BASE_STOP)
+        if style == "instruct":
+            instruction = f"Write a Python function to solve the following task:\n```python\n{problem.prompt.strip()}\n```"
+            return Prompt(instruction=instruction, response_prefix="```python\n", stop=("\n```",))
+        raise HarnessError(f"unknown prompt style {style!r} (base, instruct)")
+
+    def sample(self, problem: Problem, style: str, prompt: Prompt, text: str, field: str | None = None) -> dict[str, str]:
+        """The samples-file fields (``solution`` or ``completion``) for a model's reply."""
+        if field is not None:  # replay / oracle: stored as the file had it
+            return {field: text}
+        if style == "base":
+            return {"solution": (prompt.text or "") + text}
+        code = instruct_code(text)
+        if problem.entry_point and _defines(code, problem.entry_point):
+            return {"solution": _with_prompt_imports(problem.prompt, code)}
+        return {"solution": problem.prompt + code}  # the reply continued the function body
+
+    def oracle_sample(self, problem: Problem) -> tuple[str, str]:
+        """The canonical solution as a samples-file field; graded, it must pass."""
+        return "completion", problem.canonical_solution
 
 
 _REGISTRY: dict[str, Callable[..., Benchmark]] = {}

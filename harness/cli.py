@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
@@ -57,7 +58,83 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--memory-limit", type=_positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
     )
+    _eval_parser(sub, names())
     return parser
+
+
+def _engine_arg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed: object = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value  # a bare string
+    return key.strip(), parsed
+
+
+def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
+    from harness.engine import backend_names
+
+    ev = sub.add_parser(
+        "eval",
+        help="generate with a model and grade it on benchmarks",
+        description="Generate completions with a model (BACKEND:MODEL; backends: "
+        f"{', '.join(backend_names())}), extract code, grade in the sandbox, write a run record per benchmark "
+        "and a summary. Samples come from the response cache when the same model, prompt and settings "
+        "were generated before, so an interrupted run resumes where it stopped.",
+    )
+    ev.add_argument("--model", required=True, metavar="SPEC",
+                    help="hf:PATH_OR_ID, vllm:PATH_OR_ID, openai:NAME, replay:SAMPLES.jsonl or oracle")
+    ev.add_argument("--benchmarks", default="humaneval,mbpp", help=f"comma list (known: {', '.join(known)})")
+    ev.add_argument("--n", type=_positive_int, default=1, help="samples per task (default 1)")
+    ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ev.add_argument("--top-p", type=float, default=1.0)
+    ev.add_argument("--max-tokens", type=_positive_int, default=768, help="new tokens per sample (default 768)")
+    ev.add_argument("--seed", type=int, help="sampling seed (per-sample seeds derive from it)")
+    ev.add_argument("--style", choices=["auto", "base", "instruct"], default="auto",
+                    help="base: continue the benchmark prompt; instruct: chat template + response prefix; "
+                    "auto (default): instruct when the model has a chat template")
+    ev.add_argument("--system", help="system message for instruct prompts")
+    ev.add_argument("--limit", type=_positive_int, help="only the first N tasks of each benchmark (smoke runs)")
+    ev.add_argument("--output", type=Path, help="result folder (default: runs/<model>)")
+    ev.add_argument("--parallel", type=_positive_int, help="sandbox workers (default: one per CPU core)")
+    ev.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
+    ev.add_argument("--no-cache", action="store_true", help="bypass the response cache (neither read nor write)")
+    ev.add_argument("--cache-dir", type=Path, help="response cache folder (default: the harness cache)")
+    ev.add_argument("--engine-arg", type=_engine_arg, action="append", default=[], metavar="KEY=VALUE",
+                    help="backend option, repeatable (e.g. tensor_parallel_size=2, batch_size=8, dtype=bfloat16)")
+    ev.add_argument("--base-url", action="append", default=[], metavar="URL",
+                    help="openai backend: server base URL, repeat for several servers (default: $OPENAI_BASE_URL)")
+    ev.add_argument("--api-key", help="openai backend: API key (default: $OPENAI_API_KEY)")
+    ev.add_argument("--memory-accounting", choices=["evalplus", "program"],
+                    help="as for evaluate; default evalplus, except program for the oracle (see README)")  # fmt: skip
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from harness.model_eval import EvalSettings, eval_model
+
+    benches = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
+    if not benches:
+        raise HarnessError("--benchmarks is empty; name at least one (e.g. humaneval,mbpp)")
+    options = dict(args.engine_arg)
+    if args.base_url:
+        options["base_url"] = [u for arg in args.base_url for u in arg.split(",") if u]
+    if args.api_key:
+        options["api_key"] = args.api_key
+    output = args.output or Path("runs") / _slug(args.model)
+    settings = EvalSettings(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
+                            seed=args.seed, style=args.style, limit=args.limit, system=args.system,
+                            memory_accounting=args.memory_accounting)  # fmt: skip
+    eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
+               cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel)  # fmt: skip
+    return 0
+
+
+def _slug(spec: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", spec.replace("/", "__")).strip("_") or "model"
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -87,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"evaluate": _evaluate}
+    handlers = {"evaluate": _evaluate, "eval": _eval}
     try:
         return handlers[args.command](args)
     except HarnessError as exc:
@@ -96,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; completed verdicts are in the verdict cache, rerun to resume", file=sys.stderr)
+        print("interrupted; finished samples and verdicts are cached, rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line
         if args.debug or os.environ.get("HARNESS_DEBUG"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,8 +15,10 @@ from harness.data import cache_dir
 from harness.errors import HarnessError
 from harness.execution import Sandbox, SandboxSettings
 from harness.passk import mean_pass_at_k
+from harness.progress import Bar
 from harness.samples import file_sha256, load_samples
 from harness.store import (
+    GenerationInfo,
     RunRecord,
     RunSettings,
     RunTimings,
@@ -39,24 +40,6 @@ def output_paths(samples: Path, output: Path | None) -> tuple[Path, Path]:
     return samples.parent / f"{stem}_eval_results.json", samples.parent / f"{stem}_run.json"
 
 
-class _Progress:
-    """A one-line progress display on stderr (only on a terminal)."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.done = total, label, 0
-        self.tty = sys.stderr.isatty()
-        self.start = time.monotonic()
-
-    def step(self, *_: Any) -> None:
-        self.done += 1
-        if self.tty and (self.done == self.total or self.done % 10 == 0):
-            rate = self.done / max(1e-9, time.monotonic() - self.start)
-            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total} ({rate:.1f}/s)")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def evaluate_samples(
     benchmark: str,
     samples: str | Path,
@@ -70,11 +53,18 @@ def evaluate_samples(
     memory_accounting: str = "evalplus",
     sandbox_settings: SandboxSettings | None = None,
     echo: Callable[[str], None] = print,
+    generation: GenerationInfo | None = None,
+    bench: Benchmark | None = None,
 ) -> RunRecord:
-    """Grade a samples file and write ``eval_results.json`` and ``run.json``."""
+    """Grade a samples file and write ``eval_results.json`` and ``run.json``.
+
+    ``generation`` (from ``harness eval``) records how the samples were made;
+    ``bench`` reuses an already loaded benchmark.
+    """
     t0 = time.perf_counter()
     samples_path = Path(samples)
-    bench: Benchmark = bench_registry.get(benchmark, data_dir=data_dir)
+    if bench is None:
+        bench = bench_registry.get(benchmark, data_dir=data_dir)
     problems = bench.problems()
     dataset = bench.dataset()
     # The dataset (hundreds of thousands of inputs) lives as long as the run:
@@ -127,14 +117,17 @@ def evaluate_samples(
                     else:
                         first_of[key] = k
                         todo.append(k)
-            progress = _Progress(len(todo), f"grading {bench.name}")
+            progress = Bar(len(todo), f"grading {bench.name}")
 
             def done(j: int, verdict: Verdict) -> None:
                 progress.step()
                 if cache is not None:
                     cache.put(keys[todo[j]], verdict)
 
-            fresh = bench.grade(sandbox, [programs[k] for k in todo], options, on_done=done)
+            try:
+                fresh = bench.grade(sandbox, [programs[k] for k in todo], options, on_done=done)
+            finally:
+                progress.close()
             for k, verdict in zip(todo, fresh):
                 verdicts[k] = verdict
             if cache is not None:
@@ -156,6 +149,8 @@ def evaluate_samples(
                    verdict_cache_hits=hits, graded_programs=len(todo)),
         use_verdict_cache,
     )  # fmt: skip
+    if generation is not None:
+        record.model, record.generation = generation.model, generation
     results_path, run_path = output_paths(samples_path, Path(output) if output else None)
     write_json_atomic(results_path, _eval_results(bench, dataset.hash, programs, final, base_only))
     save_run(run_path, record)
@@ -197,6 +192,7 @@ def _record(bench: Benchmark, dataset: Any, samples_path: Path, graded: list[Any
             verdict_cache=use_cache,
             isolation=isolation,
             memory_limit_bytes=settings.memory_bytes,
+            memory_accounting=options.memory_accounting,
         ),
         pass_at_k=pak,
         n_tasks=len(tasks),

@@ -54,6 +54,7 @@ class RunSettings(BaseModel):
     verdict_cache: bool
     isolation: str
     memory_limit_bytes: int
+    memory_accounting: str = "evalplus"
 
 
 class RunTimings(BaseModel):
@@ -64,6 +65,24 @@ class RunTimings(BaseModel):
     total: float = 0.0
     verdict_cache_hits: int = 0
     graded_programs: int = 0
+
+
+class GenerationInfo(BaseModel):
+    """How the samples were generated (``harness eval``): model, prompts, sampling, engine work."""
+
+    model: str
+    backend: str
+    identity: dict[str, Any]
+    options: dict[str, Any] = Field(default_factory=dict)
+    style: str
+    sampling: dict[str, Any]
+    n_requests: int = 0
+    cached_samples: int = 0
+    generated_samples: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    finish_reasons: dict[str, int] = Field(default_factory=dict)
 
 
 class RunRecord(BaseModel):
@@ -77,6 +96,7 @@ class RunRecord(BaseModel):
     benchmark: str
     dataset: DatasetInfo
     model: str | None = None
+    generation: GenerationInfo | None = None
     samples_file: str | None = None
     samples_sha256: str | None = None
     settings: RunSettings

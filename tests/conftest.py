@@ -41,3 +41,12 @@ def sandbox() -> Iterator[object]:
 
     with Sandbox(SandboxSettings(workers=2, memory_bytes=1 << 30)) as sb:
         yield sb
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny local Llama with a locally trained tokenizer and a chat template (``hf:PATH`` loads it)."""
+    pytest.importorskip("torch", reason="the tiny model needs torch (installed by scripts/setup.sh)")
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

@@ -1,0 +1,1 @@
+"""Engine backends, one module each; each imports its heavy dependency lazily."""

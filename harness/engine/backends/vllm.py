@@ -1,0 +1,447 @@
+"""The ``vllm`` backend: an in-process ``vllm.LLM``, loaded once, fed every request in one call.
+
+``vllm:PATH_OR_HUB_ID`` loads the model once per backend.  All jobs of a
+``generate`` call are flattened into one list of vLLM requests and handed to
+a single ``LLM.generate`` (vLLM schedules and batches them itself); with
+``chunk_size`` set they go in chunks of that many requests, so a long run
+commits finished samples to the response cache as it goes (vLLM's offline API
+returns nothing until a call ends).
+
+Sampling: with a seed, each sample index is its own vLLM request (``n=1``,
+seed ``Sampling.sample_seed(index)``), so a resumed run redraws exactly the
+missing samples.  Without a seed, one request asks for ``n`` samples.  Greedy
+requests are generated once and copied to every index.
+
+Chat requests are rendered with the model's chat template, then the
+``response_prefix`` is appended; they are tokenized here without adding
+special tokens again (the template already holds the BOS token where the
+model wants one).  Raw prompts are ``prompt + response_prefix``, tokenized as
+vLLM would.
+
+LoRA: ``--engine-arg adapters='{"sft": "/ckpt/lora"}'`` loads the base model
+once with LoRA enabled; a request's ``adapter`` picks one by name, and a
+request without one runs on the base model, so a base model and its
+fine-tuned adapters are compared in one process without reloading.
+
+Scaling out (no cluster code here; vLLM and the ``openai`` backend do it):
+
+* one node, several GPUs: ``tensor_parallel_size=N`` (and, for models too
+  deep for one node's memory at that split, ``pipeline_parallel_size``);
+* several nodes: start a Ray cluster (``ray start --head`` on one node,
+  ``ray start --address=HEAD:6379`` on the others), then run the harness on
+  the head node with ``distributed_executor_backend=ray`` and
+  ``tensor_parallel_size`` x ``pipeline_parallel_size`` equal to the GPUs to use;
+* data parallel: run ``vllm serve MODEL`` on each node and give the
+  ``openai`` backend the list of base URLs; it spreads requests over them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from harness.engine.base import Backend, BackendOptions, Emit, require
+from harness.engine.identity import hub_commit, model_dir_digest
+from harness.engine.types import Completion, Job, Request, Sampling
+from harness.errors import HarnessError
+
+Prompt = str | dict[str, Any]
+"""What ``LLM.generate`` takes per request: text, or ``{"prompt_token_ids": [...]}``."""
+
+#: LoRA ranks every vLLM release since 0.5 accepts for ``max_lora_rank``.
+_LORA_RANKS = (8, 16, 32, 64, 128, 256, 512)
+
+
+class VLLMOptions(BackendOptions):
+    """Options of the ``vllm`` backend (``--engine-arg key=value``)."""
+
+    tokenizer: str | None = None
+    revision: str | None = None
+    dtype: str = "auto"
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    #: ``ray`` to span nodes of a Ray cluster; ``mp`` for processes on one node; unset: vLLM decides.
+    distributed_executor_backend: Literal["ray", "mp"] | None = None
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_model_len: int | None = Field(None, ge=1)
+    # Every sample of a prompt shares its prefix (and few-shot prompts share much more).
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    quantization: str | None = None
+    seed: int = 0
+    trust_remote_code: bool = False
+    download_dir: str | None = None
+    adapters: dict[str, str] = {}
+    #: Default: the largest rank among the adapters' ``adapter_config.json``, rounded up to one vLLM accepts.
+    max_lora_rank: int | None = Field(None, ge=1)
+    #: Default: all adapters at once, so requests for different adapters share batches.
+    max_loras: int | None = Field(None, ge=1)
+    #: vLLM requests per ``generate`` call; unset sends everything in one call.
+    chunk_size: int | None = Field(None, ge=1)
+    use_tqdm: bool = True
+
+
+# --------------------------------------------------------------------------- pure request mapping
+
+
+def sampling_kwargs(sampling: Sampling, index: int | None = None, n: int = 1) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.SamplingParams`` for ``n`` samples, or for sample ``index`` alone.
+
+    With ``index`` the request is that one sample with its own seed; greedy
+    requests always ask for one sample (vLLM refuses ``n > 1`` without
+    sampling in older releases, and every greedy sample is the same anyway).
+    """
+    if sampling.greedy:
+        return {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_tokens": sampling.max_tokens,
+                "stop": list(sampling.stop), "seed": None}  # fmt: skip
+    if index is not None:
+        n, seed = 1, sampling.sample_seed(index)
+    else:
+        seed = None
+    return {
+        "n": n,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "max_tokens": sampling.max_tokens,
+        "stop": list(sampling.stop),
+        "seed": seed,
+    }
+
+
+def lora_rank(adapters: Mapping[str, str]) -> int | None:
+    """The ``max_lora_rank`` the adapters need: their largest ``r``, rounded up to a rank vLLM accepts."""
+    ranks: list[int] = []
+    for path in adapters.values():
+        config = Path(path).expanduser() / "adapter_config.json"
+        try:
+            ranks.append(int(json.loads(config.read_text())["r"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not ranks:
+        return None
+    need = max(ranks)
+    return next((r for r in _LORA_RANKS if r >= need), need)
+
+
+def llm_kwargs(identifier: str, options: VLLMOptions) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.LLM`` for ``identifier`` (a local folder or hub id) and the options."""
+    local = Path(identifier).expanduser()
+    kwargs: dict[str, Any] = {
+        "model": str(local) if local.is_dir() else identifier,
+        "tokenizer": options.tokenizer,
+        "revision": options.revision,
+        "tensor_parallel_size": options.tensor_parallel_size,
+        "pipeline_parallel_size": options.pipeline_parallel_size,
+        "dtype": options.dtype,
+        "gpu_memory_utilization": options.gpu_memory_utilization,
+        "max_model_len": options.max_model_len,
+        "enable_prefix_caching": options.enable_prefix_caching,
+        "enforce_eager": options.enforce_eager,
+        "seed": options.seed,
+        "trust_remote_code": options.trust_remote_code,
+        "download_dir": options.download_dir,
+    }
+    if options.quantization:
+        kwargs["quantization"] = options.quantization
+    if options.distributed_executor_backend:
+        kwargs["distributed_executor_backend"] = options.distributed_executor_backend
+    if options.adapters:
+        kwargs["enable_lora"] = True
+        rank = options.max_lora_rank or lora_rank(options.adapters)
+        if rank is not None:
+            kwargs["max_lora_rank"] = rank
+        kwargs["max_loras"] = options.max_loras or len(options.adapters)
+    return kwargs
+
+
+def adapter_ids(adapters: Mapping[str, str]) -> dict[str, int]:
+    """A stable positive integer id per adapter name (vLLM keys its loaded adapters by it)."""
+    return {name: k for k, name in enumerate(sorted(adapters), start=1)}
+
+
+def check_adapter(name: str | None, adapters: Mapping[str, str]) -> None:
+    """Refuse a request for an adapter that is not configured."""
+    if name is not None and name not in adapters:
+        configured = ", ".join(sorted(adapters)) or "none"
+        raise HarnessError(
+            f"adapter {name!r} is not loaded on the vllm backend; configured: {configured}"
+            ' (--engine-arg adapters=\'{"name": "PATH"}\')'
+        )
+
+
+@dataclass
+class RequestPlan:
+    """All jobs as one flat list of vLLM requests.
+
+    ``owners[k]`` is ``(job_index, sample_indices)`` of request ``k``: its
+    outputs map one-to-one onto those indices, or, when it asks for a single
+    sample (greedy), that sample serves them all.
+    """
+
+    prompts: list[Prompt]
+    params_kwargs: list[dict[str, Any]]
+    lora_names: list[str | None]
+    owners: list[tuple[int, tuple[int, ...]]]
+
+
+def plan_requests(
+    jobs: Sequence[Job], render: Callable[[Request], Prompt], adapters: Mapping[str, str] | None = None
+) -> RequestPlan:
+    """Flatten every job into vLLM requests; each request is rendered once, however many samples it needs."""
+    plan = RequestPlan([], [], [], [])
+    known = adapters or {}
+    for j, job in enumerate(jobs):
+        request = job.request
+        check_adapter(request.adapter, known)
+        prompt = render(request)
+        sampling = request.sampling
+        if sampling.greedy:
+            pieces = [(sampling_kwargs(sampling), job.indices)]
+        elif sampling.seed is not None:
+            pieces = [(sampling_kwargs(sampling, index=i), (i,)) for i in job.indices]
+        else:
+            pieces = [(sampling_kwargs(sampling, n=len(job.indices)), job.indices)]
+        for kwargs, indices in pieces:
+            plan.prompts.append(prompt)
+            plan.params_kwargs.append(kwargs)
+            plan.lora_names.append(request.adapter)
+            plan.owners.append((j, tuple(indices)))
+    return plan
+
+
+def to_completion(request_output: Any, output: Any) -> Completion:
+    """A ``Completion`` from one ``CompletionOutput`` of a ``RequestOutput``.
+
+    A finish reason other than stop or length (an aborted request) becomes
+    ``error``, which the response cache never stores, so a rerun retries it.
+    """
+    reason = output.finish_reason
+    finish = reason if reason in ("stop", "length") else "error"
+    prompt_ids = getattr(request_output, "prompt_token_ids", None) or []
+    return Completion(output.text, finish, len(prompt_ids), len(output.token_ids or []))
+
+
+def assign_outputs(request_output: Any, indices: Sequence[int]) -> list[tuple[int, Completion]]:
+    """``(sample_index, completion)`` pairs for one vLLM request's outputs."""
+    outputs = list(request_output.outputs)
+    if len(outputs) == len(indices):
+        return [(i, to_completion(request_output, out)) for i, out in zip(indices, outputs)]
+    if len(outputs) == 1:
+        completion = to_completion(request_output, outputs[0])
+        return [(i, completion) for i in indices]
+    raise HarnessError(f"vLLM returned {len(outputs)} samples for a request that asked for {len(indices)}")
+
+
+# --------------------------------------------------------------------------- the backend
+
+
+def _looks_local(identifier: str) -> bool:
+    return identifier.startswith((".", "/", "~")) or identifier.count("/") > 1
+
+
+class VLLMBackend(Backend):
+    """An in-process ``vllm.LLM``; every job of a call goes to vLLM in one ``generate``."""
+
+    name = "vllm"
+    Options = VLLMOptions
+
+    def __init__(self, identifier: str, options: BackendOptions) -> None:
+        super().__init__(identifier, options)
+        opts: VLLMOptions = options  # type: ignore[assignment]
+        # Cheap checks first: importing vLLM and loading weights take minutes.
+        local = Path(identifier).expanduser()
+        if not local.exists() and _looks_local(identifier):
+            raise HarnessError(f"model path {identifier} does not exist; pass vllm:PATH to a saved model or a hub id")
+        for name, path in opts.adapters.items():
+            if not Path(path).expanduser().exists() and _looks_local(path):
+                raise HarnessError(f"adapter {name!r}: path {path} does not exist")
+        vllm = require("vllm", "vllm", "the vllm backend")
+        try:
+            llm = vllm.LLM(**llm_kwargs(identifier, opts))
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HarnessError(
+                f"vllm backend: cannot load model {identifier!r}: {first} (vLLM needs a GPU; on CPU use hf:MODEL;"
+                " out of memory: lower gpu_memory_utilization or max_model_len)"
+            ) from exc
+        self._setup(llm, vllm.SamplingParams, _lora_request_class() if opts.adapters else None)
+
+    @classmethod
+    def from_llm(
+        cls,
+        identifier: str,
+        options: VLLMOptions,
+        llm: Any,
+        sampling_params: Callable[..., Any] | None = None,
+        lora_request: Callable[..., Any] | None = None,
+    ) -> VLLMBackend:
+        """Wrap an already built ``LLM`` (a caller that owns one, or a test's stand-in).
+
+        ``sampling_params`` and ``lora_request`` build vLLM's request objects;
+        they default to vLLM's own classes.
+        """
+        backend = cls.__new__(cls)
+        Backend.__init__(backend, identifier, options)
+        if sampling_params is None or (lora_request is None and options.adapters):
+            vllm = require("vllm", "vllm", "the vllm backend")
+            sampling_params = sampling_params or vllm.SamplingParams
+            lora_request = lora_request or _lora_request_class()
+        backend._setup(llm, sampling_params, lora_request)
+        return backend
+
+    def _setup(self, llm: Any, sampling_params: Callable[..., Any], lora_request: Callable[..., Any] | None) -> None:
+        opts: VLLMOptions = self.options  # type: ignore[assignment]
+        self.llm = llm
+        self._sampling_params = sampling_params
+        self.tokenizer = llm.get_tokenizer()
+        ids = adapter_ids(opts.adapters)
+        self._loras: dict[str, Any] = {}
+        if opts.adapters and lora_request is not None:
+            self._loras = {name: lora_request(name, ids[name], str(Path(path).expanduser()))
+                           for name, path in opts.adapters.items()}  # fmt: skip
+        self._identity: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------- identity and style
+
+    def identity(self) -> dict[str, Any]:
+        """Model, revision and weights (folder digest or hub commit), tokenizer, dtype, adapters by digest."""
+        if self._identity is None:
+            opts: VLLMOptions = self.options  # type: ignore[assignment]
+            ident: dict[str, Any] = {
+                "model": self.identifier,
+                "revision": opts.revision,
+                "weights": _weights_identity(self.identifier, opts.revision, opts.download_dir),
+                "dtype": opts.dtype,
+            }
+            if opts.tokenizer:
+                ident["tokenizer"] = {"name": opts.tokenizer,
+                                      "files": _weights_identity(opts.tokenizer, None, opts.download_dir)}  # fmt: skip
+            if opts.quantization:
+                ident["quantization"] = opts.quantization
+            if opts.adapters:
+                ident["adapters"] = {name: _weights_identity(path, None, None)
+                                     for name, path in sorted(opts.adapters.items())}  # fmt: skip
+            self._identity = ident
+        return self._identity
+
+    def default_style(self) -> str:
+        """``instruct`` when the tokenizer carries a chat template, else ``base``."""
+        return "instruct" if getattr(self.tokenizer, "chat_template", None) else "base"
+
+    # ----------------------------------------------------------------------- generation
+
+    def render(self, request: Request) -> Prompt:
+        """The vLLM prompt of a request: token ids of the templated chat, or the raw text."""
+        if request.messages is None:
+            return (request.prompt or "") + request.response_prefix
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise HarnessError(f"model {self.identifier} has no chat template; use --style base")
+        try:
+            text = self.tokenizer.apply_chat_template(
+                [{"role": m.role, "content": m.content} for m in request.messages],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+        except Exception as exc:  # jinja raises its own errors, e.g. a template that refuses system messages
+            raise HarnessError(f"model {self.identifier}: its chat template failed: {exc}") from exc
+        # The template already wrote the BOS token where the model wants it; letting vLLM
+        # tokenize the text would add a second one, so token ids go in without special tokens.
+        ids = self.tokenizer.encode(text + request.response_prefix, add_special_tokens=False)
+        return {"prompt_token_ids": list(ids)}
+
+    def run(self, jobs: Sequence[Job], emit: Emit) -> None:
+        """Flatten all jobs into vLLM requests and generate them in one call (or ``chunk_size`` chunks)."""
+        opts: VLLMOptions = self.options  # type: ignore[assignment]
+        plan = plan_requests(jobs, self.render, opts.adapters)
+        if not plan.prompts:
+            return
+        keep = self._drop_overlong(plan, emit)
+        size = opts.chunk_size or len(keep) or 1
+        for start in range(0, len(keep), size):
+            chunk = keep[start : start + size]
+            params = [self._sampling_params(**plan.params_kwargs[k]) for k in chunk]
+            names = [plan.lora_names[k] for k in chunk]
+            loras = [self._loras[n] if n is not None else None for n in names] if any(names) else None
+            outputs = self.llm.generate(
+                [plan.prompts[k] for k in chunk], params, use_tqdm=opts.use_tqdm, lora_request=loras
+            )
+            if len(outputs) != len(chunk):
+                raise HarnessError(f"vLLM returned {len(outputs)} results for {len(chunk)} requests")
+            for k, request_output in zip(chunk, outputs):
+                job_index, indices = plan.owners[k]
+                for sample_index, completion in assign_outputs(request_output, indices):
+                    emit(job_index, sample_index, completion)
+
+    def _max_model_len(self) -> int | None:
+        config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        found = getattr(config, "max_model_len", None)
+        if isinstance(found, int):
+            return found
+        opts: VLLMOptions = self.options  # type: ignore[assignment]
+        return opts.max_model_len
+
+    def _drop_overlong(self, plan: RequestPlan, emit: Emit) -> list[int]:
+        """Request numbers that fit the context; the others' samples are emitted as errors.
+
+        vLLM raises on a prompt that leaves no room to generate, which in one
+        batched call would lose every other prompt's samples with it.
+        """
+        limit = self._max_model_len()
+        if limit is None:
+            return list(range(len(plan.prompts)))
+        keep: list[int] = []
+        dropped = 0
+        lengths: dict[int, int] = {}
+        for k, prompt in enumerate(plan.prompts):
+            # Requests of one job share the same prompt object; tokenize it once.
+            length = lengths.get(id(prompt))
+            if length is None:
+                length = lengths[id(prompt)] = self._prompt_length(prompt)
+            if length < limit:
+                keep.append(k)
+                continue
+            dropped += 1
+            job_index, indices = plan.owners[k]
+            for i in indices:
+                emit(job_index, i, Completion("", "error", length, 0))
+        if dropped:
+            print(f"vllm backend: {dropped} request(s) have prompts of max_model_len={limit} tokens or more;"
+                  " their samples are marked error (raise --engine-arg max_model_len)", file=sys.stderr)  # fmt: skip
+        return keep
+
+    def _prompt_length(self, prompt: Prompt) -> int:
+        if isinstance(prompt, dict):
+            return len(prompt["prompt_token_ids"])
+        return len(self.tokenizer.encode(prompt))
+
+    def close(self) -> None:
+        """Drop the model so its GPU memory can be reused in this process."""
+        self.llm = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _lora_request_class() -> Callable[..., Any]:
+    module = require("vllm.lora.request", "vllm", "LoRA adapters on the vllm backend")
+    return module.LoRARequest
+
+
+def _weights_identity(name: str, revision: str | None, download_dir: str | None) -> str | None:
+    """``sha256:...`` of a local folder's model files, ``commit:...`` of a cached hub model, else the revision."""
+    local = Path(name).expanduser()
+    if local.is_dir():
+        return "sha256:" + model_dir_digest(local)
+    commit = hub_commit(name, revision, download_dir)
+    if commit is not None:
+        return "commit:" + commit
+    # Not cached locally under a name we can read (or huggingface_hub missing): the revision is all we know.
+    return f"revision:{revision}" if revision else None

@@ -1,0 +1,206 @@
+"""``harness eval``: generate with a model, extract code, grade, record, summarise.
+
+One engine serves every benchmark of the run: all prompts of all benchmarks
+go to the backend in one ``generate`` call (so vLLM batches them), answered
+from the response cache where possible.  Each benchmark then gets an
+EvalPlus-format ``samples.jsonl``, the raw ``generations.jsonl``,
+``eval_results.json`` and ``run.json`` under ``OUTPUT/<benchmark>/``, and
+the run a ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import benchmark as registry
+from harness.benchmark import Benchmark, Problem, Prompt
+from harness.engine import Engine, Request, Result, Sampling, shared_engine
+from harness.engine.types import Message
+from harness.errors import HarnessError
+from harness.evaluation import evaluate_samples
+from harness.execution import SandboxSettings
+from harness.progress import Bar
+from harness.store import GenerationInfo, RunRecord, write_json_atomic
+
+STYLES = ("auto", "base", "instruct")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Sampling and prompting for one ``harness eval`` run."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 768
+    seed: int | None = None
+    style: str = "auto"
+    limit: int | None = None
+    system: str | None = None
+    #: None: EvalPlus parity ("evalplus"), except for the oracle (see :func:`memory_accounting_for`).
+    memory_accounting: str | None = None
+
+
+def memory_accounting_for(backend: str, requested: str | None) -> str:
+    """``evalplus`` for model samples (EvalPlus parity), ``program`` for the oracle.
+
+    Under EvalPlus's accounting a program only gets the memory its checker
+    process leaves free, and Mbpp/255's reference solution itself needs more;
+    the oracle checks the grader, not that artifact.
+    """
+    if requested is not None:
+        return requested
+    return "program" if backend == "oracle" else "evalplus"
+
+
+def _requests(bench: Benchmark, problems: Sequence[Problem], style: str, settings: EvalSettings) -> tuple[list[Request], list[Prompt]]:  # fmt: skip
+    requests, prompts = [], []
+    for problem in problems:
+        prompt = bench.prompt(problem, "base" if style == "replay" else style)
+        sampling = Sampling(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
+                            max_tokens=settings.max_tokens, stop=prompt.stop, seed=settings.seed)  # fmt: skip
+        if prompt.instruction is not None:
+            system = settings.system or prompt.system
+            messages = ((Message("system", system),) if system else ()) + (Message("user", prompt.instruction),)
+            req = Request(messages=messages, response_prefix=prompt.response_prefix, sampling=sampling,
+                          task_id=problem.task_id, benchmark=bench.name)  # fmt: skip
+        else:
+            req = Request(prompt=prompt.text or "", sampling=sampling, task_id=problem.task_id, benchmark=bench.name)
+        requests.append(req)
+        prompts.append(prompt)
+    return requests, prompts
+
+
+def eval_model(
+    model: str,
+    benchmarks: Sequence[str],
+    output: str | Path,
+    settings: EvalSettings = EvalSettings(),
+    engine_options: Mapping[str, Any] | None = None,
+    use_cache: bool = True,
+    cache_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    parallel: int | None = None,
+    sandbox_settings: SandboxSettings | None = None,
+    echo: Callable[[str], None] = print,
+    engine: Engine | None = None,
+) -> dict[str, RunRecord]:
+    """Generate, grade and record every benchmark; returns the run records by benchmark."""
+    out = Path(output)
+    unknown = [b for b in benchmarks if b not in registry.names()]
+    if unknown:
+        raise HarnessError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(registry.names())}")
+    if settings.style not in STYLES:
+        raise HarnessError(f"unknown --style {settings.style!r}; choose from {', '.join(STYLES)}")
+    benches = {name: registry.get(name, data_dir=data_dir) for name in benchmarks}
+    options = dict(engine_options or {})
+    if model.split(":", 1)[0] == "oracle" and data_dir is not None:
+        options.setdefault("data_dir", str(data_dir))
+    if engine is None:
+        engine = shared_engine(model, options, cache_dir=cache_dir, use_cache=use_cache)
+    style = engine.default_style() if settings.style == "auto" else settings.style
+    if engine.default_style() == "replay":
+        style = "replay"  # stored answers are used as stored, whatever the flag says
+    echo(f"model {model} ({engine.name} backend), prompt style {style}, n={settings.n}, "
+         f"temperature={settings.temperature}, max_tokens={settings.max_tokens}")  # fmt: skip
+
+    plan: dict[str, tuple[list[Problem], list[Request], list[Prompt]]] = {}
+    for name, bench in benches.items():
+        problems = list(bench.problems().values())
+        if settings.limit is not None:
+            problems = problems[: settings.limit]
+        reqs, prompts = _requests(bench, problems, style, settings)
+        plan[name] = (problems, reqs, prompts)
+    all_requests = [r for _, reqs, _ in plan.values() for r in reqs]
+    before = (engine.stats.cached, engine.stats.generated, engine.stats.seconds)
+    with Bar(sum(r.sampling.n for r in all_requests), "generating") as bar:
+        results = engine.generate(all_requests, progress=bar.update)
+    cached = engine.stats.cached - before[0]
+    generated = engine.stats.generated - before[1]
+    gen_seconds = engine.stats.seconds - before[2]
+    echo(f"generation: {len(results)} prompts, {sum(len(r.completions) for r in results)} samples; "
+         f"{cached} from the response cache, {generated} generated, {gen_seconds:.1f} s")  # fmt: skip
+
+    records: dict[str, RunRecord] = {}
+    offset = 0
+    for name, (problems, reqs, prompts) in plan.items():
+        bench = benches[name]
+        mine = results[offset : offset + len(reqs)]
+        offset += len(reqs)
+        folder = out / name
+        samples_path = _write_samples(folder, bench, problems, prompts, mine, style)
+        info = _generation_info(engine, style, settings, mine)
+        records[name] = evaluate_samples(
+            name, samples_path, output=folder, parallel=parallel, data_dir=data_dir,
+            sandbox_settings=sandbox_settings, echo=echo, generation=info, bench=bench,
+            memory_accounting=memory_accounting_for(engine.name, settings.memory_accounting),
+        )  # fmt: skip
+    _summary(out, model, records, echo)
+    return records
+
+
+def _write_samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompts: Sequence[Prompt],
+                   results: Sequence[Result], style: str) -> Path:  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    samples_lines, raw_lines = [], []
+    for problem, prompt, result in zip(problems, prompts, results):
+        for index, c in enumerate(result.completions):
+            fields = bench.sample(problem, style, prompt, c.text, field=c.sample_field)
+            samples_lines.append(json.dumps({"task_id": problem.task_id, **fields}))
+            raw_lines.append(json.dumps({"task_id": problem.task_id, "index": index, "text": c.text,
+                                         "response_prefix": result.request.response_prefix,
+                                         "finish_reason": c.finish_reason, "prompt_tokens": c.prompt_tokens,
+                                         "completion_tokens": c.completion_tokens, "cached": c.cached}))  # fmt: skip
+    _write_lines(folder / "generations.jsonl", raw_lines)
+    return _write_lines(folder / "samples.jsonl", samples_lines)
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _generation_info(engine: Engine, style: str, settings: EvalSettings, results: Sequence[Result]) -> GenerationInfo:
+    desc = engine.describe()
+    comps = [c for r in results for c in r.completions]
+    finish: dict[str, int] = {}
+    for c in comps:
+        finish[c.finish_reason] = finish.get(c.finish_reason, 0) + 1
+    return GenerationInfo(
+        model=engine.spec, backend=engine.name, identity=desc["identity"], options=desc["options"], style=style,
+        sampling={"n": settings.n, "temperature": settings.temperature, "top_p": settings.top_p,
+                  "max_tokens": settings.max_tokens, "seed": settings.seed, "limit": settings.limit},
+        n_requests=len(results), cached_samples=sum(c.cached for c in comps),
+        generated_samples=sum(not c.cached for c in comps), prompt_tokens=sum(c.prompt_tokens for c in comps),
+        completion_tokens=sum(c.completion_tokens for c in comps), finish_reasons=finish,
+    )  # fmt: skip
+
+
+def _summary(out: Path, model: str, records: Mapping[str, RunRecord], echo: Callable[[str], None]) -> None:
+    rows = []
+    for name, rec in records.items():
+        base = rec.pass_at_k.get("base", {})
+        plus = rec.pass_at_k.get("plus", {})
+        rows.append({"benchmark": name, "dataset": f"{rec.dataset.name} {rec.dataset.version}",
+                     "base_pass@1": base.get("pass@1"), "plus_pass@1": plus.get("pass@1"),
+                     "pass_at_k": rec.pass_at_k, "n_tasks": rec.n_tasks, "n_samples": rec.n_samples,
+                     "cached_samples": rec.generation.cached_samples if rec.generation else 0,
+                     "run": str((out / name / "run.json").resolve())})  # fmt: skip
+    write_json_atomic(out / "summary.json", {"model": model, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                             "benchmarks": rows})  # fmt: skip
+    width = max(len(r["benchmark"]) for r in rows) + 2
+    echo("")
+    echo(f"{'benchmark'.ljust(width)}{'base pass@1':>12}{'plus pass@1':>12}{'tasks':>7}{'samples':>9}{'cached':>8}")
+    for r in rows:
+        plus = f"{r['plus_pass@1']:.3f}" if r["plus_pass@1"] is not None else "-"
+        base = f"{r['base_pass@1']:.3f}" if r["base_pass@1"] is not None else "-"
+        echo(f"{r['benchmark'].ljust(width)}{base:>12}{plus:>12}{r['n_tasks']:>7}{r['n_samples']:>9}"
+             f"{r['cached_samples']:>8}")  # fmt: skip
+    echo(f"summary: {out / 'summary.json'}")
