@@ -19,5 +19,12 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+# The tests run a tiny transformers model on the CPU.  Ask for torch first and
+# by exact version: this machine image carries that CPU wheel, whereas an
+# open range would fetch a multi-GB CUDA build.
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==${HARNESS_TORCH_VERSION:-2.13.0}" 2>&1 \
+    | grep -v "^WARNING: Location" >&2 || true
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
 .venv/bin/python -c "import harness, benchmarks" >/dev/null

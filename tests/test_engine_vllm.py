@@ -372,7 +372,7 @@ def test_engine_over_vllm_backend_caches_and_resumes(model_dir: Path, tmp_path: 
 def test_identity_covers_weights_adapters_dtype_not_max_model_len(model_dir: Path, tmp_path: Path) -> None:
     adapters = {"sft": str(adapter_dir(tmp_path, "sft", 8))}
     base = fake_backend(model_dir, adapters=adapters).identity()
-    assert base["model"] == str(model_dir) and base["weights"] == "sha256:" + model_dir_digest(model_dir)
+    assert base["model"] is None and base["weights"] == "sha256:" + model_dir_digest(model_dir)  # content, not path
     assert base["adapters"] == {"sft": "sha256:" + model_dir_digest(Path(adapters["sft"]))}
     assert fake_backend(model_dir, adapters=adapters, max_model_len=2048).identity() == base
     assert fake_backend(model_dir, adapters=adapters, dtype="float16").identity() != base

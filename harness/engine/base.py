@@ -48,6 +48,8 @@ class Backend(ABC):
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     #: Replay and oracle answers are already stored: never cache them.
     cacheable: ClassVar[bool] = True
+    #: Greedy samples of a model are all the same text; stored answers (replay) are not.
+    dedupe_greedy: ClassVar[bool] = True
 
     def __init__(self, identifier: str, options: BackendOptions) -> None:
         self.identifier = identifier
@@ -187,7 +189,7 @@ class Engine:
             if not missing:
                 continue
             # Greedy samples are identical: generate one, copy it to the rest.
-            jobs.append(Job(r, missing[:1] if r.sampling.greedy else missing))
+            jobs.append(Job(r, missing[:1] if self._copies(r) else missing))
             owners.append(j)
         cached = sum(c is not None for s in slots for c in s)
         self.stats.requests += len(requests)
@@ -201,7 +203,7 @@ class Engine:
             nonlocal generated
             j = owners[job_index]
             request = requests[j]
-            targets = [i for i, c in enumerate(slots[j]) if c is None] if request.sampling.greedy else [sample_index]
+            targets = [i for i, c in enumerate(slots[j]) if c is None] if self._copies(request) else [sample_index]
             for i in targets:
                 slots[j][i] = completion
                 if self.cache is not None:
@@ -233,6 +235,9 @@ class Engine:
                 f" ({len(lost)} missing; {self._kept(generated, slots)})"
             )
         return [Result(r, [c for c in s if c is not None]) for r, s in zip(requests, slots)]
+
+    def _copies(self, request: Request) -> bool:
+        return request.sampling.greedy and self.backend.dedupe_greedy
 
     def _kept(self, generated: int, slots: list[list[Completion | None]]) -> str:
         done = sum(c is not None for s in slots for c in s)

@@ -45,6 +45,7 @@ class HFBackend(Backend):
         opts: HFOptions = options  # type: ignore[assignment]
         self.torch = require("torch", "hf", "the hf backend")
         transformers = require("transformers", "hf", "the hf backend")
+        transformers.utils.logging.disable_progress_bar()  # one bar per weight file is noise in run logs
         if opts.batch_size < 1:
             raise HarnessError("hf backend: batch_size must be at least 1")
         local = Path(identifier).expanduser()

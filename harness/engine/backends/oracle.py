@@ -29,6 +29,7 @@ class OracleBackend(Backend):
     name = "oracle"
     Options = OracleOptions
     cacheable = False
+    dedupe_greedy = False
 
     def __init__(self, identifier: str, options: BackendOptions) -> None:
         super().__init__(identifier, options)

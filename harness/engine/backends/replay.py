@@ -39,6 +39,7 @@ class ReplayBackend(Backend):
     name = "replay"
     Options = ReplayOptions
     cacheable = False
+    dedupe_greedy = False
 
     def __init__(self, identifier: str, options: BackendOptions) -> None:
         super().__init__(identifier, options)

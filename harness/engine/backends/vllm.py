@@ -314,10 +314,13 @@ class VLLMBackend(Backend):
         """Model, revision and weights (folder digest or hub commit), tokenizer, dtype, adapters by digest."""
         if self._identity is None:
             opts: VLLMOptions = self.options  # type: ignore[assignment]
+            weights = _weights_identity(self.identifier, opts.revision, opts.download_dir)
+            # A local folder is known by its content alone, so a moved checkpoint keeps its cache entries.
+            local = Path(self.identifier).expanduser().is_dir()
             ident: dict[str, Any] = {
-                "model": self.identifier,
+                "model": None if local else self.identifier,
                 "revision": opts.revision,
-                "weights": _weights_identity(self.identifier, opts.revision, opts.download_dir),
+                "weights": weights,
                 "dtype": opts.dtype,
             }
             if opts.tokenizer:
