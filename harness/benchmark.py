@@ -9,12 +9,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from harness.errors import HarnessError
-from harness.execution import Sandbox
+from harness.execution import Sandbox, SandboxSettings
+from harness.samples import BadLine, Sample
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Benchmark(ABC):
     """A benchmark: problems, prompts, and a grader that uses the sandbox."""
 
     name: str = ""
+    #: Test suites a verdict has parts for: EvalPlus has base and plus; most benchmarks only base.
+    suites: tuple[str, ...] = ("base",)
     #: Seconds the last :meth:`grade` spent loading or computing what grading
     #: needs (expected outputs), for the run record.
     prepare_seconds: float = 0.0
@@ -141,6 +145,45 @@ class Benchmark(ABC):
     def prepare(self, sandbox: Sandbox) -> float:
         """Compute or load what grading needs (expected outputs); returns seconds spent."""
         return 0.0
+
+    # -- hooks with defaults: sample formats, sandbox needs, reporting --
+
+    def load_samples(self, path: Path, skip_bad: bool = False) -> tuple[list[Sample], list[BadLine]]:
+        """Read a samples file (default: EvalPlus JSONL); benchmarks with their own formats override."""
+        from harness.samples import load_samples
+
+        return load_samples(path, skip_bad=skip_bad)
+
+    def sandbox_settings(self, base: SandboxSettings) -> SandboxSettings:
+        """The sandbox this benchmark's programs need (another interpreter, preloaded modules, limits)."""
+        return base
+
+    def describe(self) -> dict[str, Any]:
+        """Selection and options that shaped the problem set (a date window, a release), for the run record."""
+        return {}
+
+    def notes(self) -> list[str]:
+        """Caveats a reader of the results must see (missing private tests, substituted library versions)."""
+        return []
+
+    def breakdown(self, passed: dict[str, list[bool]]) -> dict[str, Any]:
+        """Scores beyond the overall one (per library, per difficulty), from per-task sample outcomes."""
+        return {}
+
+    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict],
+                         base_only: bool) -> dict[str, Any]:  # fmt: skip
+        """The per-sample results file (``eval_results.json``): status and error per program."""
+        from datetime import datetime
+
+        out: dict[str, list[dict[str, Any]]] = {}
+        for (tid, program), verdict in zip(programs, verdicts):
+            base = verdict.parts.get("base")
+            out.setdefault(tid, []).append({
+                "task_id": tid, "solution": program, "status": verdict.status,
+                "failed_tests": base.failed if base else [], "reasons": base.reasons if base else {},
+                "error": verdict.error,
+            })  # fmt: skip
+        return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
 
     # -- prompting: how a model is asked, and how its reply becomes a sample --
 
@@ -191,6 +234,31 @@ def get(name: str, **kwargs: Any) -> Benchmark:
     except KeyError:
         raise HarnessError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
     return factory(**kwargs)
+
+
+def accepted_options(name: str) -> set[str]:
+    """Keyword options the benchmark's factory takes besides ``data_dir``."""
+    import inspect
+
+    _load_builtin()
+    factory = _REGISTRY.get(name)
+    if factory is None:
+        return set()
+    params = inspect.signature(factory).parameters
+    return {p for p in params if p not in ("self", "data_dir")}
+
+
+def options_for(names_: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Split benchmark options (set flags only) among benchmarks; an option no benchmark takes is an error."""
+    given = {k: v for k, v in options.items() if v is not None}
+    per = {n: {k: v for k, v in given.items() if k in accepted_options(n)} for n in names_}
+    used = {k for opts in per.values() for k in opts}
+    unused = [k for k in given if k not in used]
+    if unused:
+        takers = {k: [n for n in names() if k in accepted_options(n)] for k in unused}
+        what = "; ".join(f"--{k.replace('_', '-')} applies to {', '.join(v) or 'no benchmark'}" for k, v in takers.items())
+        raise HarnessError(f"{what} (benchmarks here: {', '.join(names_)})")
+    return per
 
 
 def _load_builtin() -> None:

@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--memory-limit", type=_positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
     )
+    _benchmark_flags(ev)
     _eval_parser(sub, names())
     return parser
 
@@ -71,6 +72,25 @@ def _engine_arg(text: str) -> tuple[str, object]:
     except json.JSONDecodeError:
         parsed = value  # a bare string
     return key.strip(), parsed
+
+
+def _benchmark_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("benchmark selection (LiveCodeBench, DS-1000)")
+    g.add_argument("--start-date", metavar="YYYY-MM-DD", help="livecodebench: first contest date (inclusive)")
+    g.add_argument("--end-date", metavar="YYYY-MM-DD", help="livecodebench: last contest date (the whole day counts)")
+    g.add_argument("--platform", help="livecodebench: comma list of platforms (leetcode, atcoder, codeforces)")
+    g.add_argument("--difficulty", help="livecodebench: comma list (easy, medium, hard)")
+    g.add_argument("--release", help="livecodebench: release_v1..release_v6 (cumulative) or v1..v6 (one file)")
+    g.add_argument("--env", dest="env_path", metavar="DIR", help="ds1000: managed environment (default: the one "
+                   "`harness env create ds1000` built)")
+
+
+def _bench_options(args: argparse.Namespace, benches: list[str]) -> dict[str, dict[str, object]]:
+    from harness.benchmark import options_for
+
+    given = {k: getattr(args, k, None) for k in ("start_date", "end_date", "platform", "difficulty", "release")}
+    given["env"] = getattr(args, "env_path", None)
+    return options_for(benches, given)
 
 
 def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
@@ -109,6 +129,7 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     ev.add_argument("--api-key", help="openai backend: API key (default: $OPENAI_API_KEY)")
     ev.add_argument("--memory-accounting", choices=["evalplus", "program"],
                     help="as for evaluate; default evalplus, except program for the oracle (see README)")  # fmt: skip
+    _benchmark_flags(ev)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -126,8 +147,10 @@ def _eval(args: argparse.Namespace) -> int:
     settings = EvalSettings(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, style=args.style, limit=args.limit, system=args.system,
                             memory_accounting=args.memory_accounting)  # fmt: skip
+    bench_options = _bench_options(args, benches)
     eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
-               cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel)  # fmt: skip
+               cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel,
+               bench_options=bench_options)  # fmt: skip
     return 0
 
 
@@ -153,6 +176,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad_samples,
         memory_accounting=args.memory_accounting,
         sandbox_settings=SandboxSettings(memory_bytes=args.memory_limit << 20),
+        bench_options=_bench_options(args, [args.benchmark])[args.benchmark],
     )
     return 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from harness.errors import HarnessError
 from harness.execution import Sandbox, SandboxSettings
 from harness.passk import mean_pass_at_k
 from harness.progress import Bar
-from harness.samples import file_sha256, load_samples
+from harness.samples import file_sha256
 from harness.store import (
     GenerationInfo,
     RunRecord,
@@ -55,6 +54,7 @@ def evaluate_samples(
     echo: Callable[[str], None] = print,
     generation: GenerationInfo | None = None,
     bench: Benchmark | None = None,
+    bench_options: dict[str, Any] | None = None,
 ) -> RunRecord:
     """Grade a samples file and write ``eval_results.json`` and ``run.json``.
 
@@ -64,14 +64,14 @@ def evaluate_samples(
     t0 = time.perf_counter()
     samples_path = Path(samples)
     if bench is None:
-        bench = bench_registry.get(benchmark, data_dir=data_dir)
+        bench = bench_registry.get(benchmark, data_dir=data_dir, **(bench_options or {}))
     problems = bench.problems()
     dataset = bench.dataset()
     # The dataset (hundreds of thousands of inputs) lives as long as the run:
     # keep the cyclic collector from walking it again and again.
     gc.collect()
     gc.freeze()
-    rows, bad = load_samples(samples_path, skip_bad=skip_bad)
+    rows, bad = bench.load_samples(samples_path, skip_bad=skip_bad)
     skipped = [SkippedSample(line=b.line, task_id=b.task_id, reason=b.reason) for b in bad]
     graded = []
     for s in rows:
@@ -91,7 +91,7 @@ def evaluate_samples(
     programs = [(s.task_id, bench.program(problems[s.task_id], s.solution, s.completion)) for s in graded]
     options = GradeOptions(test_details=test_details, base_only=base_only, memory_accounting=memory_accounting)
     base = sandbox_settings or SandboxSettings()
-    settings = SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers})
+    settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
     verdicts: list[Verdict | None] = [None] * len(programs)
     cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
     keys: list[str] = []
@@ -152,7 +152,7 @@ def evaluate_samples(
     if generation is not None:
         record.model, record.generation = generation.model, generation
     results_path, run_path = output_paths(samples_path, Path(output) if output else None)
-    write_json_atomic(results_path, _eval_results(bench, dataset.hash, programs, final, base_only))
+    write_json_atomic(results_path, bench.results_document(dataset.hash, programs, final, base_only))
     save_run(run_path, record)
     _summary(record, results_path, run_path, echo)
     return record
@@ -161,25 +161,31 @@ def evaluate_samples(
 def _record(bench: Benchmark, dataset: Any, samples_path: Path, graded: list[Any], programs: list[tuple[str, str]],
             verdicts: list[Verdict], skipped: list[SkippedSample], options: GradeOptions,
             settings: SandboxSettings, isolation: str, timings: RunTimings, use_cache: bool) -> RunRecord:  # fmt: skip
+    has_plus = "plus" in bench.suites and not options.base_only
     tasks: dict[str, TaskResult] = {}
     for sample, verdict in zip(graded, verdicts):
         t = tasks.setdefault(
-            sample.task_id, TaskResult(n=0, base_correct=0, plus_correct=None if options.base_only else 0, samples=[])
+            sample.task_id, TaskResult(n=0, base_correct=0, plus_correct=0 if has_plus else None, samples=[])
         )
         t.n += 1
         base = verdict.parts.get("base")
         if base is not None and base.status == "pass":
             t.base_correct += 1
-        if not options.base_only and verdict.status == "pass":
+        if has_plus and verdict.status == "pass":
             t.plus_correct = (t.plus_correct or 0) + 1
         t.samples.append(SampleResult(line=sample.line, verdict=verdict))
     pak = {"base": mean_pass_at_k([(t.n, t.base_correct) for t in tasks.values()])}
-    if not options.base_only:
+    if has_plus:
         pak["plus"] = mean_pass_at_k([(t.n, t.plus_correct or 0) for t in tasks.values()])
     missing = [tid for tid in bench.problems() if tid not in tasks]
+    passed = {tid: [s.verdict.parts.get("base") is not None and s.verdict.parts["base"].status == "pass"
+                    for s in t.samples] for tid, t in tasks.items()}  # fmt: skip
     return RunRecord(
         benchmark=bench.name,
         dataset=dataset,
+        benchmark_options=bench.describe(),
+        notes=bench.notes(),
+        breakdown=bench.breakdown(passed),
         samples_file=str(samples_path.resolve()),
         samples_sha256=file_sha256(samples_path),
         git_commit=git_commit(),
@@ -204,25 +210,6 @@ def _record(bench: Benchmark, dataset: Any, samples_path: Path, graded: list[Any
     )
 
 
-def _eval_results(bench: Any, dataset_hash: str, programs: list[tuple[str, str]],
-                  verdicts: list[Verdict], base_only: bool) -> dict[str, Any]:  # fmt: skip
-    """EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for (tid, program), verdict in zip(programs, verdicts):
-        entry: dict[str, Any] = {"task_id": tid, "solution": program}
-        for phase in ("base", "plus"):
-            part = verdict.parts.get(phase)
-            if part is None:
-                entry[f"{phase}_status"] = None
-                entry[f"{phase}_fail_tests"] = []
-                continue
-            entry[f"{phase}_status"] = part.status
-            fails = [i for i in part.failed if i >= 0]
-            entry[f"{phase}_fail_tests"] = bench.serialize_inputs(tid, [bench.inputs(tid, phase)[i] for i in fails])
-        out.setdefault(tid, []).append(entry)
-    return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
-
-
 def _summary(record: RunRecord, results_path: Path, run_path: Path, echo: Callable[[str], None]) -> None:
     name = record.dataset.name
     base = record.pass_at_k.get("base", {})
@@ -237,5 +224,27 @@ def _summary(record: RunRecord, results_path: Path, run_path: Path, echo: Callab
         f"{len(record.missing_tasks)} tasks without samples; {t.total:.1f} s "
         f"(expected outputs {t.expected_outputs:.1f} s, grading {t.grading:.1f} s, {t.verdict_cache_hits} cached)"
     )
+    for key, value in record.benchmark_options.items():
+        echo(f"  {key}: {value}")
+    if record.breakdown:
+        echo(format_breakdown(record.breakdown))
+    for note in record.notes:
+        echo(f"note: {note}")
     echo(f"results: {results_path}")
     echo(f"run record: {run_path}")
+
+
+def format_breakdown(breakdown: dict[str, Any]) -> str:
+    """A breakdown (``{"library": {"Pandas": {"score": 0.4, "n": 291}}}``) as aligned text tables."""
+    lines: list[str] = []
+    for group, rows in breakdown.items():
+        if not isinstance(rows, dict) or not rows:
+            continue
+        width = max(len(str(k)) for k in rows) + 2
+        lines.append(f"{group}:")
+        for key, row in rows.items():
+            if isinstance(row, dict):
+                lines.append(f"  {str(key).ljust(width)}{row.get('score', 0.0):.3f}  (n={row.get('n', '?')})")
+            else:
+                lines.append(f"  {str(key).ljust(width)}{row}")
+    return "\n".join(lines)

@@ -89,6 +89,7 @@ def eval_model(
     sandbox_settings: SandboxSettings | None = None,
     echo: Callable[[str], None] = print,
     engine: Engine | None = None,
+    bench_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, RunRecord]:
     """Generate, grade and record every benchmark; returns the run records by benchmark."""
     out = Path(output)
@@ -97,7 +98,8 @@ def eval_model(
         raise HarnessError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(registry.names())}")
     if settings.style not in STYLES:
         raise HarnessError(f"unknown --style {settings.style!r}; choose from {', '.join(STYLES)}")
-    benches = {name: registry.get(name, data_dir=data_dir) for name in benchmarks}
+    per = bench_options or {}
+    benches = {name: registry.get(name, data_dir=data_dir, **dict(per.get(name, {}))) for name in benchmarks}
     options = dict(engine_options or {})
     if model.split(":", 1)[0] == "oracle" and data_dir is not None:
         options.setdefault("data_dir", str(data_dir))

@@ -95,6 +95,9 @@ class RunRecord(BaseModel):
     git_commit: str | None = None
     benchmark: str
     dataset: DatasetInfo
+    benchmark_options: dict[str, Any] = Field(default_factory=dict, description="selection, e.g. a date window")
+    notes: list[str] = Field(default_factory=list, description="caveats, e.g. private tests absent")
+    breakdown: dict[str, Any] = Field(default_factory=dict, description="scores per library, difficulty, ...")
     model: str | None = None
     generation: GenerationInfo | None = None
     samples_file: str | None = None

@@ -62,6 +62,12 @@ class SandboxSettings:
     wall_factor: float = 3.0
     isolation: str = "auto"  # auto | bwrap | process
     split_min_seconds: float = 0.25
+    #: Interpreter that runs programs (a managed environment's python); None: the harness's own.
+    python: str | None = None
+    #: Modules each worker imports once before forking programs (only fork-safe ones: no threads started).
+    preload: tuple[str, ...] = ()
+    #: Extra environment for programs (e.g. MPLBACKEND=Agg).
+    env: tuple[tuple[str, str], ...] = ()
 
     def worker_count(self) -> int:
         """Number of worker processes to start."""
@@ -143,11 +149,25 @@ def _bwrap_works() -> bool:
     return proc.returncode == 0
 
 
-def _runtime_paths() -> list[str]:
+@functools.lru_cache(maxsize=8)
+def _interpreter_paths(python: str) -> tuple[str, ...]:
+    """Prefixes and import path of another interpreter (a managed environment's)."""
+    probe = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+        found = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        raise SandboxError(f"interpreter {python} does not run: {exc}") from None
+    return (os.path.dirname(os.path.realpath(python)), os.path.dirname(os.path.abspath(python)), *found)
+
+
+def _runtime_paths(python: str | None = None) -> list[str]:
     """Folders the sandboxed interpreter must read: Python itself, its packages, the harness."""
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)), pkg_root}
     paths.update(p for p in sys.path if p and os.path.isdir(p))
+    if python is not None:
+        paths.update(p for p in _interpreter_paths(python) if p)
     return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
 
 
@@ -169,7 +189,7 @@ def _runtime_readable_by_others() -> bool:
     return all(_hidden_ancestor(p) is None for p in _runtime_paths())
 
 
-def _bwrap_args(tmpfs_bytes: int) -> list[str]:
+def _bwrap_args(tmpfs_bytes: int, python: str | None = None) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
@@ -177,13 +197,14 @@ def _bwrap_args(tmpfs_bytes: int) -> list[str]:
     # a Python installed under /root) are replaced by an empty tmpfs with
     # just the runtime bound back, and anything the tmpfs above hid returns.
     covered = ["/tmp", "/dev/shm"]
-    for path in _runtime_paths():
+    runtime = _runtime_paths(python)
+    for path in runtime:
         hidden = _hidden_ancestor(path)
         if hidden is not None and hidden not in covered:
             args += ["--tmpfs", hidden]
             covered.append(hidden)
     made: set[str] = set()
-    for path in _runtime_paths():
+    for path in runtime:
         base = next((c for c in covered if path.startswith(c + "/")), None)
         if base is None:
             continue  # visible as it is, or a tmpfs root itself (a script folder like /tmp)
@@ -251,13 +272,13 @@ class _Worker:
             "max_output": s.max_output_bytes,
             "nproc": s.max_processes,
             "wall_factor": s.wall_factor,
-            "preload": _PRELOAD,
+            "preload": _PRELOAD + [m for m in s.preload if m not in _PRELOAD],
         }
         pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         script = os.path.join(pkg_root, "harness", "execution", "worker.py")
-        cmd = [sys.executable, script, json.dumps(cfg)]
+        cmd = [s.python or sys.executable, script, json.dumps(cfg)]
         if self.mode == "bwrap":
-            cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_args(s.tmpfs_bytes), *cmd]
+            cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_args(s.tmpfs_bytes, s.python), *cmd]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": pkg_root,
@@ -272,6 +293,7 @@ class _Worker:
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             if key in os.environ:
                 env[key] = os.environ[key]
+        env.update(dict(s.env))
         self._errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errlog, env=env, cwd="/"
