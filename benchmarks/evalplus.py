@@ -264,6 +264,15 @@ class EvalPlusBenchmark(Benchmark):
 
     suites = ("base", "plus")
 
+    def reference_items(self) -> list[tuple[str, str, str]]:
+        """Prompt, canonical solution, and the original tests (HumanEval's ``check``, MBPP's assertions)."""
+        items = super().reference_items()
+        for tid, row in self._rows.items():
+            tests = row.get("test") or row.get("assertion")
+            if isinstance(tests, str) and tests.strip():
+                items.append((tid, "tests", tests))
+        return items
+
     def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict],
                          base_only: bool) -> dict[str, Any]:  # fmt: skip
         """EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""

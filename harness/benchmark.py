@@ -207,6 +207,15 @@ class Benchmark(ABC):
             return {"solution": _with_prompt_imports(problem.prompt, code)}
         return {"solution": problem.prompt + code}  # the reply continued the function body
 
+    def reference_items(self) -> list[tuple[str, str, str]]:
+        """``(task_id, part, text)`` for decontamination: prompts, solutions, tests, questions."""
+        items = []
+        for tid, p in self.problems().items():
+            items.append((tid, "prompt", p.prompt))
+            if p.canonical_solution.strip():
+                items.append((tid, "solution", p.canonical_solution))
+        return items
+
     def oracle_sample(self, problem: Problem) -> tuple[str, str]:
         """The canonical solution as a samples-file field; graded, it must pass."""
         return "completion", problem.canonical_solution

@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _benchmark_flags(ev)
     _eval_parser(sub, names())
+    _decontam_parser(sub)
+    _env_parser(sub)
     return parser
 
 
@@ -72,6 +74,78 @@ def _engine_arg(text: str) -> tuple[str, object]:
     except json.JSONDecodeError:
         parsed = value  # a bare string
     return key.strip(), parsed
+
+
+def _decontam_parser(sub: argparse._SubParsersAction) -> None:
+    from harness.decontamination import ALL_BENCHMARKS, DEFAULT_METHODS, METHODS
+
+    dc = sub.add_parser(
+        "decontam",
+        help="audit a training set against the benchmarks (and clean it)",
+        description="Check every text field of a dataset (JSONL, Parquet, or a saved `datasets` folder) against "
+        "the benchmarks' prompts, solutions, tests and questions. Methods: substring (lowercased, whitespace "
+        "removed, trivial strings ignored), ngram (13-gram overlap of normalised tokens, flagged when the shared "
+        "n-grams cover --ngram-threshold of an item's), probe (GPT-4's 50-character probes), minhash (near "
+        f"duplicates, datasketch LSH), embedding (nearest item judged by a model). Default methods: "
+        f"{', '.join(DEFAULT_METHODS)}. Writes DIR/report.json and DIR/report.md.",
+    )
+    dc.add_argument("--dataset", required=True, type=Path, help="JSONL, .parquet, or a datasets.save_to_disk folder")
+    dc.add_argument("--fields", help="comma list of fields to check (default: every string field)")
+    dc.add_argument("--benchmarks", default="all", help=f"comma list or 'all' ({', '.join(ALL_BENCHMARKS)})")
+    dc.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                    help=f"comma list of {', '.join(METHODS)} (default: {', '.join(DEFAULT_METHODS)})")
+    dc.add_argument("--output", required=True, type=Path, help="report folder")
+    dc.add_argument("--write-clean", type=Path, metavar="PATH",
+                    help="write the dataset without flagged rows; dropped rows go to PATH.dropped.jsonl")
+    dc.add_argument("--ngram", type=_positive_int, default=13, help="n of the n-gram method (default 13)")
+    dc.add_argument("--ngram-threshold", type=float, default=0.5,
+                    help="flag when shared n-grams cover this fraction of a benchmark item's n-grams (default 0.5)")
+    dc.add_argument("--minhash-threshold", type=float, default=0.5, help="Jaccard threshold (default 0.5)")
+    dc.add_argument("--min-chars", type=_positive_int, default=40,
+                    help="substring method: ignore benchmark strings shorter than this, whitespace removed (40)")
+    dc.add_argument("--embedding-model", help="embedding method: a transformers model folder or hub id")
+    dc.add_argument("--judge-model", metavar="SPEC", help="embedding method: the model that judges neighbours")
+    dc.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
+    dc.add_argument("--no-index-cache", action="store_true", help="rebuild the benchmark index")
+
+
+def _decontam(args: argparse.Namespace) -> int:
+    from harness.data import cache_dir
+    from harness.decontamination import ALL_BENCHMARKS, AuditOptions, IndexParams, audit, write_clean, write_report
+
+    benches = list(ALL_BENCHMARKS) if args.benchmarks == "all" else [b.strip() for b in args.benchmarks.split(",")]
+    from harness.benchmark import names
+
+    unknown = [b for b in benches if b not in names()]
+    if unknown:
+        raise HarnessError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names())}")
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
+    judge = None
+    if args.judge_model:
+        from harness.engine import shared_engine
+
+        judge = shared_engine(args.judge_model)
+    opts = AuditOptions(methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
+                        ngram_threshold=args.ngram_threshold, minhash_threshold=args.minhash_threshold,
+                        embedding_model=args.embedding_model, judge=judge)  # fmt: skip
+    params = IndexParams(ngram=args.ngram, min_substring_chars=args.min_chars, minhash_threshold=args.minhash_threshold)
+    report = audit(args.dataset, fields, benches, opts, params, data_dir=args.data_dir,
+                   cache_dir=None if args.no_index_cache else cache_dir(), echo=print)  # fmt: skip
+    if args.write_clean:
+        report["clean"] = write_clean(report, args.dataset, fields, args.write_clean)
+    json_path, md_path = write_report(report, args.output)
+    print(f"{report['dataset']['rows']} rows; {report['contaminated_rows']} flagged "
+          f"({report['contamination_rate']:.2%})")  # fmt: skip
+    for b, s in report["summary"].items():
+        by = ", ".join(f"{m} {v['rows']}" for m, v in s["by_method"].items())
+        print(f"  {b}: {s['rows']} rows ({s['rate']:.2%}), {s['tasks']} tasks; {by}")
+    for field, count in report["dataset"]["non_text_values"].items():
+        print(f"note: field {field!r} holds non-text values in {count} rows (skipped)")
+    if "clean" in report:
+        c = report["clean"]
+        print(f"clean dataset: {c['clean']} ({c['kept']} rows); dropped {c['dropped']} rows -> {c['dropped_file']}")
+    print(f"report: {json_path}, {md_path}")
+    return 0
 
 
 def _benchmark_flags(p: argparse.ArgumentParser) -> None:
@@ -181,6 +255,40 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_parser(sub: argparse._SubParsersAction) -> None:
+    env = sub.add_parser(
+        "env",
+        help="build or inspect a managed execution environment (ds1000)",
+        description="Managed execution environments: a virtual environment with the library versions a benchmark "
+        "pins (or the nearest ones for this Python), whose interpreter then runs that benchmark's programs.",
+    )
+    acts = env.add_subparsers(dest="env_command", metavar="ACTION", required=True)
+    create = acts.add_parser("create", help="build the environment (default: <harness cache>/envs/NAME)")
+    create.add_argument("name", help="environment name (ds1000)")
+    create.add_argument("--path", type=Path, help="where to build it (default: <harness cache>/envs/NAME)")
+    create.add_argument("--libraries", help="comma list: install only these (e.g. numpy,pandas,scipy,scikit-learn,"
+                        "matplotlib); problems needing the others are not graded")
+    create.add_argument("--python", help="interpreter to base it on (default: the harness's own)")
+    show = acts.add_parser("show", help="print the interpreter and the library versions pinned vs installed")
+    show.add_argument("name", help="environment name (ds1000)")
+    show.add_argument("--path", type=Path, help="the environment's folder (default: <harness cache>/envs/NAME)")
+    show.add_argument("--json", action="store_true", help="print versions.json")
+
+
+def _env(args: argparse.Namespace) -> int:
+    from harness import envs
+
+    spec = envs.spec(args.name)
+    if args.env_command == "create":
+        libraries = [x.strip() for x in (args.libraries or "").split(",") if x.strip()] or None
+        info = envs.create(args.name, path=args.path, libraries=libraries, python=args.python)
+        print(envs.describe(info, spec))
+        return 0
+    info = envs.require(args.name, args.path)
+    print(json.dumps(info.to_json(), indent=2) if args.json else envs.describe(info, spec))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
@@ -188,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"evaluate": _evaluate, "eval": _eval}
+    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam}
     try:
         return handlers[args.command](args)
     except HarnessError as exc:
