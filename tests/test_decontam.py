@@ -26,7 +26,10 @@ def _available() -> list[str]:
 @pytest.fixture(scope="module")
 def planted(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], list[str]]:
     benches = _available()
-    items = [(b, *it) for b in benches for it in registry.get(b, data_dir=data_dir).reference_items()]
+    from harness.decontamination.index import collect_items
+
+    refs, _ = collect_items(benches, data_dir)
+    items = [(it.benchmark, it.task_id, it.part, it.text) for it in refs]
     path = tmp_path_factory.mktemp("synthetic") / "train.jsonl"
     truth = make_dataset(path, items, rows=50000, plants_per_kind=150)
     return path, truth, benches

@@ -14,16 +14,17 @@ import numpy as np
 
 from harness.decontamination.dataset import Dataset, load_dataset, write_rows
 from harness.decontamination.index import (
+    AnchorIndex,
     BenchmarkIndex,
     IndexParams,
-    alnum,
+    alnum_bytes,
+    byte_span_to_chars,
     ensure_minhash,
     load_or_build,
     minhash_of,
     rolling_hashes,
     shingles,
-    span_in_original,
-    squash,
+    squash_bytes,
     token_ids,
     words,
 )
@@ -82,43 +83,33 @@ def _texts(ds: Dataset) -> tuple[list[str], list[tuple[int, str]]]:
     return texts, where
 
 
-def scan_substring(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:
-    """Benchmark strings (lowercased, whitespace removed) found inside a field."""
-    if idx.substring is None:
+def _scan_anchor(index: AnchorIndex | None, normal: str, method: str, idx: BenchmarkIndex,
+                 texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:  # fmt: skip
+    if index is None:
         return []
+    norm = squash_bytes if normal == "squash" else alnum_bytes
     flags: list[Flag] = []
-    for t, text in enumerate(texts):
-        seen: set[int] = set()
-        s = squash(text)
-        for end, (length, ks) in idx.substring.iter(s):
-            for k in ks:
-                if k in seen:
-                    continue
-                seen.add(k)
-                a, b = span_in_original(text, end - length + 1, end + 1, "squash")
-                it = idx.items[k]
-                flags.append(Flag(where[t][0], where[t][1], it.benchmark, it.task_id, it.part, "substring",
-                                  _excerpt(text, a, b), 1.0, (a, b)))  # fmt: skip
+    seen: set[tuple[int, int]] = set()
+    for t, start, nid in index.find_all([norm(x) for x in texts]):
+        for k in index.owners[nid]:
+            if (t, k) in seen:
+                continue
+            seen.add((t, k))
+            a, b = byte_span_to_chars(texts[t], start, start + len(index.needles[nid]), normal)
+            it = idx.items[k]
+            flags.append(Flag(where[t][0], where[t][1], it.benchmark, it.task_id, it.part, method,
+                              _excerpt(texts[t], a, b), 1.0, (a, b)))  # fmt: skip
     return flags
+
+
+def scan_substring(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:
+    """Benchmark strings (lowercased, whitespace removed, at least ``min_substring_chars``) inside a field."""
+    return _scan_anchor(idx.substring, "squash", "substring", idx, texts, where)
 
 
 def scan_probe(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:
     """GPT-4's check: any of an item's 50-character probes (letters and digits only) inside a field."""
-    if idx.probes is None:
-        return []
-    flags: list[Flag] = []
-    for t, text in enumerate(texts):
-        seen: set[int] = set()
-        for end, (length, ks) in idx.probes.iter(alnum(text)):
-            for k in ks:
-                if k in seen:
-                    continue
-                seen.add(k)
-                a, b = span_in_original(text, end - length + 1, end + 1, "alnum")
-                it = idx.items[k]
-                flags.append(Flag(where[t][0], where[t][1], it.benchmark, it.task_id, it.part, "probe",
-                                  _excerpt(text, a, b), 1.0, (a, b)))  # fmt: skip
-    return flags
+    return _scan_anchor(idx.probes, "alnum", "probe", idx, texts, where)
 
 
 def scan_ngram(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]], threshold: float,

@@ -23,13 +23,13 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-INDEX_VERSION = 1
+INDEX_VERSION = 4
 
 #: Strings too common in code to be evidence of contamination (compared after
 #: lowercasing and removing whitespace).  Anything shorter than
 #: ``min_substring_chars`` non-space characters is ignored as well.
 TRIVIAL = tuple(
-    re.sub(r"\s+", "", s.lower())
+    "".join(s.lower().split())
     for s in (
         'if __name__ == "__main__":',
         "if __name__ == '__main__':",
@@ -49,20 +49,8 @@ TRIVIAL = tuple(
 )
 
 _WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
-_NON_ALNUM = re.compile(r"[\W_]+")
 # A multiplier for rolling n-gram hashes (odd, 64-bit; arithmetic wraps mod 2**64).
 _P = np.uint64(0x9E3779B97F4A7C15)
-
-
-def squash(text: str) -> str:
-    """Lowercase, whitespace removed: what the substring method compares."""
-    return _SPACE.sub("", text.lower())
-
-
-def alnum(text: str) -> str:
-    """Lowercase letters and digits only: what GPT-4-style 50-character probes compare."""
-    return _NON_ALNUM.sub("", text.lower())
 
 
 def words(text: str) -> list[str]:
@@ -70,21 +58,103 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def span_in_original(text: str, norm_start: int, norm_end: int, keep: str) -> tuple[int, int]:
-    """Map a span of the normalised text (``keep``: "squash" or "alnum") back to ``text``'s characters."""
+_WS_BYTES = b" \t\n\r\x0b\x0c"
+# After bytes.lower(), keep a-z and 0-9; drop symbols, whitespace and every non-ASCII byte.
+_NOT_ALNUM_BYTES = bytes(b for b in range(256) if not (48 <= b <= 57 or 97 <= b <= 122))
+
+
+def squash_bytes(text: str) -> bytes:
+    """UTF-8, ASCII-lowercased, ASCII whitespace removed: the substring method's normal form."""
+    return text.encode("utf-8", "surrogatepass").lower().translate(None, _WS_BYTES)
+
+
+def alnum_bytes(text: str) -> bytes:
+    """ASCII letters (lowercased) and digits only: the probe method's normal form."""
+    return text.encode("utf-8", "surrogatepass").lower().translate(None, _NOT_ALNUM_BYTES)
+
+
+def _window_hashes(buf: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:
+    h = np.zeros(len(positions), np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(length):
+            h = h * _P + buf[positions + k].astype(np.uint64)
+    return h
+
+
+class AnchorIndex:
+    """Exact search for many long byte strings in many texts at once, with sparse anchors.
+
+    Every needle is at least ``min_len`` bytes.  The texts (joined by NUL) are
+    probed only at every ``S``-th byte with a window of ``L`` bytes, where
+    ``S - 1 + L <= min_len``: any occurrence of a needle contains one probed
+    window that starts within the needle's first ``S`` bytes, so indexing
+    each needle's windows at offsets ``0 .. S-1`` finds them all.  Window
+    hashes are computed with numpy; the few hits are confirmed with
+    ``startswith``.  This reads ``S`` times fewer positions than a
+    per-character automaton.
+    """
+
+    def __init__(self, needles: dict[bytes, list[int]], min_len: int) -> None:
+        self.stride = max(1, min_len // 2)
+        self.window = min_len - self.stride + 1
+        self.needles = list(needles)
+        self.owners = [needles[n] for n in self.needles]
+        self.anchors: dict[bytes, list[tuple[int, int]]] = {}
+        for nid, needle in enumerate(self.needles):
+            if len(needle) < min_len:
+                raise ValueError("needle shorter than the index's minimum length")
+            for off in range(self.stride):
+                self.anchors.setdefault(needle[off : off + self.window], []).append((nid, off))
+        keys = list(self.anchors)
+        buf = np.frombuffer(b"".join(keys), np.uint8)
+        self.hashes = np.unique(_window_hashes(buf, np.arange(len(keys)) * self.window, self.window))
+        # A 2**24-bit filter on the low hash bits rejects almost every window with one gather.
+        self.bitmap = np.zeros(1 << 24, bool)
+        self.bitmap[(self.hashes & np.uint64((1 << 24) - 1)).astype(np.int64)] = True
+
+    def __len__(self) -> int:
+        return len(self.needles)
+
+    def find_all(self, normed: list[bytes]) -> list[tuple[int, int, int]]:
+        """``(text index, start byte in that text, needle id)`` of every occurrence, each once."""
+        if not normed:
+            return []
+        big = b"\x00".join(normed)
+        starts = np.cumsum([0] + [len(b) + 1 for b in normed[:-1]])
+        buf = np.frombuffer(big, np.uint8)
+        positions = np.arange(0, max(0, len(big) - self.window + 1), self.stride)
+        if len(positions) == 0:
+            return []
+        h = _window_hashes(buf, positions, self.window)
+        maybe = self.bitmap[(h & np.uint64((1 << 24) - 1)).astype(np.int64)]
+        positions, h = positions[maybe], h[maybe]
+        at = np.searchsorted(self.hashes, h)
+        at[at >= len(self.hashes)] = 0
+        cand = positions[self.hashes[at] == h]
+        found: set[tuple[int, int, int]] = set()
+        for w in cand.tolist():
+            for nid, off in self.anchors.get(big[w : w + self.window], ()):
+                start = w - off
+                if start >= 0 and big.startswith(self.needles[nid], start):
+                    t = int(np.searchsorted(starts, start, side="right")) - 1
+                    found.add((t, start - int(starts[t]), nid))
+        return sorted(found)
+
+
+def byte_span_to_chars(text: str, b_start: int, b_end: int, normal: str) -> tuple[int, int]:
+    """Map a byte span of ``text``'s normal form (``squash`` or ``alnum``) back to ``text``'s characters."""
     k = 0
-    start = end = None
+    start = None
     for i, ch in enumerate(text):
-        for low in ch.lower():
-            kept = not low.isspace() if keep == "squash" else (low.isalnum())
-            if not kept:
-                continue
-            if k == norm_start and start is None:
-                start = i
-            k += 1
-            if k == norm_end:
-                end = i + 1
-                return start or 0, end
+        raw = ch.encode("utf-8", "surrogatepass").lower()
+        kept = raw.translate(None, _WS_BYTES if normal == "squash" else _NOT_ALNUM_BYTES)
+        if not kept:
+            continue
+        if start is None and k + len(kept) > b_start:
+            start = i
+        k += len(kept)
+        if k >= b_end:
+            return start if start is not None else i, i + 1
     return start or 0, len(text)
 
 
@@ -119,10 +189,10 @@ class BenchmarkIndex:
     params: IndexParams
     items: list[RefItem]
     datasets: dict[str, dict[str, str]]
-    #: substring: Aho-Corasick automaton over squashed items -> (length, item ids)
-    substring: Any = None
-    #: probes: Aho-Corasick over 50-character alnum probes -> (length, item ids)
-    probes: Any = None
+    #: substring: squashed items (at least ``min_substring_chars`` long) -> item ids
+    substring: AnchorIndex | None = None
+    #: probes: 50-character alnum probes -> item ids
+    probes: AnchorIndex | None = None
     #: n-grams: sorted unique hashes, and per hash the items holding it
     ngram_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     ngram_owners: dict[int, list[int]] = field(default_factory=dict)
@@ -145,7 +215,9 @@ def collect_items(benchmarks: list[str], data_dir: str | Path | None) -> tuple[l
     items: list[RefItem] = []
     datasets: dict[str, dict[str, str]] = {}
     for name in benchmarks:
-        bench = registry.get(name, data_dir=data_dir)
+        # Reading problems needs no execution environment (DS-1000's is only for grading).
+        extra = {"require_env": False} if "require_env" in registry.accepted_options(name) else {}
+        bench = registry.get(name, data_dir=data_dir, **extra)
         info = bench.dataset()
         datasets[name] = {"name": info.name, "version": info.version, "hash": info.hash}
         for tid, part, text in bench.reference_items():
@@ -179,37 +251,28 @@ def rolling_hashes(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_index(items: list[RefItem], datasets: dict[str, dict[str, str]], params: IndexParams) -> BenchmarkIndex:
     """Build every index (the MinHash LSH lazily, on first use)."""
-    import ahocorasick
-
     t0 = time.perf_counter()
     idx = BenchmarkIndex(params, items, datasets)
-    auto = ahocorasick.Automaton()
     owners: dict[str, list[int]] = {}
+    trivial = {t.encode() for t in TRIVIAL}
     for k, it in enumerate(items):
-        key = squash(it.text)
-        if len(key) < params.min_substring_chars or key in TRIVIAL:
+        key = squash_bytes(it.text)
+        if len(key) < params.min_substring_chars or key in trivial:
             continue
         owners.setdefault(key, []).append(k)
-    for key, ks in owners.items():
-        auto.add_word(key, (len(key), ks))
     if owners:
-        auto.make_automaton()
-        idx.substring = auto
+        idx.substring = AnchorIndex(owners, params.min_substring_chars)
     rng = random.Random(params.seed)
-    probes = ahocorasick.Automaton()
-    powners: dict[str, list[int]] = {}
+    powners: dict[bytes, list[int]] = {}
     for k, it in enumerate(items):
-        norm = alnum(it.text)
+        norm = alnum_bytes(it.text)
         if len(norm) < params.probe_chars:
             continue
         starts = {rng.randrange(0, len(norm) - params.probe_chars + 1) for _ in range(params.probes_per_item)}
         for s in sorted(starts):
             powners.setdefault(norm[s : s + params.probe_chars], []).append(k)
-    for key, ks in powners.items():
-        probes.add_word(key, (len(key), sorted(set(ks))))
     if powners:
-        probes.make_automaton()
-        idx.probes = probes
+        idx.probes = AnchorIndex({k: sorted(set(v)) for k, v in powners.items()}, params.probe_chars)
     all_hashes = []
     idx.ngram_counts = [0] * len(items)
     for k, it in enumerate(items):
