@@ -89,7 +89,7 @@ def _decontam_parser(sub: argparse._SubParsersAction) -> None:
         f"duplicates, datasketch LSH), embedding (nearest item judged by a model). Default methods: "
         f"{', '.join(DEFAULT_METHODS)}. Writes DIR/report.json and DIR/report.md.",
     )
-    dc.add_argument("--dataset", required=True, type=Path, help="JSONL, .parquet, or a datasets.save_to_disk folder")
+    dc.add_argument("--dataset", type=Path, help="JSONL, .parquet, or a datasets.save_to_disk folder")
     dc.add_argument("--fields", help="comma list of fields to check (default: every string field)")
     dc.add_argument("--benchmarks", default="all", help=f"comma list or 'all' ({', '.join(ALL_BENCHMARKS)})")
     dc.add_argument("--methods", default=",".join(DEFAULT_METHODS),
@@ -107,11 +107,45 @@ def _decontam_parser(sub: argparse._SubParsersAction) -> None:
     dc.add_argument("--judge-model", metavar="SPEC", help="embedding method: the model that judges neighbours")
     dc.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
     dc.add_argument("--no-index-cache", action="store_true", help="rebuild the benchmark index")
+    dc.add_argument("--cutoff-date", metavar="YYYY-MM-DD",
+                    help="a model's training cutoff: report the LiveCodeBench problems after it (the "
+                    "contamination-free window); with --model, later `harness eval` runs of that model on "
+                    "livecodebench default to this window")
+    dc.add_argument("--model", metavar="SPEC", help="the model whose --cutoff-date this is")
 
 
 def _decontam(args: argparse.Namespace) -> int:
     from harness.data import cache_dir
-    from harness.decontamination import ALL_BENCHMARKS, AuditOptions, IndexParams, audit, write_clean, write_report
+    from harness.decontamination import (
+        ALL_BENCHMARKS,
+        AuditOptions,
+        IndexParams,
+        audit,
+        window,
+        write_clean,
+        write_report,
+    )
+
+    if args.model and not args.cutoff_date:
+        raise HarnessError("--model needs --cutoff-date (the model's training cutoff)")
+    win = None
+    if args.cutoff_date:
+        win = window.window_report(window.parse_day(args.cutoff_date), args.data_dir)
+        print(f"LiveCodeBench after {win['cutoff']}: {win['problems_after_cutoff']} problems "
+              f"({win['first_contest_date']} .. {win['last_contest_date']}), "
+              f"{win['problems_on_or_before_cutoff']} on or before it")  # fmt: skip
+        if args.model:
+            where = window.remember(args.model, win)
+            print(f"remembered: livecodebench runs of {args.model} now default to --start-date "
+                  f"{win['start_date']} ({where})")  # fmt: skip
+    if args.dataset is None:
+        if win is None:
+            raise HarnessError("nothing to do: pass --dataset FILE to audit (and/or --cutoff-date for the window)")
+        from harness.store import write_json_atomic
+
+        write_json_atomic(args.output / "window.json", win)
+        print(f"window: {args.output / 'window.json'}")
+        return 0
 
     benches = list(ALL_BENCHMARKS) if args.benchmarks == "all" else [b.strip() for b in args.benchmarks.split(",")]
     from harness.benchmark import names
@@ -131,6 +165,8 @@ def _decontam(args: argparse.Namespace) -> int:
     params = IndexParams(ngram=args.ngram, min_substring_chars=args.min_chars, minhash_threshold=args.minhash_threshold)
     report = audit(args.dataset, fields, benches, opts, params, data_dir=args.data_dir,
                    cache_dir=None if args.no_index_cache else cache_dir(), echo=print)  # fmt: skip
+    if win is not None:
+        report["livecodebench_window"] = win
     if args.write_clean:
         report["clean"] = write_clean(report, args.dataset, fields, args.write_clean)
     json_path, md_path = write_report(report, args.output)
@@ -222,6 +258,14 @@ def _eval(args: argparse.Namespace) -> int:
                             seed=args.seed, style=args.style, limit=args.limit, system=args.system,
                             memory_accounting=args.memory_accounting)  # fmt: skip
     bench_options = _bench_options(args, benches)
+    if "livecodebench" in benches and "start_date" not in bench_options["livecodebench"]:
+        from harness.decontamination.window import lookup
+
+        remembered = lookup(args.model)
+        if remembered:
+            bench_options["livecodebench"]["start_date"] = remembered["start_date"]
+            print(f"livecodebench: --start-date {remembered['start_date']} from {args.model}'s training cutoff "
+                  f"{remembered['cutoff']} (set by harness decontam; pass --start-date to override)")  # fmt: skip
     eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
                cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel,
                bench_options=bench_options)  # fmt: skip

@@ -172,3 +172,33 @@ def test_embedding_neighbours_judged_by_the_engine(small: tuple[Path, str], data
     with pytest.raises(HarnessError, match="--judge-model"):
         audit(small[0], benchmarks=["humaneval"], data_dir=data_dir,
               options=AuditOptions(methods=("embedding",), embedding_model=str(tiny_model)))  # fmt: skip
+
+
+def test_cutoff_window_is_reported_and_becomes_the_models_default(data_dir: Path, tmp_path: Path) -> None:
+    if "livecodebench" not in registry.names():
+        pytest.skip("LiveCodeBench is not registered")
+    env = {**__import__("os").environ, "HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "harness", *a], capture_output=True, text=True,  # noqa: E731
+                                    timeout=600, env=env)  # fmt: skip
+    proc = run("decontam", "--model", "replay:x", "--cutoff-date", "2025-01-31", "--output", str(tmp_path / "w"),
+               "--data-dir", str(data_dir))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    win = json.loads((tmp_path / "w" / "window.json").read_text())
+    lcb = registry.get("livecodebench", data_dir=data_dir).problems()
+    expected = sorted(t for t, p in lcb.items() if str(p.extra["contest_date"])[:10] > "2025-01-31")
+    assert sorted(win["task_ids"]) == expected and win["problems_after_cutoff"] == len(expected) > 0
+    assert win["start_date"] == "2025-02-01"
+    samples = _write(tmp_path / "s.jsonl", [{"task_id": t, "solution": "print(0)"} for t in lcb])
+    # the remembered window is the model's: write it under the replay spec we evaluate
+    from harness.decontamination import window
+
+    window.remember(f"replay:{samples}", win, tmp_path / "cache")
+    proc = run("eval", "--model", f"replay:{samples}", "--benchmarks", "livecodebench", "--limit", "2",
+               "--data-dir", str(data_dir), "--output", str(tmp_path / "e"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--start-date 2025-02-01 from" in proc.stdout
+    record = json.loads((tmp_path / "e" / "livecodebench" / "run.json").read_text())
+    assert record["benchmark_options"]["start_date"] == "2025-02-01"
+    assert all(t in expected for t in record["tasks"])
+    bad = run("decontam", "--model", "m", "--output", str(tmp_path / "w"))
+    assert bad.returncode == 2 and "--model needs --cutoff-date" in bad.stderr
