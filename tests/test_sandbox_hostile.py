@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MARK = "31337"  # children run `sleep 31337` so that leftovers can be found
 
 
-def leftovers() -> list[int]:
-    """Processes a hostile program left behind (its `sleep` children, or any process of a sandbox uid)."""
+def leftovers(uids: Sequence[int] = ()) -> list[int]:
+    """Processes a hostile program left behind (its `sleep` children, or any process of the sandbox's uids)."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -30,7 +30,7 @@ def leftovers() -> list[int]:
             continue
         if stat[stat.rfind(")") + 2] == "Z":
             continue
-        if MARK.encode() in cmdline or (os.geteuid() == 0 and 61000 <= uid < 61100):
+        if MARK.encode() in cmdline or uid in uids:
             found.append(int(name))
     return found
 
@@ -73,7 +73,7 @@ def script(sb: Sandbox, code: str, cpu: float = 1.0) -> str:
 
 def assert_unharmed(sb: Sandbox, sentinel: Path) -> None:
     assert call(sb, "def f(x):\n    return x + 1\n", [1, 2, 3]) == "pass"
-    assert leftovers() == []
+    assert leftovers(sb.program_uids()) == []
     assert sorted(p.name for p in sentinel.iterdir()) == ["keep.txt"]
     assert (sentinel / "keep.txt").read_text() == "precious"
     assert not (ROOT / "escaped.txt").exists()
@@ -254,3 +254,22 @@ def test_a_dead_worker_is_replaced(sentinel: Path) -> None:
         worker.proc.kill()
         assert call(sb, "def f(x):\n    return x + 1\n", [1]) in ("pass", "fail")
         assert call(sb, "def f(x):\n    return x + 1\n", [1]) == "pass"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="programs get uids of their own only when the harness runs as root")
+def test_two_sandboxes_never_share_program_uids(sentinel: Path) -> None:
+    # Two evaluations at once on one machine: each worker's sweep kills every process of its uid, so
+    # a shared uid would let one run kill the other's programs.
+    with Sandbox(SandboxSettings(workers=2)) as a, Sandbox(SandboxSettings(workers=2)) as b:
+        a.run_scripts([ScriptJob("pass")] * 2)
+        b.run_scripts([ScriptJob("pass")] * 2)
+        assert len(set(a.program_uids()) | set(b.program_uids())) == 4
+        job = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5:\n    pass\n"
+        results = []
+        import threading
+
+        th = threading.Thread(target=lambda: results.extend(a.run_scripts([ScriptJob(job, cpu_limit=5)] * 4)))
+        th.start()
+        assert [r.status for r in b.run_scripts([ScriptJob(job, cpu_limit=5)] * 4)] == ["pass"] * 4
+        th.join()
+        assert [r.status for r in results] == ["pass"] * 4

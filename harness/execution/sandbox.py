@@ -45,6 +45,29 @@ _PRELOAD = [
     "datetime", "hashlib", "numpy", "subprocess", "faulthandler",
 ]  # fmt: skip
 _UID_BASE = 61000
+_UID_SPAN = 4096
+_UID_LOCKS = "/tmp/.harness-uids"
+
+
+def _lease_uid() -> tuple[int, int]:
+    """A program uid no other sandbox worker on this machine holds, with the lock fd that holds it.
+
+    Workers of every harness process on the machine draw from one range;
+    each uid is held by an exclusive ``flock`` for the worker's life, so two
+    evaluations running at once never sweep (kill) each other's programs.
+    """
+    import fcntl
+
+    os.makedirs(_UID_LOCKS, mode=0o700, exist_ok=True)
+    for uid in range(_UID_BASE, _UID_BASE + _UID_SPAN):
+        fd = os.open(os.path.join(_UID_LOCKS, f"{uid}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise SandboxError(f"all {_UID_SPAN} sandbox uids are in use; too many sandbox workers on this machine")
 _SLOW_INPUT = 0.005  # seconds of expected cost before which a runner sends its pending results
 
 
@@ -253,6 +276,7 @@ class _Worker:
         self.send_lock = threading.Lock()
         self._tmp: str | None = None
         self._errlog: Any = None
+        self._lease: tuple[int, int] | None = None
         self.proc = spawner.submit(self._start).result()
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -330,7 +354,9 @@ class _Worker:
             return None
         if self.mode != "bwrap" and not _runtime_readable_by_others():
             return None
-        return _UID_BASE + self.index
+        if self._lease is None:
+            self._lease = _lease_uid()
+        return self._lease[0]
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         with self.send_lock:
@@ -349,12 +375,12 @@ class _Worker:
             return None
 
     def restart(self) -> None:
-        self.close()
+        self.close(release=False)  # the new process keeps this worker's uid
         self.known_inputs.clear()
         self.proc = self.spawner.submit(self._start).result()
         self.handshake()
 
-    def close(self) -> None:
+    def close(self, release: bool = True) -> None:
         try:
             if self.proc.stdin:
                 self.proc.stdin.close()
@@ -369,6 +395,9 @@ class _Worker:
             self.proc.stdout.close()
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if release and self._lease is not None:
+            os.close(self._lease[1])  # the worker is gone, and so are its programs (swept at exit)
+            self._lease = None
 
 
 class _JobState:
@@ -660,6 +689,10 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def program_uids(self) -> list[int]:
+        """The uids this sandbox's programs run under (empty when programs share the harness's uid)."""
+        return [w._lease[0] for w in self._workers if w._lease is not None]
 
     def _ensure_workers(self) -> list[_Worker]:
         with self._lock:
