@@ -592,6 +592,10 @@ class LiveCodeBench(Benchmark):
     def _private_count(self) -> int:
         return sum(_has_private(r["private"]) for r in self._rows.values())
 
+    def verdict_salt(self) -> str:
+        """The per-test time limit changes verdicts."""
+        return f"time_limit={self.time_limit}"
+
     def describe(self) -> dict[str, Any]:
         """The selection actually used: release, window, filters, contest-date span, private tests."""
         rows = self._rows

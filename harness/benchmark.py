@@ -158,6 +158,10 @@ class Benchmark(ABC):
         """The sandbox this benchmark's programs need (another interpreter, preloaded modules, limits)."""
         return base
 
+    def verdict_salt(self) -> str:
+        """What else changes this benchmark's verdicts (time limits, library versions); keys the verdict cache."""
+        return ""
+
     def describe(self) -> dict[str, Any]:
         """Selection and options that shaped the problem set (a date window, a release), for the run record."""
         return {}

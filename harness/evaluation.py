@@ -101,8 +101,9 @@ def evaluate_samples(
             t_grade = time.perf_counter()
             todo: list[int] = list(range(len(programs)))
             if cache is not None:
+                salted = f"{bench.name}|{bench.verdict_salt()}" if bench.verdict_salt() else bench.name
                 keys = [
-                    verdict_key(bench.name, dataset.hash, tid, prog, options, settings.memory_bytes)
+                    verdict_key(salted, dataset.hash, tid, prog, options, settings.memory_bytes)
                     for tid, prog in programs
                 ]
                 found = cache.get_many(keys)
