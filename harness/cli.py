@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     _benchmark_flags(ev)
     _eval_parser(sub, names())
     _decontam_parser(sub)
+    _generate_parser(sub)
     _env_parser(sub)
     return parser
 
@@ -181,6 +182,59 @@ def _decontam(args: argparse.Namespace) -> int:
         c = report["clean"]
         print(f"clean dataset: {c['clean']} ({c['kept']} rows); dropped {c['dropped']} rows -> {c['dropped_file']}")
     print(f"report: {json_path}, {md_path}")
+    return 0
+
+
+def _generate_parser(sub: argparse._SubParsersAction) -> None:
+    from generation.core import STAGES
+
+    gen = sub.add_parser(
+        "generate",
+        help="the SelfCodeAlign data pipeline (seeds to a validated instruction dataset)",
+        description="Stages: " + ", ".join(STAGES) + ". `run` runs them in order (resuming where a previous run "
+        "stopped); a stage name runs that stage alone on the previous stage's output in the work folder; "
+        "`report` draws the funnel.",
+    )
+    gen.add_argument("action", choices=[*STAGES, "run", "report"], help="a stage, run (all), or report")
+    gen.add_argument("--config", type=Path, help="TOML or JSON pipeline config (see README)")
+    gen.add_argument("--workdir", help="work folder (overrides the config's)")
+    gen.add_argument("--model", metavar="SPEC", help="engine for every model call (overrides the config's)")
+    gen.add_argument("--set", dest="overrides", action="append", type=_engine_arg, default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set instruct.responses_per_instruction=4")
+    gen.add_argument("--from", dest="first", metavar="STAGE", help="run: first stage")
+    gen.add_argument("--until", dest="last", metavar="STAGE", help="run: last stage")
+    gen.add_argument("--data-dir", help="offline benchmark data (decontamination)")
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from generation.core import Context, load_config
+    from generation.pipeline import run_pipeline, run_stage
+
+    overrides = dict(args.overrides)
+    if args.workdir:
+        overrides["workdir"] = args.workdir
+    if args.model:
+        overrides["model"] = args.model
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    if args.action == "report":
+        from generation.report import report
+
+        workdir = Path(args.workdir or load_config(args.config, overrides).workdir)
+        for path in report(workdir):
+            print(path)
+        return 0
+    if "model" not in overrides and args.config is None:
+        raise HarnessError("name the model: --model SPEC or a --config file with model = ...")
+    config = load_config(args.config, overrides)
+    if args.action == "run":
+        run_pipeline(config, args.first, args.last)
+        return 0
+    ctx = Context(config, Path(config.workdir))
+    try:
+        run_stage(ctx, args.action)
+    finally:
+        ctx.close()
     return 0
 
 
@@ -340,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam}
+    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam, "generate": _generate}
     try:
         return handlers[args.command](args)
     except HarnessError as exc:
