@@ -707,6 +707,7 @@ class LiveCodeBench(Benchmark):
             check=checker,
             # LiveCodeBench sets no memory cap; a program gets the sandbox's cap on top of what the runner maps.
             memory_free=memory,
+            release_inputs=True,  # full releases hold gigabytes of tests: workers drop each task's when done
         )
         return job, checker
 

@@ -273,3 +273,13 @@ def test_two_sandboxes_never_share_program_uids(sentinel: Path) -> None:
         assert [r.status for r in b.run_scripts([ScriptJob(job, cpu_limit=5)] * 4)] == ["pass"] * 4
         th.join()
         assert [r.status for r in results] == ["pass"] * 4
+
+
+def test_released_inputs_are_forgotten_and_resent_when_needed(hostile_sandbox: Sandbox) -> None:
+    payload = encode_inputs([[1], [2]])
+    job = lambda: CallJob(code="def f(x):\n    return x\n", entry_point="f", inputs_key="release-test",  # noqa: E731
+                          inputs_payload=lambda: payload, limits=[1.0, 1.0], costs=[0.01, 0.01],
+                          check=lambda i, out: codec.decode(out) == [1, 2][i], release_inputs=True)  # fmt: skip
+    assert [r.status for r in hostile_sandbox.run_calls([job(), job()])] == ["pass", "pass"]
+    assert all("release-test" not in w.known_inputs for w in hostile_sandbox._workers)
+    assert hostile_sandbox.run_calls([job()])[0].status == "pass"  # sent again

@@ -118,6 +118,8 @@ class CallJob:
     memory_free: int | None = None  # address space granted beyond what the runner maps; None: the sandbox's cap
     footprint: bool = False  # keep outputs alive and report the address space each adds
     resets: list[int] = field(default_factory=list)  # footprint jobs: inputs where kept outputs are dropped
+    #: Workers forget the inputs once no unfinished job of this run uses them (large, one-use test sets).
+    release_inputs: bool = False
 
 
 @dataclass
@@ -733,6 +735,10 @@ class Sandbox:
         sched = _Scheduler(states, self.settings.split_min_seconds)
         results: dict[int, CallResult] = {}
         report_lock = threading.RLock()  # report() recurses for jobs with no inputs
+        users: dict[str, int] = {}  # inputs key -> unfinished jobs using it (release_inputs jobs only)
+        for job in jobs:
+            if job.release_inputs:
+                users[job.inputs_key] = users.get(job.inputs_key, 0) + 1
         errors: list[BaseException] = []
 
         def report(st: _JobState) -> None:
@@ -744,11 +750,20 @@ class Sandbox:
                 more = on_done(st.index, results[st.index]) if on_done is not None else None
                 if more:
                     new = [_JobState(len(states) + k, job) for k, job in enumerate(more)]
+                    for st2 in new:
+                        if st2.job.release_inputs:
+                            users[st2.job.inputs_key] = users.get(st2.job.inputs_key, 0) + 1
                     states.extend(new)
                     sched.add(new)
                     for st2 in new:
                         if st2.finished:
                             report(st2)
+                if st.job.release_inputs:
+                    key = st.job.inputs_key
+                    users[key] -= 1
+                    if users[key] == 0:
+                        del users[key]
+                        self._forget_inputs(workers, key)
 
         sched.on_finished = report
 
@@ -778,6 +793,15 @@ class Sandbox:
                 raise errors[0]  # an error of the caller's callback, e.g. a HarnessError
             raise SandboxError(f"sandbox failure: {errors[0]!r}") from errors[0]
         return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
+
+    def _forget_inputs(self, workers: Sequence[_Worker], key: str) -> None:
+        for w in workers:
+            if key in w.known_inputs:
+                w.known_inputs.discard(key)
+                try:
+                    w.send({"op": "drop_inputs", "key": key})
+                except OSError:
+                    pass  # a dead worker forgets everything anyway
 
     def _run_unit(self, worker: _Worker, unit: _Unit, sched: _Scheduler) -> None:
         job = unit.state.job

@@ -205,6 +205,8 @@ class Worker:
                 # Kept encoded: a lean worker forks fast, and each runner
                 # decodes only the inputs of its own job.
                 self.inputs[header["key"]] = bytes(payload)
+            elif op == "drop_inputs":
+                self.inputs.pop(header["key"], None)
             elif op in ("call", "script"):
                 self.run_unit(header, payload)
             elif op == "ping":
