@@ -1,0 +1,117 @@
+"""The funnel report: ``funnel.md`` and a chart (PNG and SVG) of every stage's in, out and removals by reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from generation.core import STAGES, Funnel, load_funnel
+from harness.errors import HarnessError
+
+_KEPT = "#2b8a3e"
+_IN = "#ced4da"
+# Removal reasons get colours in order of first appearance; a qualitative palette legible on white.
+_REASON_COLOURS = ("#e8590c", "#1971c2", "#c2255c", "#f08c00", "#6741d9", "#0c8599", "#5c940d", "#862e9c",
+                   "#d9480f", "#364fc7", "#a61e4d", "#087f5b")  # fmt: skip
+
+
+def _ordered(funnels: dict[str, Funnel]) -> list[Funnel]:
+    order = {s: k for k, s in enumerate(STAGES)}
+    return [funnels[s] for s in sorted(funnels, key=lambda s: order.get(s, len(order)))]
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part / whole:.1%}" if whole else "–"
+
+
+def markdown(funnels: dict[str, Funnel]) -> str:
+    """The funnel as a Markdown table, with each stage's notes and removal reasons."""
+    lines = ["# SelfCodeAlign funnel", "",
+             "| stage | in | out | kept | removed | removed by reason | done before | seconds | tokens generated |",
+             "|---|---:|---:|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+    for f in _ordered(funnels):
+        removed = sum(f.removed.values())
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(f.removed.items(), key=lambda kv: -kv[1])) or "–"
+        lines.append(f"| {f.stage} | {f.input} | {f.output} | {_pct(f.output, f.input)} | {removed} | {reasons} | "
+                     f"{f.skipped_done} | {f.seconds:.1f} | {f.completion_tokens} |")  # fmt: skip
+    validate = funnels.get("validate")
+    resp: dict[str, Any] = validate.extra.get("responses") or {} if validate is not None else {}
+    total = sum(resp.values())
+    if total:
+        lines += ["", f"Responses validated: {total}; "
+                  + ", ".join(f"{k} {v} ({_pct(v, total)})" for k, v in resp.items() if v)]  # fmt: skip
+    notes = [(f.stage, n) for f in _ordered(funnels) for n in f.notes]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {stage}: {n}" for stage, n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def draw(funnels: dict[str, Funnel], stem: Path) -> list[Path]:
+    """The chart: top, each stage's input against its output; bottom, removals by stage and reason."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise HarnessError("the funnel chart needs matplotlib: pip install matplotlib (funnel.md is written)") from None
+    stages = _ordered(funnels)
+    reasons = [(f.stage, r, n) for f in stages for r, n in sorted(f.removed.items(), key=lambda kv: -kv[1])]
+    top_h = 0.55 * len(stages) + 1.2
+    bottom_h = 0.42 * max(len(reasons), 1) + 1.2
+    fig = Figure(figsize=(11, top_h + bottom_h), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=[top_h, bottom_h])
+
+    names = [f.stage for f in stages][::-1]  # first stage on top
+    ins = [f.input for f in stages][::-1]
+    outs = [f.output for f in stages][::-1]
+    ypos = list(range(len(names)))
+    top.barh(ypos, ins, color=_IN, height=0.75, label="in")
+    top.barh(ypos, outs, color=_KEPT, height=0.45, label="out")
+    peak = max([*ins, *outs, 1])
+    for y, i, o in zip(ypos, ins, outs):
+        top.text(max(i, o) + peak * 0.01, y, f"{i:,} → {o:,} ({_pct(o, i)})", va="center", fontsize=10)
+    top.set_yticks(ypos, names, fontsize=11)
+    top.set_xlim(0, peak * 1.3)
+    top.set_xlabel("items")
+    top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    top.set_title("Items in and out of each stage", fontsize=13, loc="left")
+    top.legend(loc="lower right", fontsize=10, frameon=False)
+    top.spines[["top", "right"]].set_visible(False)
+
+    if reasons:
+        labels = [f"{s}: {r}" for s, r, _ in reasons][::-1]
+        counts = [n for _, _, n in reasons][::-1]
+        colour_of: dict[str, str] = {}
+        for s, _, _ in reasons:
+            colour_of.setdefault(s, _REASON_COLOURS[len(colour_of) % len(_REASON_COLOURS)])
+        colours = [colour_of[s] for s, _, _ in reasons][::-1]
+        yr = list(range(len(labels)))
+        bottom.barh(yr, counts, color=colours, height=0.65)
+        rpeak = max(counts)
+        for y, n in zip(yr, counts):
+            bottom.text(n + rpeak * 0.01, y, f"{n:,}", va="center", fontsize=10)
+        bottom.set_yticks(yr, labels, fontsize=10)
+        bottom.set_xlim(0, rpeak * 1.15)
+        bottom.set_xlabel("items removed")
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        bottom.text(0.5, 0.5, "nothing removed", ha="center", va="center", fontsize=12, transform=bottom.transAxes)
+        bottom.set_yticks([])
+        bottom.set_xticks([])
+    bottom.set_title("Removed, by stage and reason", fontsize=13, loc="left")
+    bottom.spines[["top", "right"]].set_visible(False)
+
+    paths = []
+    for ext in ("png", "svg"):
+        path = stem.with_suffix(f".{ext}")
+        fig.savefig(path, dpi=150 if ext == "png" else None)
+        paths.append(path)
+    return paths
+
+
+def report(workdir: Path | str) -> list[Path]:
+    """Write ``funnel.md``, ``funnel.png`` and ``funnel.svg`` in ``workdir``; returns their paths."""
+    workdir = Path(workdir)
+    funnels = load_funnel(workdir)
+    md = workdir / "funnel.md"
+    md.write_text(markdown(funnels), encoding="utf-8")
+    return [md, *draw(funnels, workdir / "funnel")]
