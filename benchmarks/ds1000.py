@@ -18,6 +18,9 @@ Differences from DS-1000's evaluator, on purpose:
   matplotlib, seaborn) once and fork a fresh process per program, instead of
   importing them afresh per problem; numpy's global random state is reseeded
   from the OS in each program, as a fresh import would seed it.
+* An answers line whose ``code`` is a list is graded as that many samples
+  of the problem (pass@1 is their mean); DS-1000's script grades only the
+  first.  With one answer per line, as published, the two agree.
 * Problems whose libraries the environment lacks (an environment built with
   ``--libraries``) are not graded: their samples are listed as skipped, with
   the reason, and the scores cover the graded problems only.
@@ -67,7 +70,10 @@ BASE_STOP: tuple[str, ...] = ("</code>", "# SOLUTION END", "\nEND SOLUTION", "<|
 # (pillow arrives with matplotlib, keras with tensorflow).
 _EXTRA_MODULES = {"PIL": "matplotlib", "mpl_toolkits": "matplotlib", "keras": "tensorflow-cpu"}
 
-_IMPORT = re.compile(r"^\s*(?:import\s+([\w.]+(?:\s*,\s*[\w.]+)*)|from\s+([\w.]+)\s+import\b)", re.MULTILINE)
+_IMPORT = re.compile(r"^\s*(?:import\s+([^#\n]+)|from\s+([\w.]+)\s+import\b)", re.MULTILINE)
+
+# Test contexts that download data (seaborn example datasets, sklearn's fetch_*).
+_NETWORK = re.compile(r"\bload_dataset\(|\bfetch_\w+\(")
 
 # Rough CPU cost per library (seconds), to start expensive programs first.
 _COST = {"Tensorflow": 6.0, "Pytorch": 3.0, "Matplotlib": 1.0, "Sklearn": 0.8}
@@ -104,9 +110,15 @@ def build_program(code_context: str, answer: str) -> str:
         "    _ds1000_sys.modules['numpy'].random.seed()\n"
         "del _ds1000_sys\n"
     )
-    driver = f"\n_ds1000_answer = {answer!r}\ntest_execution(_ds1000_answer)\n"
+    checks = "    test_execution(_ds1000_answer)\n"
     if "test_string(" in code_context:
-        driver += "test_string(_ds1000_answer)\n"
+        checks += "    test_string(_ds1000_answer)\n"
+    # DS-1000 counts any exception, SystemExit included, as a failure; the
+    # sandbox would take a clean sys.exit(0) for a passing script.
+    driver = (
+        f"\n_ds1000_answer = {answer!r}\ntry:\n{checks}except SystemExit as _ds1000_exit:\n"
+        "    raise RuntimeError(f'the answer exited (SystemExit: {_ds1000_exit.code})') from None\n"
+    )
     return prologue + code_context + "\n" + driver
 
 
@@ -115,8 +127,16 @@ def required_modules(code_context: str) -> set[str]:
     found: set[str] = set()
     for m in _IMPORT.finditer(code_context):
         names = m.group(1).split(",") if m.group(1) else [m.group(2)]
-        found.update(n.strip().split(".")[0] for n in names if n.strip())
+        for name in names:  # "import a.b as c, d"
+            words = name.split()
+            if words and re.fullmatch(r"[\w.]+", words[0]):
+                found.add(words[0].split(".")[0])
     return found
+
+
+def downloads_data(code_context: str) -> bool:
+    """Whether a problem's test context downloads data at run time (it fails where the data is not cached)."""
+    return _NETWORK.search(code_context) is not None
 
 
 def instruct_prompt(prompt: str) -> tuple[str, str]:
@@ -257,6 +277,8 @@ class DS1000(Benchmark):
     @cached_property
     def _not_graded(self) -> dict[str, list[str]]:
         """Problem id -> missing modules, for the problems this environment cannot grade."""
+        if self._env is None and envs.load("ds1000", self._env_path) is None:
+            return {}  # no environment (prompts, formats): nothing is known to be missing
         out = {}
         for tid in self._rows:
             missing = self.missing_modules(tid)
@@ -269,13 +291,14 @@ class DS1000(Benchmark):
         env = self.environment
         preload = tuple(
             m for m in envs.DS1000.preload if env.has_module(m.split(".")[0]) or m in ("tokenize", "copy", "io")
-        )
+        ) + tuple(env.fork_safe)
         extra = dict(base.env)
         extra.update(dict(envs.DS1000.env))
-        # torch and tensorflow map several GB of address space at import: DS-1000 sets no memory cap, so
-        # the cap here only stops runaway programs.
+        extra.update(env.data_env(envs.DS1000))
+        # DS-1000 sets no memory cap, and a program here starts with the preloaded libraries mapped
+        # (about 1.5 GB of address space, measured): the cap, at least 8 GiB, only stops runaway programs.
         return replace(base, python=env.python, preload=preload, env=tuple(extra.items()),
-                       memory_bytes=max(base.memory_bytes, 16 << 30))  # fmt: skip
+                       memory_bytes=max(base.memory_bytes, 8 << 30))  # fmt: skip
 
     # ------------------------------------------------------------ samples
     def load_samples(self, path: Path, skip_bad: bool = False) -> tuple[list[Sample], list[BadLine]]:
@@ -370,6 +393,12 @@ class DS1000(Benchmark):
         return _COST.get(row["metadata"]["library"], 0.3) if row else 0.3
 
     # ------------------------------------------------------------ reporting
+    def verdict_salt(self) -> str:
+        """Library versions, the interpreter and the time limit change verdicts: the verdict cache keys on them."""
+        env = self.environment
+        libs = ",".join(f"{k}={v}" for k, v in sorted(env.installed.items()))
+        return f"python={env.python_version};time_limit={self.time_limit};{libs}"
+
     def describe(self) -> dict[str, Any]:
         """The environment graded in: its interpreter and library versions, and what was not graded."""
         env = self.environment
@@ -383,6 +412,14 @@ class DS1000(Benchmark):
         """Deviations from DS-1000's pinned versions, and problems not graded for want of a library."""
         env = self.environment
         out = [f"environment deviates from {envs.DS1000.source}: {d}" for d in env.deviations(envs.DS1000)]
+        absent = {k: v for k, v in env.unfetched.items() if v != "library not installed"}
+        if absent:
+            users = [t for t, r in self._rows.items() if downloads_data(r["code_context"])]
+            out.append(
+                f"{len(users)} problems download data at run time ({', '.join(absent)}), which DS-1000 fetches "
+                "from the internet; the sandbox has no network and the data could not be fetched when the "
+                "environment was built, so these problems fail (rerun `harness env create ds1000` with network)"
+            )
         if self._not_graded:
             counts = _count_by_library(self._rows, self._not_graded)
             lacking = sorted({m for ms in self._not_graded.values() for m in ms})

@@ -54,7 +54,13 @@ class EnvSpec:
     requirements: tuple[Requirement, ...]
     #: Modules a sandbox worker may import once before forking programs (no threads at import).
     preload: tuple[str, ...] = ()
+    #: Heavy modules preloaded too when, at build time, importing them under ``env`` started no thread.
+    preload_if_threadless: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    #: Data programs fetch from the internet at run time, fetched at build time instead (the sandbox has
+    #: no network): ``(label, folder, env var, python code)``; the code runs in the new environment with
+    #: ``DATA`` = ``<env>/data/<folder>``, and programs get ``env var`` pointing there.
+    fetches: tuple[tuple[str, str, str, str], ...] = ()
 
     def requirement(self, name: str) -> Requirement:
         """The requirement a user-facing name (distribution, module or alias) means."""
@@ -86,8 +92,6 @@ DS1000 = EnvSpec(
         Requirement("pyyaml", None, "yaml", ("yaml",)),
     ),
     # Imported by each worker once, then inherited by every forked program.
-    # torch and tensorflow start thread pools at import (threads do not
-    # survive fork), so programs import those themselves.
     preload=(
         "numpy",
         "pandas",
@@ -112,6 +116,11 @@ DS1000 = EnvSpec(
         "copy",
         "io",
     ),  # fmt: skip
+    # torch and tensorflow start native threads at import unless the thread
+    # counts below are 1 (measured: 2 and 3 threads otherwise), and a thread
+    # does not survive fork; so they are preloaded only where a probe at
+    # build time saw their import start none (see ``fork_safe``).
+    preload_if_threadless=("torch", "tensorflow"),
     env=(
         ("MPLBACKEND", "Agg"),
         ("TF_CPP_MIN_LOG_LEVEL", "3"),
@@ -125,6 +134,23 @@ DS1000 = EnvSpec(
         ("TF_ENABLE_ONEDNN_OPTS", "0"),
         ("PYTHONWARNINGS", "ignore"),
     ),
+    # seaborn.load_dataset (14 plotting problems) and sklearn's fetch_*
+    # (one problem) read these caches before they go to the network.
+    fetches=(
+        (
+            "seaborn example datasets",
+            "seaborn-data",
+            "SEABORN_DATA",
+            "import seaborn\nfor n in ('tips', 'penguins', 'exercise', 'planets'):\n"
+            "    seaborn.load_dataset(n, data_home=DATA)",
+        ),
+        (
+            "scikit-learn California housing",
+            "scikit_learn_data",
+            "SCIKIT_LEARN_DATA",
+            "from sklearn.datasets import fetch_california_housing\nfetch_california_housing(data_home=DATA)",
+        ),
+    ),  # fmt: skip
 )
 
 SPECS: dict[str, EnvSpec] = {DS1000.name: DS1000}
@@ -163,6 +189,14 @@ class EnvInfo:
     seconds: float = 0.0
     pip_log: list[str] = field(default_factory=list)
     substitutions: dict[str, str] = field(default_factory=dict)  # dist -> why another version/build was taken
+    #: Heavy modules whose import started no thread here (safe to import before fork).
+    fork_safe: list[str] = field(default_factory=list)
+    #: Run-time data that could not be fetched at build time: label -> why.
+    unfetched: dict[str, str] = field(default_factory=dict)
+
+    def data_env(self, env_spec: EnvSpec) -> dict[str, str]:
+        """Environment variables that point programs at the fetched data."""
+        return {var: str(self.path / "data" / folder) for _, folder, var, _ in env_spec.fetches}
 
     def has_module(self, module: str) -> bool:
         """Whether programs can import ``module`` here."""
@@ -191,7 +225,7 @@ class EnvInfo:
             "name": self.name, "python": self.python, "python_version": self.python_version,
             "requested": self.requested, "installed": self.installed, "modules": self.modules,
             "created": self.created, "seconds": round(self.seconds, 1), "substitutions": self.substitutions,
-            "pip_log": self.pip_log,
+            "fork_safe": self.fork_safe, "unfetched": self.unfetched, "pip_log": self.pip_log,
         }  # fmt: skip
 
 
@@ -212,7 +246,8 @@ def load(name: str, path: str | os.PathLike[str] | None = None) -> EnvInfo | Non
         name=doc.get("name", name), path=root, python=str(py), python_version=doc.get("python_version", ""),
         requested=doc.get("requested", {}), installed=doc.get("installed", {}), modules=doc.get("modules", {}),
         created=doc.get("created", ""), seconds=float(doc.get("seconds", 0.0)), pip_log=doc.get("pip_log", []),
-        substitutions=doc.get("substitutions", {}),
+        substitutions=doc.get("substitutions", {}), fork_safe=doc.get("fork_safe", []),
+        unfetched=doc.get("unfetched", {}),
     )  # fmt: skip
 
 
@@ -297,11 +332,13 @@ def create(
             raise HarnessError(f"pip could not install the {name} environment: {_tail(out)}")
     _warm(py, [r.module for r in reqs], echo)
     installed, modules = _probe(py, env_spec)
+    fork_safe = [m for m in env_spec.preload_if_threadless if modules.get(m) and _threadless(py, m, env_spec.env)]
+    unfetched = _fetch_data(py, root, env_spec, [r.module for r in reqs], echo)
     info = EnvInfo(
         name=name, path=root, python=str(py), python_version=pyver,
         requested={r.dist: r.version for r in reqs}, installed=installed, modules=modules,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"), seconds=time.perf_counter() - t0,
-        pip_log=log, substitutions=substitutions,
+        pip_log=log, substitutions=substitutions, fork_safe=fork_safe, unfetched=unfetched,
     )  # fmt: skip
     tmp = root / (VERSIONS_FILE + ".tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -313,7 +350,7 @@ def describe(info: EnvInfo, env_spec: EnvSpec) -> str:
     """A human-readable summary: interpreter, each library pinned vs installed, deviations."""
     lines = [f"{info.name}: {info.path}", f"  python {info.python_version} ({info.python})"]
     if info.created:
-        lines.append(f"  created {info.created} in {info.seconds:.0f} s")
+        lines.append(f"  last built {info.created} (that run took {info.seconds:.0f} s)")
     width = max(len(r.dist) for r in env_spec.requirements) + 2
     for req in env_spec.requirements:
         got = info.installed.get(req.dist, "absent")
@@ -366,7 +403,7 @@ def _python_version(py: Path) -> str:
 
 def _would_install(py: Path, spec_text: str) -> str | None:
     """The version pip would pick for ``spec_text`` (no dependencies, binaries only), or None."""
-    ok, out = _pip([str(py), "-m", "pip", "install", "--dry-run", "--no-deps", "--only-binary", ":all:",
+    ok, out = _pip([str(py), "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "--only-binary", ":all:",
                     "--report", "-", "--quiet", spec_text])  # fmt: skip
     if not ok:
         return None
@@ -455,6 +492,39 @@ def _warm(py: Path, modules: list[str], echo: Callable[[str], None]) -> None:
                               env={**os.environ, "MPLBACKEND": "Agg", "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
         if proc.returncode != 0:
             echo(f"warning: `import {module}` fails in the new environment: {_tail(proc.stderr)}")
+
+
+def _fetch_data(
+    py: Path, root: Path, env_spec: EnvSpec, modules: list[str], echo: Callable[[str], None]
+) -> dict[str, str]:
+    """Run the spec's data fetches in the new environment; returns what could not be fetched, and why."""
+    failed: dict[str, str] = {}
+    for label, folder, _var, code in env_spec.fetches:
+        needs = set(re.findall(r"^\s*(?:from|import)\s+(\w+)", code, re.MULTILINE))
+        if not needs <= set(modules):
+            failed[label] = "library not installed"
+            continue
+        target = root / "data" / folder
+        target.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([str(py), "-c", f"DATA = {str(target)!r}\n{code}"], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})  # fmt: skip
+        if proc.returncode != 0:
+            failed[label] = _tail(proc.stderr)
+    fetchable = {k: v for k, v in failed.items() if v != "library not installed"}
+    if fetchable:
+        echo(f"warning: could not fetch data that programs download at run time (no network?): "
+             f"{'; '.join(f'{k}: {v}' for k, v in fetchable.items())}; rerun `harness env create {env_spec.name}` "
+             "with network access to add it")  # fmt: skip
+    return failed
+
+
+def _threadless(py: Path, module: str, env: tuple[tuple[str, str], ...]) -> bool:
+    """Whether importing ``module`` (under the sandbox's environment variables) leaves the process one thread."""
+    code = (
+        f"import {module}\nprint([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('Threads:')][0])"
+    )
+    proc = subprocess.run([str(py), "-c", code], capture_output=True, text=True, env={**os.environ, **dict(env)})
+    return proc.returncode == 0 and proc.stdout.strip().splitlines()[-1:] == ["1"]
 
 
 _PROBE = """

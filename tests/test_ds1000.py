@@ -74,13 +74,17 @@ def ds_sandbox(bench):
 
 
 def _pick(bench, per_library: int = PER_LIBRARY) -> list[str]:
-    """The first gradable problems of each library the environment has, one per perturbation type first."""
+    """The first gradable problems of each library the environment has, each of another perturbation type."""
+    from benchmarks.ds1000 import downloads_data
+
     chosen: dict[str, list[str]] = {}
     seen: set[tuple[str, str]] = set()
     problems = bench.problems()
-    for tid, p in problems.items():  # first pass: different perturbation types
+    for tid, p in problems.items():
         lib, kind = p.extra["library"], p.extra["perturbation_type"]
-        if not bench.missing_modules(tid) and (lib, kind) not in seen and len(chosen.get(lib, [])) < per_library:
+        if bench.missing_modules(tid) or downloads_data(p.extra["code_context"]):
+            continue  # not gradable here, or needs the network
+        if (lib, kind) not in seen and len(chosen.get(lib, [])) < per_library:
             seen.add((lib, kind))
             chosen.setdefault(lib, []).append(tid)
     return [tid for tids in chosen.values() for tid in tids]
@@ -109,6 +113,7 @@ def test_program_runs_tests_and_string_checks(offline_bench) -> None:
     without = problems["0"]
     prog = offline_bench.program(with_string, "<code>x = 1</code>", None)
     assert prog.count("test_execution(_ds1000_answer)") == 1 and "test_string(_ds1000_answer)" in prog
+    compile(prog, "<program>", "exec")
     assert "_ds1000_answer = 'x = 1'" in prog
     assert "test_string(_ds1000_answer)" not in offline_bench.program(without, "x = 1", None)
 

@@ -283,3 +283,9 @@ def test_released_inputs_are_forgotten_and_resent_when_needed(hostile_sandbox: S
     assert [r.status for r in hostile_sandbox.run_calls([job(), job()])] == ["pass", "pass"]
     assert all("release-test" not in w.known_inputs for w in hostile_sandbox._workers)
     assert hostile_sandbox.run_calls([job()])[0].status == "pass"  # sent again
+
+
+def test_script_cpu_time_is_reported_in_full(hostile_sandbox: Sandbox) -> None:
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\n"
+    (result,) = hostile_sandbox.run_scripts([ScriptJob(busy, cpu_limit=5)])
+    assert result.status == "pass" and result.cpu >= 0.3

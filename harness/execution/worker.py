@@ -435,7 +435,10 @@ class Worker:
         sel.close()
         status = 0
         try:
-            _, status = os.waitpid(pid, 0)
+            # The runner's own CPU clock dies with it: its rusage gives the final figure (the polled
+            # clock is only as fresh as the last poll, nearly zero for a short program).
+            _, status, usage = os.wait4(pid, 0)
+            last_cpu = max(last_cpu, usage.ru_utime + usage.ru_stime)
         except ChildProcessError:
             pass
         os.close(pidfd)
