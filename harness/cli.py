@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     _eval_parser(sub, names())
     _decontam_parser(sub)
     _generate_parser(sub)
+    from training.cli import add_parser as _train_parser
+
+    _train_parser(sub)
     _env_parser(sub)
     return parser
 
@@ -387,6 +390,12 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from training.cli import command
+
+    return command(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = _parser()
@@ -394,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam, "generate": _generate}
+    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam, "generate": _generate, "train": _train}
     try:
         return handlers[args.command](args)
     except HarnessError as exc:

@@ -100,6 +100,9 @@ class RunRecord(BaseModel):
     breakdown: dict[str, Any] = Field(default_factory=dict, description="scores per library, difficulty, ...")
     model: str | None = None
     generation: GenerationInfo | None = None
+    lineage: dict[str, Any] | None = Field(
+        default=None, description="for a fine-tuned checkpoint: training data hash, base model, config, checkpoint"
+    )
     samples_file: str | None = None
     samples_sha256: str | None = None
     settings: RunSettings
