@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     from training.cli import add_parser as _train_parser
 
     _train_parser(sub)
+    from reports.cli import add_parsers as reports_parsers
+
+    reports_parsers(sub)
     _env_parser(sub)
     return parser
 
@@ -403,7 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam, "generate": _generate, "train": _train}
+    from reports.cli import HANDLERS as REPORT_HANDLERS
+
+    handlers = {"evaluate": _evaluate, "eval": _eval, "env": _env, "decontam": _decontam, "generate": _generate,
+                "train": _train, **REPORT_HANDLERS}
     try:
         return handlers[args.command](args)
     except HarnessError as exc:

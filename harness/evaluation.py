@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import benchmark as bench_registry
+from harness import registry
 from harness.benchmark import Benchmark, GradeOptions, Verdict
 from harness.data import cache_dir
 from harness.errors import HarnessError
@@ -155,6 +156,7 @@ def evaluate_samples(
     results_path, run_path = output_paths(samples_path, Path(output) if output else None)
     write_json_atomic(results_path, bench.results_document(dataset.hash, programs, final, base_only))
     save_run(run_path, record)
+    registry.index_run(run_path, record)  # never fails the run; a problem is a warning
     _summary(record, results_path, run_path, echo)
     return record
 

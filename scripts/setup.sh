@@ -15,6 +15,11 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Headless Chromium renders the HTML report in the reports test.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash scripts/install_chromium.sh >/dev/null 2>&1 || echo "setup: could not install chromium; the HTML rendering test will be skipped" >&2
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

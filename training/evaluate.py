@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import registry
 from harness.engine import Engine, Request, Result, shared_engine
 from harness.errors import HarnessError
 from harness.model_eval import EvalSettings, eval_model
@@ -92,6 +93,7 @@ def evaluate_run(output: str | Path, benchmarks: Sequence[str], settings: EvalSe
         run_path = eval_dir / name / "run.json"
         link_lineage(rec, lineage)
         save_run(run_path, rec)
+        registry.index_run(run_path, rec)  # again, now with the lineage
         write_json_atomic(eval_dir / name / "lineage.json", lineage)
         record.evals[name] = EvalLink(run=str(run_path.resolve()), model=spec, adapter=adapter,
                                       pass_at_k=rec.pass_at_k, n_tasks=rec.n_tasks,

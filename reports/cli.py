@@ -1,0 +1,303 @@
+"""Command-line front of the reports subsystem: ``runs``, ``leaderboard``, ``compare``, ``gate``, ``report``.
+
+``harness.cli`` mounts these with :func:`add_parsers` and dispatches through :data:`HANDLERS`; handlers raise
+``HarnessError`` for one-line errors (``error: ...``, exit 2). ``gate`` exits 1 on a regression, 0 otherwise.
+``python -m reports.cli`` runs the same commands on their own (used by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.registry import Registry, RunEntry
+
+GATE_REGRESSION = 1
+
+
+def _registry_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", type=Path, metavar="PATH",
+                   help="run registry (SQLite; default: $HARNESS_REGISTRY, else <harness cache>/runs.sqlite)")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text} (0.01 = 1 point)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``runs``, ``leaderboard``, ``compare``, ``gate`` and ``report`` to the ``harness`` command line."""
+    runs = sub.add_parser("runs", help="the run registry: list, show, add, rm indexed run records",
+                          description="The run registry indexes run records (run.json) by id, model, benchmark, "
+                          "dataset, harness version, date and training lineage. `harness evaluate` and "
+                          "`harness eval` index the runs they write; `add` indexes existing ones.")  # fmt: skip
+    acts = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    ls = acts.add_parser("list", help="list indexed runs (oldest first)")
+    ls.add_argument("--model", help="only models whose name contains this (case-insensitive)")
+    ls.add_argument("--benchmark", help="only this benchmark (humaneval, mbpp, livecodebench, ds1000, ...)")
+    ls.add_argument("--since", metavar="YYYY-MM-DD", help="only runs created on or after this date")
+    ls.add_argument("--json", action="store_true", help="print the entries as JSON")
+    _registry_flag(ls)
+    show = acts.add_parser("show", help="a run's indexed fields, pass@k, notes and lineage")
+    show.add_argument("run", metavar="RUN", help="registry id (or unique prefix) or run.json path")
+    show.add_argument("--json", action="store_true", help="print as JSON")
+    _registry_flag(show)
+    rm = acts.add_parser("rm", help="remove runs from the index (the record files stay)")
+    rm.add_argument("runs", nargs="+", metavar="RUN", help="registry ids")
+    _registry_flag(rm)
+    add = acts.add_parser("add", help="index run records: run.json files, or folders searched recursively")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    add.add_argument("--model", help="name the model of these runs (default: from the record or its samples file)")
+    _registry_flag(add)
+
+    from reports.leaderboard import FORMATS
+
+    lb = sub.add_parser("leaderboard", help="one row per model, base and plus pass@1 per benchmark",
+                        description="One row per model, columns for each benchmark's base and plus pass@1 "
+                        "(HumanEval, HumanEval+, MBPP, MBPP+, LiveCodeBench with its date window, DS-1000), "
+                        "from each model's latest run; sorted; with samples per task and a note wherever the "
+                        "runs of a column are not comparable (different dataset versions, hashes, windows or "
+                        "task sets).")  # fmt: skip
+    lb.add_argument("--benchmarks", nargs="+", metavar="NAME",
+                    help="benchmarks to show, in order (space or comma separated; default: all indexed)")  # fmt: skip
+    lb.add_argument("--format", choices=FORMATS, default="md", help="output format (default md)")
+    lb.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    lb.add_argument("--sort", metavar="COLUMN", help="column title to sort by (default: the first column)")
+    lb.add_argument("--model", help="only models whose name contains this")
+    lb.add_argument("--since", metavar="YYYY-MM-DD", help="only runs created on or after this date")
+    _registry_flag(lb)
+
+    cmp = sub.add_parser("compare", help="flipped tasks, pass@1 difference with a bootstrap CI, McNemar p-value",
+                         description="Compare run B with run A on the tasks both graded: tasks that flipped each "
+                         "way, the pass@1 difference with a paired bootstrap confidence interval over tasks, and "
+                         "the exact McNemar p-value. Runs on different dataset versions, hashes or selections are "
+                         "refused. See reports/README.md for the definitions (several samples per task: pass "
+                         "fractions for the bootstrap, majority outcome for McNemar).")  # fmt: skip
+    cmp.add_argument("run_a", metavar="RUN_A", help="registry id or run.json path (the reference)")
+    cmp.add_argument("run_b", metavar="RUN_B", help="registry id or run.json path")
+    _stats_flags(cmp)
+    cmp.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    cmp.add_argument("--suite", choices=["base", "plus"], action="append", help="only this suite (repeatable)")
+    cmp.add_argument("--allow-incomparable", action="store_true",
+                     help="compare runs on different dataset versions or selections anyway (marked NOT COMPARABLE)")
+    cmp.add_argument("--json", action="store_true", help="print as JSON")
+    _registry_flag(cmp)
+
+    gt = sub.add_parser("gate", help="CI gate: exit 1 when the candidate regressed significantly from the baseline",
+                        description="Exit 1 on a significant regression of pass@1 (plus tests when both runs have "
+                        "them, else base): drop > --max-drop AND McNemar p < --alpha, OR the whole (1 - alpha) "
+                        "paired bootstrap interval below -max-drop. Exit 0 otherwise, 2 on errors (including "
+                        "runs that are not comparable). Prints why.")  # fmt: skip
+    gt.add_argument("--baseline", required=True, metavar="RUN", help="registry id or run.json path")
+    gt.add_argument("--candidate", required=True, metavar="RUN", help="registry id or run.json path")
+    gt.add_argument("--max-drop", type=_fraction, default=0.01, help="tolerated drop as a fraction (default 0.01)")
+    gt.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    gt.add_argument("--suite", choices=["base", "plus"], help="suite to gate on (default plus, else base)")
+    _stats_flags(gt)
+    gt.add_argument("--json", action="store_true", help="print the decision as JSON")
+    _registry_flag(gt)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report: leaderboard, comparisons, plots",
+                        description="Write DIR/report.html (images embedded, readable offline) and DIR/plots/ "
+                        "(PNG and SVG) from every indexed run, plus the optional pipeline funnel, training "
+                        "loss and contamination heatmap.")  # fmt: skip
+    rp.add_argument("--output", required=True, type=Path, metavar="DIR", help="report folder")
+    rp.add_argument("--funnel", type=Path, metavar="PATH", help="the data pipeline's funnel.json (or its work folder)")
+    rp.add_argument("--training", type=Path, action="append", default=[], metavar="PATH",
+                    help="training_run.json, metrics.jsonl or a training run folder (repeatable)")  # fmt: skip
+    rp.add_argument("--decontam", type=Path, nargs="+", action="extend", default=[], metavar="PATH",
+                    help="decontamination report.json files (or their folders)")  # fmt: skip
+    _registry_flag(rp)
+
+
+def _stats_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resamples", type=_positive, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+def _open(args: argparse.Namespace) -> Registry:
+    return Registry(args.registry)
+
+
+# ---------------------------------------------------------------------- runs
+def _runs(args: argparse.Namespace) -> int:
+    with _open(args) as reg:
+        if args.runs_command == "add":
+            entries, warnings = reg.add_paths(args.paths, model=args.model)
+            for w in warnings:
+                print(f"warning: {w}", file=sys.stderr)
+            if not entries:
+                raise HarnessError(f"no run record indexed from {', '.join(map(str, args.paths))}")
+            for e in entries:
+                print(f"{e.id}  {e.model}  {e.benchmark}  {e.path}")
+            print(f"indexed {len(entries)} run(s) in {reg.path}")
+            return 0
+        if args.runs_command == "rm":
+            for ref in args.runs:
+                e = reg.remove(ref)
+                print(f"removed {e.id} ({e.model}, {e.benchmark}) from the index; {e.path} is untouched")
+            return 0
+        if args.runs_command == "show":
+            e = reg.resolve(args.run)
+            print(json.dumps(e.to_json(), indent=2) if args.json else _show(e))
+            return 0
+        reg.require_runs()
+        entries = reg.entries(model=args.model, benchmark=args.benchmark, since=args.since)
+        if args.json:
+            print(json.dumps([e.to_json() for e in entries], indent=2))
+            return 0
+        if not entries:
+            print("no run matches the filters", file=sys.stderr)
+            return 0
+        print(_runs_table(entries))
+        return 0
+
+
+def _pct(x: float | None) -> str:
+    return f"{x * 100:.1f}" if x is not None else "-"
+
+
+def _runs_table(entries: list[RunEntry]) -> str:
+    head = ("id", "created", "model", "benchmark", "dataset", "base", "plus", "tasks", "n", "path")
+    rows = [(e.id, e.created, e.model, e.benchmark, e.dataset_label(), _pct(e.base_pass1), _pct(e.plus_pass1),
+             str(e.n_tasks), str(e.samples_per_task), e.path) for e in entries]  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    line = "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()
+    return "\n".join([line] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows])
+
+
+def _show(e: RunEntry) -> str:
+    from harness.evaluation import format_breakdown
+
+    rec = e.record()
+    lines = [
+        f"id:         {e.id}",
+        f"path:       {e.path}",
+        f"model:      {e.model}",
+        f"benchmark:  {e.benchmark}",
+        f"dataset:    {e.dataset_label()}" + (f", {e.window_label()}" if e.window_label() else ""),
+        f"created:    {e.created}",
+        f"harness:    {e.harness_version or '?'} (commit {e.git_commit or '?'})",
+        f"tasks:      {e.n_tasks} ({e.n_samples} samples, {e.samples_per_task} per task)",
+    ]
+    for suite, ks in e.pass_at_k.items():
+        lines.append(f"{suite + ':':<12}" + "  ".join(f"{k} {v * 100:.1f}%" for k, v in ks.items()))
+    if e.lineage:
+        lines.append(f"lineage:    training data sha256 {e.training_data_hash or '?'}, base model "
+                     f"{e.base_model or '?'}, checkpoint {e.checkpoint or '?'}")  # fmt: skip
+    if rec.generation is not None:
+        g = rec.generation
+        lines.append(f"generation: {g.model} ({g.backend}, {g.style}), sampling {json.dumps(g.sampling)}")
+    if rec.breakdown:
+        lines.append(format_breakdown(rec.breakdown))
+    lines += [f"note: {n}" for n in rec.notes]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- leaderboard
+def _leaderboard(args: argparse.Namespace) -> int:
+    from reports import leaderboard
+
+    names = [b.strip() for arg in (args.benchmarks or []) for b in arg.split(",") if b.strip()] or None
+    with _open(args) as reg:
+        reg.require_runs()
+        entries = reg.entries(model=args.model, since=args.since)
+    board = leaderboard.build(entries, names, args.sort)
+    text = leaderboard.render(board, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"leaderboard ({len(board.rows)} models, {len(board.columns)} columns): {args.output}")
+        for note in board.notes:
+            if "NOT COMPARABLE" in note:
+                print(f"note: {note}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---------------------------------------------------------------------- compare, gate
+def _compare(args: argparse.Namespace) -> int:
+    from reports.compare import compare, format_comparison
+
+    with _open(args) as reg:
+        a, b = reg.resolve(args.run_a), reg.resolve(args.run_b)
+    result = compare(a, b, allow_incomparable=args.allow_incomparable, resamples=args.resamples,
+                     confidence=args.confidence, seed=args.seed, suites=args.suite)  # fmt: skip
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_comparison(result))
+    return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from reports.compare import gate
+
+    with _open(args) as reg:
+        base, cand = reg.resolve(args.baseline), reg.resolve(args.candidate)
+    result = gate(base, cand, max_drop=args.max_drop, alpha=args.alpha, suite=args.suite,
+                  resamples=args.resamples, seed=args.seed)  # fmt: skip
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"baseline  {base.short()}\ncandidate {cand.short()}")
+        print("\n".join(result.reasons))
+        print("gate: FAIL (significant regression)" if result.regression else "gate: pass")
+    return GATE_REGRESSION if result.regression else 0
+
+
+# ---------------------------------------------------------------------- report
+def _report(args: argparse.Namespace) -> int:
+    from reports.html import ReportInputs, build_report
+
+    with _open(args) as reg:
+        path = build_report(reg, args.output, ReportInputs(funnel=args.funnel, training=list(args.training),
+                                                           decontam=list(args.decontam)))  # fmt: skip
+    print(f"report: {path}")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "runs": _runs,
+    "leaderboard": _leaderboard,
+    "compare": _compare,
+    "gate": _gate,
+    "report": _report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one reports command on its own (the same behaviour as through ``harness``)."""
+    parser = argparse.ArgumentParser(prog="harness", description="Run registry, leaderboards, comparisons, reports.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_parsers(sub)
+    args = parser.parse_args(argv)
+    try:
+        return HANDLERS[args.command](args)
+    except HarnessError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
