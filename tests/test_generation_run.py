@@ -94,3 +94,17 @@ def test_every_stage_from_stdlib_seeds_to_a_dataset(data_dir: Path, tmp_path: Pa
         assert row["instruction"] and row["response"] and row["tests"]
     assert all(f.output <= f.input for name, f in funnels.items() if name not in ("seeds",))
     assert (work / "funnel.json").exists()
+
+
+def test_config_errors_are_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "pipeline.toml"
+    bad.write_text('model = "generic:x"\n[instruct]\ntemprature = 0.7\n')
+    proc = subprocess.run([sys.executable, "-m", "harness", "generate", "run", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "instruct.temprature: unknown key" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "harness", "generate", "validate", "--model", "generic:x",
+                           "--workdir", str(tmp_path / "empty")], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "run `harness generate responses`" in proc.stderr, proc.stderr
