@@ -240,24 +240,6 @@ class EvalPlusBenchmark(Benchmark):
             row["plus_input"] = self.rebuild_inputs(row["task_id"], row["plus_input"])
         return rows
 
-    def prompt(self, problem: Problem, style: str) -> Prompt:
-        """EvalPlus's base-model stops for MBPP; StarCoder2-Instruct's chat prompt (description + assertion)."""
-        if style == "base":
-            return Prompt(text=problem.prompt.strip() + "\n", stop=DEFAULT_BASE_STOP + ('\n"""', "\nassert"))
-        if style != "instruct":
-            return super().prompt(problem, style)
-        body = problem.prompt.strip().strip('"').strip()
-        description, sep, assertion = body.partition("assert")
-        description = description.strip()
-        if description and not description.endswith("."):
-            description += "."
-        instruction = description
-        if sep:
-            instruction += (
-                f"\n\nYour code should pass the following assertion:\n```python\n{(sep + assertion).strip()}\n```"
-            )
-        return Prompt(instruction=instruction, response_prefix="```python\n", stop=("\n```",))
-
     def rebuild_inputs(self, task_id: str, inputs: list[Any]) -> list[Any]:
         """Turn stored inputs into the Python values the functions receive."""
         return inputs

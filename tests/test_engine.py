@@ -187,3 +187,28 @@ def test_hf_identity_follows_the_weights(tiny_model: Path, tmp_path: Path) -> No
     (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-8] + b"\0" * 8)
     c = create_engine(f"hf:{copy}", use_cache=False)
     assert c.identity != a.identity
+
+
+def test_benchmark_prompts_follow_the_documented_conventions(data_dir: Path) -> None:
+    import benchmarks  # noqa: F401
+    from harness import benchmark as registry
+
+    he = registry.get("humaneval", data_dir=data_dir)
+    p0 = he.problems()["HumanEval/0"]
+    base = he.prompt(p0, "base")
+    assert base.text == p0.prompt.strip() + "\n"
+    assert "\ndef " in base.stop and '\n"""' not in base.stop  # HumanEval's stops, not MBPP's
+    chat = he.prompt(p0, "instruct")
+    assert chat.instruction == f"Write a Python function to solve the following task:\n```python\n{p0.prompt.strip()}\n```"
+    assert chat.response_prefix == "```python\n" and chat.stop == ("\n```",)
+    mbpp = registry.get("mbpp", data_dir=data_dir)
+    m2 = mbpp.problems()["Mbpp/2"]
+    mchat = mbpp.prompt(m2, "instruct")
+    assert mchat.instruction.startswith("Write a function to find the shared elements from the given two lists.\n\n"
+                                        "Your code should pass the following assertion:\n```python\nassert ")  # fmt: skip
+    assert '\n"""' in mbpp.prompt(m2, "base").stop
+    # a reply that re-defines the function keeps the prompt's imports; a bare body is appended to the prompt
+    full = he.sample(p0, "instruct", chat, "def has_close_elements(numbers: List[float], t: float) -> bool:\n    return False\n```")
+    assert full["solution"].startswith("from typing import List\n") and "```" not in full["solution"]
+    body = he.sample(p0, "instruct", chat, "    return False\n```")
+    assert body["solution"] == p0.prompt + "    return False\n"
