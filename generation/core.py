@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.cliargs import read_config_file
 from harness.errors import HarnessError
 
 STAGES = ("seeds", "filter", "dedup", "concepts", "instructions", "responses", "validate", "select")
@@ -123,21 +124,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     """Read a TOML or JSON config, apply ``section.key=value`` overrides, validate (unknown keys refused)."""
     doc: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise HarnessError(f"config file {p} does not exist")
-        text = p.read_text(encoding="utf-8")
-        try:
-            if p.suffix == ".json":
-                doc = json.loads(text)
-            else:
-                try:
-                    import tomllib
-                except ImportError:  # Python 3.10
-                    import tomli as tomllib  # type: ignore[no-redef]
-                doc = tomllib.loads(text)
-        except ValueError as exc:
-            raise HarnessError(f"config file {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") from None
+        doc = read_config_file(path)
     for dotted, value in (overrides or {}).items():
         target = doc
         *parents, last = dotted.split(".")

@@ -11,17 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
+from harness.cliargs import key_value, positive_int
 from harness.errors import HarnessError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--benchmark", required=True, choices=names(), help="benchmark to grade against")
     ev.add_argument("--samples", required=True, type=Path, help="samples JSONL file")
     ev.add_argument("--output", type=Path, help="result folder (default: next to the samples file, EvalPlus naming)")
-    ev.add_argument("--parallel", type=_positive_int, help="sandbox workers (default: one per CPU core)")
+    ev.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
     ev.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
     ev.add_argument("--test-details", action="store_true", help="run every input and record every failing one")
     ev.add_argument("--base-only", action="store_true", help="only the base tests (no plus inputs)")
@@ -56,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         "so memory-hungry samples get EvalPlus's verdict; program: the whole limit is the program's",
     )
     ev.add_argument(
-        "--memory-limit", type=_positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
+        "--memory-limit", type=positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
     )
     _benchmark_flags(ev)
     _eval_parser(sub, names())
@@ -70,17 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     reports_parsers(sub)
     _env_parser(sub)
     return parser
-
-
-def _engine_arg(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed: object = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value  # a bare string
-    return key.strip(), parsed
 
 
 def _decontam_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,11 +84,11 @@ def _decontam_parser(sub: argparse._SubParsersAction) -> None:
     dc.add_argument("--output", required=True, type=Path, help="report folder")
     dc.add_argument("--write-clean", type=Path, metavar="PATH",
                     help="write the dataset without flagged rows; dropped rows go to PATH.dropped.jsonl")
-    dc.add_argument("--ngram", type=_positive_int, default=13, help="n of the n-gram method (default 13)")
+    dc.add_argument("--ngram", type=positive_int, default=13, help="n of the n-gram method (default 13)")
     dc.add_argument("--ngram-threshold", type=float, default=0.5,
                     help="flag when shared n-grams cover this fraction of a benchmark item's n-grams (default 0.5)")
     dc.add_argument("--minhash-threshold", type=float, default=0.5, help="Jaccard threshold (default 0.5)")
-    dc.add_argument("--min-chars", type=_positive_int, default=40,
+    dc.add_argument("--min-chars", type=positive_int, default=40,
                     help="substring method: ignore benchmark strings shorter than this, whitespace removed (40)")
     dc.add_argument("--embedding-model", help="embedding method: a transformers model folder or hub id")
     dc.add_argument("--judge-model", metavar="SPEC", help="embedding method: the model that judges neighbours")
@@ -205,7 +185,7 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--config", type=Path, help="TOML or JSON pipeline config (see README)")
     gen.add_argument("--workdir", help="work folder (overrides the config's)")
     gen.add_argument("--model", metavar="SPEC", help="engine for every model call (overrides the config's)")
-    gen.add_argument("--set", dest="overrides", action="append", type=_engine_arg, default=[], metavar="KEY=VALUE",
+    gen.add_argument("--set", dest="overrides", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. --set instruct.responses_per_instruction=4")
     gen.add_argument("--from", dest="first", metavar="STAGE", help="run: first stage")
     gen.add_argument("--until", dest="last", metavar="STAGE", help="run: last stage")
@@ -277,22 +257,22 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     ev.add_argument("--model", required=True, metavar="SPEC",
                     help="hf:PATH_OR_ID, vllm:PATH_OR_ID, openai:NAME, replay:SAMPLES.jsonl or oracle")
     ev.add_argument("--benchmarks", default="humaneval,mbpp", help=f"comma list (known: {', '.join(known)})")
-    ev.add_argument("--n", type=_positive_int, default=1, help="samples per task (default 1)")
+    ev.add_argument("--n", type=positive_int, default=1, help="samples per task (default 1)")
     ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ev.add_argument("--top-p", type=float, default=1.0)
-    ev.add_argument("--max-tokens", type=_positive_int, default=768, help="new tokens per sample (default 768)")
+    ev.add_argument("--max-tokens", type=positive_int, default=768, help="new tokens per sample (default 768)")
     ev.add_argument("--seed", type=int, help="sampling seed (per-sample seeds derive from it)")
     ev.add_argument("--style", choices=["auto", "base", "instruct"], default="auto",
                     help="base: continue the benchmark prompt; instruct: chat template + response prefix; "
                     "auto (default): instruct when the model has a chat template")
     ev.add_argument("--system", help="system message for instruct prompts")
-    ev.add_argument("--limit", type=_positive_int, help="only the first N tasks of each benchmark (smoke runs)")
+    ev.add_argument("--limit", type=positive_int, help="only the first N tasks of each benchmark (smoke runs)")
     ev.add_argument("--output", type=Path, help="result folder (default: runs/<model>)")
-    ev.add_argument("--parallel", type=_positive_int, help="sandbox workers (default: one per CPU core)")
+    ev.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
     ev.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
     ev.add_argument("--no-cache", action="store_true", help="bypass the response cache (neither read nor write)")
     ev.add_argument("--cache-dir", type=Path, help="response cache folder (default: the harness cache)")
-    ev.add_argument("--engine-arg", type=_engine_arg, action="append", default=[], metavar="KEY=VALUE",
+    ev.add_argument("--engine-arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                     help="backend option, repeatable (e.g. tensor_parallel_size=2, batch_size=8, dtype=bfloat16)")
     ev.add_argument("--base-url", action="append", default=[], metavar="URL",
                     help="openai backend: server base URL, repeat for several servers (default: $OPENAI_BASE_URL)")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.cliargs import positive_int
 from harness.errors import HarnessError
 from harness.registry import Registry, RunEntry
 
@@ -31,16 +32,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text} (0.01 = 1 point)")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
     return value
 
 
@@ -130,7 +121,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _stats_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--resamples", type=_positive, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 

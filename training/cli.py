@@ -6,32 +6,11 @@ Wired into ``harness/cli.py`` through :func:`add_parser` and :func:`command`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from harness.cliargs import key_value, positive_int
 from harness.errors import HarnessError
-
-
-def _key_value(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed: object = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value  # a bare string
-    return key.strip(), parsed
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--set",
         dest="overrides",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="override a config value (JSON or a bare string), e.g. --set learning_rate=2e-5 "
@@ -73,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--lora", action="store_true", help="train a LoRA adapter (peft) instead of the full model")
     p.add_argument("--packing", action="store_true", help="pack rows into max_length sequences")
-    p.add_argument("--max-steps", type=_positive, help="stop after N optimizer steps")
+    p.add_argument("--max-steps", type=positive_int, help="stop after N optimizer steps")
     p.add_argument(
         "--restart",
         action="store_true",
@@ -81,21 +60,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("evaluation of the trained checkpoint")
     g.add_argument("--eval", metavar="BENCHMARKS", help="comma list, e.g. humaneval,mbpp (after training)")
-    g.add_argument("--eval-limit", type=_positive, metavar="N", help="only the first N tasks of each benchmark")
-    g.add_argument("--eval-max-tokens", type=_positive, default=768, metavar="M", help="new tokens per sample (768)")
-    g.add_argument("--eval-n", type=_positive, default=1, metavar="N", help="samples per task (default 1, greedy)")
+    g.add_argument("--eval-limit", type=positive_int, metavar="N", help="only the first N tasks of each benchmark")
+    g.add_argument("--eval-max-tokens", type=positive_int, default=768, metavar="M", help="new tokens per sample (768)")
+    g.add_argument("--eval-n", type=positive_int, default=1, metavar="N", help="samples per task (default 1, greedy)")
     g.add_argument("--eval-temperature", type=float, default=0.0, help="0 = greedy (default)")
     g.add_argument("--eval-backend", choices=["hf", "vllm"], default="hf", help="engine backend (default hf)")
     g.add_argument(
         "--engine-arg",
-        type=_key_value,
+        type=key_value,
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="backend option for the evaluation, repeatable (e.g. batch_size=8)",
     )
     g.add_argument("--data-dir", type=Path, help="offline benchmark data (default: $HARNESS_DATA_DIR, else download)")
-    g.add_argument("--parallel", type=_positive, help="sandbox workers (default: one per CPU core)")
+    g.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
     g.add_argument("--no-cache", action="store_true", help="bypass the response cache")
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.cliargs import read_config_file
 from harness.errors import HarnessError
 
 
@@ -105,31 +106,9 @@ class TrainConfig(BaseModel):
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise HarnessError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".json":
-            doc = json.loads(text)
-        else:
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
-            doc = tomllib.loads(text)
-    except ValueError as exc:
-        raise HarnessError(
-            f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
-        ) from None
-    if not isinstance(doc, dict):
-        raise HarnessError(f"config file {path} must hold a table (JSON object) of settings")
-    return doc
-
-
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read a TOML or JSON config, apply dotted ``key=value`` overrides, validate (unknown keys refused)."""
-    doc: dict[str, Any] = _read(Path(path)) if path is not None else {}
+    doc: dict[str, Any] = read_config_file(Path(path)) if path is not None else {}
     for dotted, value in (overrides or {}).items():
         target = doc
         *parents, last = dotted.split(".")
