@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.core import Context, FilterConfig, Funnel, StageFiles, stage_input
+from harness.data import cache_dir
 from harness.errors import HarnessError
 
 STAGE = "filter"
@@ -415,7 +416,8 @@ def _decontaminate(rows: list[dict[str, Any]], cfg: FilterConfig, data_dir: str 
             for r in rows:
                 f.write(json.dumps({"seed": r["seed"]}, ensure_ascii=False) + "\n")
         report = audit(path, fields=["seed"], benchmarks=list(cfg.benchmarks), options=AuditOptions(),
-                       data_dir=data_dir, echo=lambda m: echo(f"[filter] decontamination: {m}"))  # fmt: skip
+                       data_dir=data_dir, cache_dir=cache_dir(),
+                       echo=lambda m: echo(f"[filter] decontamination: {m}"))  # fmt: skip
     hits: dict[int, str] = {}
     for flag in report["flagged"]:
         hits.setdefault(int(flag["row"]), f"{flag['benchmark']} {flag['task_id']}")
