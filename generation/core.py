@@ -169,6 +169,9 @@ class StageFiles:
         self.out = workdir / f"{stage}.jsonl"
         self.removed = workdir / f"{stage}.removed.jsonl"
         workdir.mkdir(parents=True, exist_ok=True)
+        # Every stage resumes through this class, so torn lines are cut here once, for all of them.
+        for path in (self.out, self.removed):
+            repair_torn_tail(path)
 
     def done_keys(self) -> set[str]:
         """Keys already written or removed by an earlier run (a torn last line is ignored)."""
@@ -192,6 +195,35 @@ class StageFiles:
     def rows(self) -> list[dict[str, Any]]:
         """Every output row so far."""
         return list(_read(self.out, tolerant=True))
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """Cut a last line left without its newline by an interruption; True if something was cut.
+
+    Appending after a torn line would glue the next row onto it and lose both; the torn item is redone.
+    """
+    if not path.exists():
+        return False
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return False
+        # walk back to the previous newline in blocks
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                f.truncate(pos - step + nl + 1)
+                return True
+            pos -= step
+        f.truncate(0)
+        return True
 
 
 def _append(path: Path, rows: Iterable[dict[str, Any]]) -> int:

@@ -527,13 +527,9 @@ def near_duplicates(texts: list[str], threshold: float = 0.5, num_perm: int = 12
 
 def run(ctx: Context) -> Funnel:
     """Keep one seed per near-duplicate cluster of the filtered seeds (resumable: done keys are skipped)."""
-    from generation.seeds import repair_torn_tail
-
     cfg = ctx.config.dedup
     rows = stage_input(ctx.workdir, "filter")
     files = StageFiles(ctx.workdir, STAGE)
-    for p in (files.out, files.removed):
-        repair_torn_tail(p)
     kept_before = {r["key"] for r in files.rows()}
     done = files.done_keys()
     t0 = time.perf_counter()

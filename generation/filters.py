@@ -426,13 +426,9 @@ def _decontaminate(rows: list[dict[str, Any]], cfg: FilterConfig, data_dir: str 
 
 def run(ctx: Context) -> Funnel:
     """Filter ``seeds.jsonl`` into ``filter.jsonl`` (resumable: keys already kept or removed are skipped)."""
-    from generation.seeds import repair_torn_tail
-
     cfg = ctx.config.filter
     rows = stage_input(ctx.workdir, "seeds")
     files = StageFiles(ctx.workdir, STAGE)
-    for p in (files.out, files.removed):
-        repair_torn_tail(p)
     done = files.done_keys()
     t0 = time.perf_counter()
     funnel = Funnel(stage=STAGE, input=len(rows))

@@ -477,41 +477,10 @@ def corpus_documents(cfg: SeedsConfig) -> tuple[str, Iterator[Document], int | N
 # ---------------------------------------------------------------------------------------------------- stage
 
 
-def repair_torn_tail(path: Path) -> bool:
-    """Cut a last line left without its newline by an interruption; True if something was cut.
-
-    Appending after a torn line would glue the next row onto it and lose both; the torn item is redone.
-    """
-    if not path.exists():
-        return False
-    with path.open("rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return False
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return False
-        # walk back to the previous newline in blocks
-        pos = size
-        while pos > 0:
-            step = min(65536, pos)
-            f.seek(pos - step)
-            block = f.read(step)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                f.truncate(pos - step + nl + 1)
-                return True
-            pos -= step
-        f.truncate(0)
-        return True
-
-
 def run(ctx: Context) -> Funnel:
     """Collect seeds from the configured corpus into ``seeds.jsonl`` (resumable: written keys are skipped)."""
     cfg = ctx.config.seeds
     files = StageFiles(ctx.workdir, STAGE)
-    for p in (files.out, files.removed):
-        repair_torn_tail(p)
     done = files.done_keys()
     funnel = Funnel(stage=STAGE)
     t0 = time.perf_counter()

@@ -108,3 +108,16 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "harness", "generate", "validate", "--model", "generic:x",
                            "--workdir", str(tmp_path / "empty")], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and "run `harness generate responses`" in proc.stderr, proc.stderr
+
+
+def test_every_stage_cuts_a_torn_last_line_before_appending(tmp_path: Path) -> None:
+    from generation.core import StageFiles
+
+    for stage in ("concepts", "validate"):  # stages that never handled torn lines themselves
+        files = StageFiles(tmp_path, stage)
+        files.append([{"key": "a"}])
+        with files.out.open("a") as f:
+            f.write('{"key": "b", "torn')  # an interruption mid-line
+        files = StageFiles(tmp_path, stage)
+        files.append([{"key": "c"}])
+        assert [r["key"] for r in files.rows()] == ["a", "c"] and files.done_keys() == {"a", "c"}
