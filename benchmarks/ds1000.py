@@ -31,25 +31,28 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from harness import data, envs
 from harness.benchmark import (
     Benchmark,
+    BenchmarkOptions,
     DatasetInfo,
-    GradeOptions,
+    GradeContext,
     PartVerdict,
     Problem,
     Prompt,
     Verdict,
-    register,
 )
+from harness.envs import EnvSpec, Requirement
 from harness.errors import HarnessError
-from harness.execution import Sandbox, SandboxSettings, ScriptJob, ScriptResult
+from harness.execution import SandboxSettings, ScriptJob, ScriptResult
 from harness.samples import BadLine, Sample
 
 DS1000_RELEASE = data.ReleaseFile(
@@ -59,6 +62,88 @@ DS1000_RELEASE = data.ReleaseFile(
     filename="ds1000.jsonl.gz",
     url="https://github.com/xlang-ai/DS-1000/raw/main/data/ds1000.jsonl.gz",
 )
+
+#: DS-1000's ``environment.yml`` (Python 3.10, conda); tensorflow-cpu comes from pip there too.
+ENVIRONMENT = EnvSpec(
+    name="ds1000",
+    source="DS-1000 environment.yml",
+    requirements=(
+        Requirement("numpy", "1.26.4", "numpy"),
+        Requirement("pandas", "1.5.3", "pandas"),
+        Requirement("scipy", "1.12.0", "scipy"),
+        Requirement("scikit-learn", "1.4.0", "sklearn", ("sklearn",)),
+        Requirement("matplotlib", "3.8.4", "matplotlib"),
+        Requirement("seaborn", "0.13.2", "seaborn"),
+        Requirement("statsmodels", "0.14.1", "statsmodels"),
+        Requirement("xgboost", "2.0.3", "xgboost"),
+        Requirement("gensim", "4.3.2", "gensim"),
+        Requirement("torch", "2.2.0", "torch", ("pytorch",), cpu_build=True),
+        Requirement("tensorflow-cpu", "2.16.1", "tensorflow", ("tensorflow", "tf", "keras")),
+        # environment.yml's unversioned ``yaml``; one problem's own test parses YAML.
+        Requirement("pyyaml", None, "yaml", ("yaml",)),
+    ),
+    # Imported by each worker once, then inherited by every forked program.
+    preload=(
+        "numpy",
+        "pandas",
+        "scipy",
+        "scipy.stats",
+        "scipy.sparse",
+        "scipy.optimize",
+        "scipy.spatial",
+        "scipy.interpolate",
+        "scipy.integrate",
+        "scipy.signal",
+        "sklearn",
+        "sklearn.linear_model",
+        "sklearn.preprocessing",
+        "sklearn.model_selection",
+        "sklearn.feature_extraction.text",
+        "matplotlib",
+        "matplotlib.pyplot",
+        "PIL.Image",
+        "seaborn",
+        "tokenize",
+        "copy",
+        "io",
+    ),  # fmt: skip
+    # torch and tensorflow start native threads at import unless the thread
+    # counts below are 1 (measured: 2 and 3 threads otherwise), and a thread
+    # does not survive fork; so they are preloaded only where a probe at
+    # build time saw their import start none (see ``fork_safe``).
+    preload_if_threadless=("torch", "tensorflow"),
+    env=(
+        ("MPLBACKEND", "Agg"),
+        ("TF_CPP_MIN_LOG_LEVEL", "3"),
+        ("CUDA_VISIBLE_DEVICES", "-1"),
+        ("KMP_DUPLICATE_LIB_OK", "TRUE"),
+        ("OMP_NUM_THREADS", "1"),
+        ("OPENBLAS_NUM_THREADS", "1"),
+        ("MKL_NUM_THREADS", "1"),
+        ("TF_NUM_INTEROP_THREADS", "1"),
+        ("TF_NUM_INTRAOP_THREADS", "1"),
+        ("TF_ENABLE_ONEDNN_OPTS", "0"),
+        ("PYTHONWARNINGS", "ignore"),
+    ),
+    # seaborn.load_dataset (14 plotting problems) and sklearn's fetch_*
+    # (one problem) read these caches before they go to the network.
+    fetches=(
+        (
+            "seaborn example datasets",
+            "seaborn-data",
+            "SEABORN_DATA",
+            "import seaborn\nfor n in ('tips', 'penguins', 'exercise', 'planets'):\n"
+            "    seaborn.load_dataset(n, data_home=DATA)",
+        ),
+        (
+            "scikit-learn California housing",
+            "scikit_learn_data",
+            "SCIKIT_LEARN_DATA",
+            "from sklearn.datasets import fetch_california_housing\nfetch_california_housing(data_home=DATA)",
+        ),
+    ),  # fmt: skip
+)
+
 
 #: DS-1000's per-problem limit (seconds); here CPU seconds.
 TIME_LIMIT = 120.0
@@ -188,11 +273,23 @@ def instruct_prompt(prompt: str) -> tuple[str, str]:
     return instruction, fence + response.replace("<code>", "").replace("</code>", "")
 
 
+class DS1000Options(BenchmarkOptions):
+    """Where the managed environment is."""
+
+    env: str | None = Field(default=None, description="managed environment folder (default: the one "
+                            "`harness env create ds1000` built)", json_schema_extra={"metavar": "DIR"})  # fmt: skip
+
+
 class DS1000(Benchmark):
     """DS-1000 (1000 problems), graded in the managed ``ds1000`` environment."""
 
     name = "ds1000"
+    title = "DS-1000"
+    display_order = 40
     suites = ("base",)
+    Options = DS1000Options
+    environment_spec = ENVIRONMENT
+    breakdowns = ("library", "perturbation_type")
 
     def __init__(
         self,
@@ -206,11 +303,17 @@ class DS1000(Benchmark):
         With ``require_env`` (the default) a missing environment is an error
         now, before any generation or grading; prompts alone do not need it.
         """
+        super().__init__(data_dir, env=None if env is None else str(env))
         self._data_dir = data_dir
         self._env_path = env
         self.time_limit = time_limit
         self.prepare_seconds = 0.0
         self._env: envs.EnvInfo | None = envs.require("ds1000", env) if require_env else envs.load("ds1000", env)
+
+    @classmethod
+    def for_reading(cls, data_dir: str | os.PathLike[str] | None = None) -> DS1000:
+        """Problems and prompts need no managed environment (grading does)."""
+        return cls(data_dir=data_dir, require_env=False)
 
     # ------------------------------------------------------------ data
     @cached_property
@@ -264,7 +367,7 @@ class DS1000(Benchmark):
 
     @cached_property
     def _known_modules(self) -> dict[str, str]:
-        known = {r.module: r.dist for r in envs.DS1000.requirements}
+        known = {r.module: r.dist for r in ENVIRONMENT.requirements}
         known.update(_EXTRA_MODULES)
         return known
 
@@ -290,11 +393,11 @@ class DS1000(Benchmark):
         """Workers run the environment's interpreter with the thread-free libraries preloaded."""
         env = self.environment
         preload = tuple(
-            m for m in envs.DS1000.preload if env.has_module(m.split(".")[0]) or m in ("tokenize", "copy", "io")
+            m for m in ENVIRONMENT.preload if env.has_module(m.split(".")[0]) or m in ("tokenize", "copy", "io")
         ) + tuple(env.fork_safe)
         extra = dict(base.env)
-        extra.update(dict(envs.DS1000.env))
-        extra.update(env.data_env(envs.DS1000))
+        extra.update(dict(ENVIRONMENT.env))
+        extra.update(env.data_env(ENVIRONMENT))
         # DS-1000 sets no memory cap, and a program here starts with the preloaded libraries mapped
         # (about 1.5 GB of address space, measured): the cap, at least 8 GiB, only stops runaway programs.
         return replace(base, python=env.python, preload=preload, env=tuple(extra.items()),
@@ -356,37 +459,20 @@ class DS1000(Benchmark):
         return build_program(problem.extra["code_context"], answer)
 
     # ------------------------------------------------------------ grading
-    def grade(
-        self,
-        sandbox: Sandbox,
-        programs: list[tuple[str, str]],
-        options: GradeOptions,
-        on_done: Callable[[int, Verdict], None] | None = None,
-    ) -> list[Verdict]:
-        """Run each program as a script in its own process; it passes when it exits cleanly."""
-        verdicts: list[Verdict | None] = [None] * len(programs)
-        todo: list[int] = []
-        for k, (tid, _) in enumerate(programs):
-            missing = self._not_graded.get(tid)
-            if missing:
-                verdicts[k] = Verdict(status="error", error=f"not graded: environment lacks {', '.join(missing)}")
-                if on_done is not None:
-                    on_done(k, verdicts[k])  # type: ignore[arg-type]
-            else:
-                todo.append(k)
-        # Expensive programs first, in batches (the sandbox returns a batch
-        # at once): verdicts reach the cache and the progress bar as batches
-        # end, and little time is lost waiting for a batch's last program.
-        todo.sort(key=lambda k: -self._cost(programs[k][0]))
-        size = max(32, 16 * sandbox.settings.worker_count())
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
-            results = sandbox.run_scripts([ScriptJob(programs[k][1], cpu_limit=self.time_limit) for k in batch])
-            for k, res in zip(batch, results):
-                verdicts[k] = _verdict(res, self.time_limit)
-                if on_done is not None:
-                    on_done(k, verdicts[k])  # type: ignore[arg-type]
-        return [v for v in verdicts if v is not None]
+    def jobs(self, task_id: str, program: str, state: Any, ctx: GradeContext) -> list[ScriptJob]:
+        """One script: the test context driving the answer (none for a problem the environment cannot grade)."""
+        if self._not_graded.get(task_id):
+            return []
+        # Expensive programs first: little time is lost waiting for the last one.
+        return [ScriptJob(program, cpu_limit=self.time_limit, cost=self._cost(task_id))]
+
+    def verdict(self, task_id: str, program: str, state: Any, results: Sequence[ScriptResult], ctx: GradeContext
+                ) -> Verdict:  # fmt: skip
+        """Passes when the script exits cleanly; otherwise its exception or the limit it hit."""
+        missing = self._not_graded.get(task_id)
+        if missing:
+            return Verdict(status="error", error=f"not graded: environment lacks {', '.join(missing)}")
+        return _verdict(results[0], self.time_limit)
 
     def _cost(self, task_id: str) -> float:
         row = self._rows.get(task_id)
@@ -402,7 +488,7 @@ class DS1000(Benchmark):
     def describe(self) -> dict[str, Any]:
         """The environment graded in: its interpreter and library versions, and what was not graded."""
         env = self.environment
-        libs = {r.dist: env.installed[r.dist] for r in envs.DS1000.requirements if r.dist in env.installed}
+        libs = {r.dist: env.installed[r.dist] for r in ENVIRONMENT.requirements if r.dist in env.installed}
         out: dict[str, Any] = {"environment": str(env.path), "python": env.python_version, "libraries": libs}
         if self._not_graded:
             out["not_graded"] = _count_by_library(self._rows, self._not_graded)
@@ -411,7 +497,7 @@ class DS1000(Benchmark):
     def notes(self) -> list[str]:
         """Deviations from DS-1000's pinned versions, and problems not graded for want of a library."""
         env = self.environment
-        out = [f"environment deviates from {envs.DS1000.source}: {d}" for d in env.deviations(envs.DS1000)]
+        out = [f"environment deviates from {ENVIRONMENT.source}: {d}" for d in env.deviations(ENVIRONMENT)]
         absent = {k: v for k, v in env.unfetched.items() if v != "library not installed"}
         if absent:
             users = [t for t, r in self._rows.items() if downloads_data(r["code_context"])]
@@ -524,5 +610,3 @@ def _reason(res: ScriptResult, limit: float) -> str:
     exc = lines[last_frame + 1 :] or lines[-1:]
     return (" | ".join(ln.strip() for ln in exc[:3]) if exc else "failed")[:300]
 
-
-register("ds1000", DS1000)

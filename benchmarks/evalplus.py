@@ -27,21 +27,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from benchmarks.evalplus_guard import EVALPLUS_GUARD_PRELUDE
 from harness import data
 from harness.benchmark import (
     DEFAULT_BASE_STOP,
     Benchmark,
+    BenchmarkOptions,
+    Column,
     DatasetInfo,
+    GradeContext,
     GradeOptions,
     PartVerdict,
     Problem,
     Prompt,
+    SetupJob,
     Verdict,
-    register,
 )
 from harness.errors import HarnessError
 from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
@@ -196,13 +201,33 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+class EvalPlusOptions(BenchmarkOptions):
+    """EvalPlus's grading settings (recorded in the run record as the benchmark's options)."""
+
+    base_only: bool = Field(default=False, description="only the base tests (no plus inputs)")
+    memory_accounting: Literal["evalplus", "program"] = Field(
+        default="evalplus",
+        description="evalplus (default): a program gets the free memory it would have inside EvalPlus's checker, "
+        "so memory-hungry samples get EvalPlus's verdict; program: the whole limit is the program's",
+    )
+    min_time_limit: float = Field(default=1.0, gt=0, description="per-input limit floor, CPU seconds (EvalPlus: 1)")
+    time_limit_factor: float = Field(
+        default=4.0, gt=0, description="per-input limit = max(floor, factor x ground-truth time) (EvalPlus: 4)"
+    )
+
+
 class EvalPlusBenchmark(Benchmark):
     """Shared grader of HumanEval+ and MBPP+; subclasses vary data and rules."""
 
     release: data.ReleaseFile
     dataset_key: str = ""
+    Options = EvalPlusOptions
+    suites = ("base", "plus")
+    default = True
+    breakdowns = ()
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(data_dir, **options)
         self._data_dir = data_dir
         self._expected: dict[str, dict[str, Any]] | None = None
         self._payloads: dict[str, bytes] = {}
@@ -244,8 +269,6 @@ class EvalPlusBenchmark(Benchmark):
         """Turn stored inputs into the Python values the functions receive."""
         return inputs
 
-    suites = ("base", "plus")
-
     def reference_items(self) -> list[tuple[str, str, str]]:
         """Prompt, canonical solution, and the original tests (HumanEval's ``check``, MBPP's assertions)."""
         items = super().reference_items()
@@ -255,8 +278,8 @@ class EvalPlusBenchmark(Benchmark):
                 items.append((tid, "tests", tests))
         return items
 
-    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict],
-                         base_only: bool) -> dict[str, Any]:  # fmt: skip
+    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
+                         ) -> dict[str, Any]:  # fmt: skip
         """EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""
         out: dict[str, list[dict[str, Any]]] = {}
         for (tid, program), verdict in zip(programs, verdicts):
@@ -381,7 +404,6 @@ class EvalPlusBenchmark(Benchmark):
             costs=[0.001] * n,  # unknown until measured; below the "slow input" mark so results batch
             exec_limit=120.0,
             fast=False,
-            guard=False,
             keep_outputs=True,
             priority=0,
             footprint=True,
@@ -484,12 +506,11 @@ class EvalPlusBenchmark(Benchmark):
         return out
 
     # -------------------------------------------------------- grading
-    def limits(self, task_id: str, phase: str, options: GradeOptions) -> list[float]:
+    def limits(self, task_id: str, phase: str, options: GradeOptions | None = None) -> list[float]:
         """Per-input CPU-second limits: ``max(min_time_limit, factor * ground truth)``."""
         assert self._expected is not None
-        return [
-            max(options.min_time_limit, options.time_limit_factor * t) for t in self._expected[task_id][f"{phase}_time"]
-        ]
+        o: EvalPlusOptions = self.options  # type: ignore[assignment]
+        return [max(o.min_time_limit, o.time_limit_factor * t) for t in self._expected[task_id][f"{phase}_time"]]
 
     def compare(self, entry: str, out: Any, exp: Any, inp: Sequence[Any], atol_before: float, atol: float) -> bool:
         """EvalPlus's output rule for one input (special oracles in subclasses)."""
@@ -541,7 +562,7 @@ class EvalPlusBenchmark(Benchmark):
         assert self._expected is not None
         row = self._rows[tid]
         free = None
-        if options.memory_accounting == "evalplus":
+        if self.options.memory_accounting == "evalplus":  # type: ignore[attr-defined]
             held = sum(self._expected[tid][f"{p}_footprint"] for p in PHASES)
             free = cap - EVALPLUS_CHECKER_BYTES - held
         jobs = []
@@ -563,72 +584,52 @@ class EvalPlusBenchmark(Benchmark):
                     iterate_opaque=row["entry_point"] in self.set_eq_entry_points(),
                     check=self._check(tid, phase),
                     memory_free=free,
+                    prelude=EVALPLUS_GUARD_PRELUDE,
                 )
             )
         return jobs
 
-    def grade(
-        self,
-        sandbox: Sandbox,
-        programs: list[tuple[str, str]],
-        options: GradeOptions,
-        on_done: Callable[[int, Verdict], None] | None = None,
-    ) -> list[Verdict]:
-        """Grade programs on base (and plus) inputs; verdicts in input order."""
-        phases = ("base",) if options.base_only else PHASES
-        by_task: dict[str, list[int]] = {}
-        for k, (tid, _) in enumerate(programs):
-            by_task.setdefault(tid, []).append(k)
-        parts: list[dict[str, PartVerdict]] = [{} for _ in programs]
-        verdicts: list[Verdict | None] = [None] * len(programs)
-        owners: list[tuple[str, int, str]] = []  # per job: ("gt", k, "") or ("sample", program, phase)
+    def phases(self) -> tuple[str, ...]:
+        """The suites graded: base and plus, or base alone with ``base_only``."""
+        return ("base",) if self.options.base_only else PHASES  # type: ignore[attr-defined]
 
-        def jobs_for(tid: str) -> list[CallJob]:
-            jobs = []
-            for k in by_task.get(tid, []):
-                jobs_k = self._sample_jobs(tid, programs[k][1], phases, options, sandbox.settings.memory_bytes)
-                for job, phase in zip(jobs_k, phases):
-                    jobs.append(job)
-                    owners.append(("sample", k, phase))
-            return jobs
+    def setup_jobs(self, sandbox: Sandbox, task_ids: Sequence[str], options: GradeOptions) -> list[SetupJob]:
+        """Expected outputs, when not cached: computed in the same sandbox run as the grading."""
+        if self._expected is not None or self._load_cached():
+            return []
+        self._expected = {}
+        jobs = self._expected_jobs(list(self._rows))
+        left = [len(jobs)]
 
-        gt_left = [0]
+        def done(k: int, res: CallResult) -> list[str]:
+            tids = self._store_expected(k, res)
+            left[0] -= 1
+            if left[0] == 0:
+                self._save_in_background()
+            return tids
 
-        def done(j: int, res: CallResult) -> list[CallJob] | None:
-            kind, k, phase = owners[j]
-            if kind == "gt":
-                tids = self._store_expected(k, res)
-                gt_left[0] -= 1
-                if gt_left[0] == 0:
-                    self.prepare_seconds = time.perf_counter() - start
-                return [job for tid in tids for job in jobs_for(tid)]
-            parts[k][phase] = PartVerdict(
-                status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu
-            )
+        return [SetupJob(job, lambda res, k=k: done(k, res)) for k, job in enumerate(jobs)]
+
+    def jobs(self, task_id: str, program: str, state: Any, ctx: GradeContext) -> list[CallJob]:
+        """One call job per suite, over its inputs, judged by EvalPlus's rules outside the program."""
+        return self._sample_jobs(task_id, program, self.phases(), ctx.options, ctx.memory_bytes)
+
+    def verdict(self, task_id: str, program: str, state: Any, results: Sequence[CallResult], ctx: GradeContext
+                ) -> Verdict:  # fmt: skip
+        """Each suite's status; the program passes when every suite passes."""
+        phases = self.phases()
+        parts: dict[str, PartVerdict] = {}
+        for phase, res in zip(phases, results):
+            parts[phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu)
             if res.error:
-                parts[k][phase].reasons.setdefault(-1, res.error)
-            if len(parts[k]) == len(phases):
-                verdicts[k] = _overall(parts[k], phases)
-                if on_done is not None:
-                    on_done(k, verdicts[k])  # type: ignore[arg-type]
-            return None
+                parts[phase].reasons.setdefault(-1, res.error)
+        return _overall(parts, phases)
 
-        start = time.perf_counter()
-        if self._expected is None and not self._load_cached():
-            # Cache miss: expected outputs and grading share one run.
-            self._expected = {}
-            first = self._expected_jobs(list(self._rows))
-            owners.extend(("gt", k, "") for k in range(len(first)))
-            gt_left[0] = len(first)
-        else:
-            self.prepare_seconds = time.perf_counter() - start
-            first = []
-            for tid in by_task:
-                first.extend(jobs_for(tid))
-        sandbox.run_calls(first, on_done=done)
-        if any(kind == "gt" for kind, _, _ in owners):
-            self._save_in_background()
-        return [v if v is not None else Verdict(status="error", error="not graded") for v in verdicts]
+    @classmethod
+    def oracle_options(cls) -> dict[str, Any]:
+        """Canonical solutions get the whole memory cap: under EvalPlus's accounting Mbpp/255's own reference
+        solution does not fit in what EvalPlus's checker leaves free."""
+        return {"memory_accounting": "program"}
 
     def set_eq_entry_points(self) -> frozenset[str]:
         """Entry points compared as ``set(out) == set(exp)``."""
@@ -694,6 +695,9 @@ class HumanEvalPlus(EvalPlusBenchmark):
     """HumanEval+ v0.1.10 (164 tasks)."""
 
     name = "humaneval"
+    title = "HumanEval+"
+    display_order = 10
+    columns = (Column(suite="base", title="HumanEval"), Column(suite="plus", title="HumanEval+"))
     release = HUMANEVAL_PLUS
     dataset_key = "humanevalplus"
 
@@ -721,6 +725,9 @@ class MbppPlus(EvalPlusBenchmark):
     """MBPP+ v0.2.0 (378 tasks)."""
 
     name = "mbpp"
+    title = "MBPP+"
+    display_order = 20
+    columns = (Column(suite="base", title="MBPP"), Column(suite="plus", title="MBPP+"))
     release = MBPP_PLUS
     dataset_key = "mbppplus"
 
@@ -786,6 +793,3 @@ class MbppPlus(EvalPlusBenchmark):
             exact = out == exp if isinstance(out, bool) else exp == (out is not None)
         return self._tolerance(out, exp, exact, atol)
 
-
-register("humaneval", HumanEvalPlus)
-register("mbpp", MbppPlus)

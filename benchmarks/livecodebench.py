@@ -41,31 +41,32 @@ import json
 import os
 import pickle
 import re
-import time
 import zlib
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from harness import data
 from harness.benchmark import (
     Benchmark,
+    BenchmarkOptions,
     DatasetInfo,
+    GradeContext,
     GradeOptions,
     PartVerdict,
     Problem,
     Prompt,
     Verdict,
     instruct_code,
-    register,
 )
 from harness.errors import HarnessError
-from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
+from harness.execution import CallJob, CallResult, codec, encode_inputs
 from harness.samples import BadLine, Sample, extract_code, program_for
 
 _HF_BASE = "https://huggingface.co/datasets/livecodebench/code_generation_lite/resolve/main"
@@ -433,22 +434,38 @@ def _no_inputs() -> bytes:
 
 
 # --------------------------------------------------------------- benchmark
+class LiveCodeBenchOptions(BenchmarkOptions):
+    """Which problems: release, contest-date window, platforms, difficulties."""
+
+    start_date: str | None = Field(default=None, description="first contest date, inclusive (YYYY-MM-DD)",
+                                   json_schema_extra={"metavar": "YYYY-MM-DD"})  # fmt: skip
+    end_date: str | None = Field(default=None, description="last contest date (the whole day counts)",
+                                 json_schema_extra={"metavar": "YYYY-MM-DD"})  # fmt: skip
+    platform: str | None = Field(default=None, description="comma list of platforms (leetcode, atcoder, codeforces)")
+    difficulty: str | None = Field(default=None, description="comma list (easy, medium, hard)")
+    release: str | None = Field(default=None,
+                                description="release_v1..release_v6 (cumulative), v1..v6 (one file) or vA_vB")  # fmt: skip
+
+
 class LiveCodeBench(Benchmark):
     """LiveCodeBench code generation, selected by release, date window, platform and difficulty."""
 
     name = "livecodebench"
+    title = "LiveCodeBench"
+    display_order = 30
+    Options = LiveCodeBenchOptions
+    breakdowns = ("difficulty", "platform")
+    selection_options = ("release", "start_date", "end_date", "platform", "difficulty")
+    #: Tasks whose tests are held decoded at once while grading (full releases hold gigabytes).
+    task_window = _TASK_WINDOW
     #: CPU seconds per test; tests may lower it for speed.
     time_limit: float = DEFAULT_TIME_LIMIT
 
-    def __init__(
-        self,
-        data_dir: str | os.PathLike[str] | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
-        platform: str | None = None,
-        difficulty: str | None = None,
-        release: str | None = None,
-    ) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        o: LiveCodeBenchOptions = self.options  # type: ignore[assignment]
+        start_date, end_date, platform, difficulty, release = (o.start_date, o.end_date, o.platform, o.difficulty,
+                                                               o.release)  # fmt: skip
         self._data_dir = data_dir
         self.release = release.strip() if release else None
         if self.release is not None:
@@ -582,6 +599,10 @@ class LiveCodeBench(Benchmark):
             out[qid] = Problem(qid, r["content"], r["func_name"] or "", "", extra)
         return out
 
+    def problem_date(self, problem: Problem) -> date | None:
+        """The contest date (contamination windows start after a model's training cutoff)."""
+        return date.fromisoformat(str(problem.extra["contest_date"])[:10])
+
     def dataset(self) -> DatasetInfo:
         """Name, release (or file names), MD5 of the files' contents, and where they are."""
         paths = self.paths
@@ -703,8 +724,7 @@ class LiveCodeBench(Benchmark):
             budget=self.time_limit * n + 5.0,
             exec_limit=self.time_limit,
             fast=not options.test_details,
-            guard=False,  # the prelude applies LiveCodeBench's guard, which keeps exit() and open
-            check=checker,
+            check=checker,  # the program's module applies LiveCodeBench's guard, which keeps exit() and open
             # LiveCodeBench sets no memory cap; a program gets the sandbox's cap on top of what the runner maps.
             memory_free=memory,
             release_inputs=True,  # full releases hold gigabytes of tests: workers drop each task's when done
@@ -736,69 +756,26 @@ class LiveCodeBench(Benchmark):
         part = PartVerdict(status=status, failed=res.failed, reasons=reasons, cpu_seconds=res.cpu)
         return Verdict(status=status, parts={"base": part})
 
-    def grade(
-        self,
-        sandbox: Sandbox,
-        programs: list[tuple[str, str]],
-        options: GradeOptions,
-        on_done: Callable[[int, Verdict], None] | None = None,
-    ) -> list[Verdict]:
-        """Grade ``(question_id, program)`` pairs; verdicts in the same order.
+    def open_task(self, task_id: str, options: GradeOptions) -> _Suite:
+        """Decode a problem's tests (the runner holds :attr:`task_window` problems open at once)."""
+        return self._suite(task_id)
 
-        Tests are decoded a few tasks at a time (a task's tests are dropped
-        when its programs are graded), so a full release fits in memory.
-        """
-        by_task: dict[str, list[int]] = {}
-        for k, (tid, _) in enumerate(programs):
-            by_task.setdefault(tid, []).append(k)
-        waiting = deque(by_task)
-        verdicts: list[Verdict | None] = [None] * len(programs)
-        owners: list[tuple[int, _Checker, CallJob]] = []
-        suites: dict[str, _Suite] = {}
-        left: dict[str, int] = {}
-        spent = [0.0]
-        memory = sandbox.settings.memory_bytes
+    def jobs(self, task_id: str, program: str, state: _Suite, ctx: GradeContext) -> list[CallJob]:
+        """One call job over the problem's tests (none when the problem's tests are unusable)."""
+        if state.error is not None:
+            return []
+        job, checker = self._job(state, program, ctx.options, ctx.memory_bytes)
+        ctx.memo["checker"] = checker
+        return [job]
 
-        def finish(k: int, verdict: Verdict) -> None:
-            verdicts[k] = verdict
-            if on_done is not None:
-                on_done(k, verdict)
-
-        def start_more() -> list[CallJob]:
-            jobs: list[CallJob] = []
-            while waiting and len(suites) < _TASK_WINDOW:
-                tid = waiting.popleft()
-                t0 = time.perf_counter()
-                suite = self._suite(tid)
-                spent[0] += time.perf_counter() - t0
-                if suite.error is not None:
-                    for k in by_task[tid]:
-                        part = PartVerdict(status="fail", reasons={-1: suite.error})
-                        finish(k, Verdict(status="fail", parts={"base": part}, error=suite.error))
-                    continue
-                suites[tid], left[tid] = suite, len(by_task[tid])
-                for k in by_task[tid]:
-                    job, checker = self._job(suite, programs[k][1], options, memory)
-                    jobs.append(job)
-                    owners.append((k, checker, job))
-            return jobs
-
-        def done(j: int, res: CallResult) -> list[CallJob] | None:
-            k, checker, job = owners[j]
-            tid = programs[k][0]
-            finish(k, self._verdict(suites[tid], res, checker))
-            # The sandbox keeps every job until the run ends: let go of this one's program and tests.
-            job.code, job.inputs_payload, job.check = "", _no_inputs, None
-            checker.suite = None  # type: ignore[assignment]
-            left[tid] -= 1
-            if left[tid] == 0:
-                del suites[tid]  # its tests are no longer needed
-            return start_more()
-
-        first = start_more()
-        sandbox.run_calls(first, on_done=done)
-        self.prepare_seconds = spent[0]
-        return [v if v is not None else Verdict(status="error", error="not graded") for v in verdicts]
+    def verdict(self, task_id: str, program: str, state: _Suite, results: Sequence[CallResult],
+                ctx: GradeContext) -> Verdict:  # fmt: skip
+        """LiveCodeBench's verdict, with the failing test's kind and the checker's reason."""
+        if state.error is not None:
+            part = PartVerdict(status="fail", reasons={-1: state.error})
+            return Verdict(status="fail", parts={"base": part}, error=state.error)
+        (res,) = results
+        return self._verdict(state, res, ctx.memo["checker"])
 
     # -------------------------------------------------------- samples
     def load_samples(self, path: Path, skip_bad: bool = False) -> tuple[list[Sample], list[BadLine]]:
@@ -946,6 +923,4 @@ def _row_samples(lineno: int, row: Any) -> list[Sample] | BadLine:
         return BadLine(lineno, tid, "'solution'/'completion'/'code' must be a string (use code_list for several)")
     return [Sample(lineno, tid, solution, completion)]
 
-
-register("livecodebench", LiveCodeBench)
 

@@ -44,6 +44,13 @@ class SeedsConfig(_Section):
     licence: str | None = None  # recorded as provenance when the source does not say
 
 
+def _reference_benchmarks() -> list[str]:
+    """Every installed benchmark whose items are decontamination references (the registry decides)."""
+    from harness.benchmark import references
+
+    return references()
+
+
 class FilterConfig(_Section):
     """Stage 2: which filters run, and their settings."""
 
@@ -58,7 +65,7 @@ class FilterConfig(_Section):
     typecheck_batch: int = 200
     typecheck_timeout: float = 600.0
     decontaminate: bool = True
-    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp", "livecodebench", "ds1000"])
+    benchmarks: list[str] = Field(default_factory=_reference_benchmarks)
     judge: bool = True
     judge_max_tokens: int = 4
 
@@ -96,7 +103,7 @@ class SelectConfig(_Section):
     """Stage 8: final decontamination, deduplication and the dataset."""
 
     decontaminate: bool = True
-    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval", "mbpp", "livecodebench", "ds1000"])
+    benchmarks: list[str] = Field(default_factory=_reference_benchmarks)
     dedup_threshold: float = 0.5
     output: str = "dataset"  # folder name under the work folder: <output>.jsonl and <output>/ (datasets)
 
@@ -303,9 +310,11 @@ def save_funnel(workdir: Path, funnel: Funnel) -> None:
 
     path = workdir / "funnel.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
+    doc.pop("stages", None)
     doc[funnel.stage] = funnel.model_dump(mode="json")
     order = {s: k for k, s in enumerate(STAGES)}
-    write_json_atomic(path, dict(sorted(doc.items(), key=lambda kv: order.get(kv[0], 99))))
+    # The stage order travels with the data, so readers (reports) never import the pipeline.
+    write_json_atomic(path, {"stages": list(STAGES), **dict(sorted(doc.items(), key=lambda kv: order.get(kv[0], 99)))})
 
 
 def load_funnel(workdir: Path) -> dict[str, Funnel]:
@@ -313,4 +322,4 @@ def load_funnel(workdir: Path) -> dict[str, Funnel]:
     path = workdir / "funnel.json"
     if not path.exists():
         raise HarnessError(f"{path} does not exist: no stage has run in {workdir}")
-    return {k: Funnel.model_validate(v) for k, v in json.loads(path.read_text()).items()}
+    return {k: Funnel.model_validate(v) for k, v in json.loads(path.read_text()).items() if k != "stages"}

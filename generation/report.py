@@ -1,12 +1,21 @@
-"""The funnel report: ``funnel.md`` and a chart (PNG and SVG) of every stage's in, out and removals by reason."""
+"""The funnel report: ``funnel.md`` and a chart (PNG and SVG) of every stage's in, out and removals by reason.
+
+It also writes the pipeline's stage order into ``funnel.json`` (its ``stages`` list), so that readers of the
+file (``harness report``'s funnel chart) need not import the pipeline to know the order.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from generation.core import STAGES, Funnel, load_funnel
+from generation.core import STAGES, Funnel
 from harness.errors import HarnessError
+from harness.store import write_json_atomic
+
+#: The key of ``funnel.json`` that lists the stages in pipeline order (the other keys are stages).
+ORDER_KEY = "stages"
 
 _KEPT = "#2b8a3e"
 _IN = "#ced4da"
@@ -108,10 +117,40 @@ def draw(funnels: dict[str, Funnel], stem: Path) -> list[Path]:
     return paths
 
 
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise HarnessError(f"{path} does not exist: no stage has run in {path.parent}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise HarnessError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise HarnessError(f"{path} is not a funnel (stage -> counts)")
+    return doc
+
+
+def load_funnels(workdir: Path) -> dict[str, Funnel]:
+    """Every stage's funnel in ``workdir``'s ``funnel.json`` (its ``stages`` order list is not a stage)."""
+    doc = _read(workdir / "funnel.json")
+    return {k: Funnel.model_validate(v) for k, v in doc.items() if k != ORDER_KEY}
+
+
+def write_order(workdir: Path) -> list[str]:
+    """Record the stage order in ``funnel.json``: the pipeline's stages, then any others in file order."""
+    path = workdir / "funnel.json"
+    doc = _read(path)
+    order = [*STAGES, *(k for k in doc if k != ORDER_KEY and k not in STAGES)]
+    if doc.get(ORDER_KEY) != order:
+        write_json_atomic(path, {**{k: v for k, v in doc.items() if k != ORDER_KEY}, ORDER_KEY: order})
+    return order
+
+
 def report(workdir: Path | str) -> list[Path]:
-    """Write ``funnel.md``, ``funnel.png`` and ``funnel.svg`` in ``workdir``; returns their paths."""
+    """Write ``funnel.md``, ``funnel.png`` and ``funnel.svg`` in ``workdir`` (and the stage order into
+    ``funnel.json``); returns the paths of the three files."""
     workdir = Path(workdir)
-    funnels = load_funnel(workdir)
+    funnels = load_funnels(workdir)
+    write_order(workdir)
     md = workdir / "funnel.md"
     md.write_text(markdown(funnels), encoding="utf-8")
     return [md, *draw(funnels, workdir / "funnel")]

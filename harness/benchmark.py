@@ -1,20 +1,25 @@
-"""The ``Benchmark`` interface, verdicts, and the benchmark registry.
+"""The ``Benchmark`` plugin interface, verdicts, and the benchmark registry.
 
-Benchmark modules (``benchmarks/``) register a factory by name; core code
-receives benchmarks through :func:`get` and never imports those modules.
+A benchmark is a class in its own module, found through the
+``harness.benchmarks`` entry-point group (``name = "package.module:Class"``);
+the core asks this registry for names (:func:`names`, :func:`defaults`,
+:func:`references`) and instances (:func:`get`) and never imports benchmark
+modules or names a concrete benchmark.  ``docs/adding-a-benchmark.md`` walks
+through one.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.execution import Sandbox, SandboxSettings
 from harness.samples import BadLine, Sample
 
@@ -39,10 +44,16 @@ class DatasetInfo(BaseModel):
     path: str
 
 
-class PartVerdict(BaseModel):
-    """The verdict of one test suite (EvalPlus's base or plus inputs)."""
+#: A suite's status: every input passed, one failed, or the suite's time ran out.
+SuiteStatus = Literal["pass", "fail", "timeout"]
+#: A program's status; ``error``: not graded (the harness could not grade it, say so in ``error``).
+Status = Literal["pass", "fail", "timeout", "error"]
 
-    status: str  # pass | fail | timeout
+
+class PartVerdict(BaseModel):
+    """The verdict of one test suite (EvalPlus's base or plus inputs; most benchmarks have one suite)."""
+
+    status: SuiteStatus
     failed: list[int] = Field(default_factory=list, description="indices of failing inputs")
     reasons: dict[int, str] = Field(default_factory=dict)
     cpu_seconds: float = 0.0
@@ -51,24 +62,48 @@ class PartVerdict(BaseModel):
 class Verdict(BaseModel):
     """The verdict on one program: overall status plus its parts."""
 
-    status: str  # pass | fail | timeout | error
+    status: Status
     parts: dict[str, PartVerdict] = Field(default_factory=dict)
     error: str | None = None
     cached: bool = False
 
+    def reason(self) -> str | None:
+        """Why the program did not pass, in one line (None when it passed)."""
+        if self.status == "pass":
+            return None
+        if self.error:
+            return self.error.strip().splitlines()[-1][:300] if self.error.strip() else self.status
+        for name, part in self.parts.items():
+            if part.status != "pass":
+                why = part.reasons.get(-1) or next(iter(part.reasons.values()), None)
+                if why:
+                    return why.strip().splitlines()[0][:300] if why.strip() else part.status
+                return f"{name} tests: {part.status}"
+        return self.status
+
 
 class GradeOptions(BaseModel):
-    """Settings that change verdicts (and so key the verdict cache)."""
+    """Core grading settings, the same for every benchmark (a benchmark's own live in its ``Options``)."""
 
-    min_time_limit: float = 1.0
-    time_limit_factor: float = 4.0
     test_details: bool = False
-    base_only: bool = False
-    memory_accounting: str = Field(
-        default="evalplus",
-        description="'evalplus': a program gets the free memory it would get inside EvalPlus's checker; "
-        "'program': the whole cap is the program's",
-    )
+
+
+class BenchmarkOptions(BaseModel):
+    """Base of a benchmark's ``Options``: each field becomes a ``--flag`` of ``evaluate`` and ``eval``.
+
+    Unknown options are refused; values are recorded in the run record. A
+    field's ``description`` is its help text; ``json_schema_extra={"metavar":
+    ...}`` names its value in the help.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Column(BaseModel):
+    """A leaderboard column: one suite of a benchmark, with its title (``HumanEval+``)."""
+
+    suite: str
+    title: str
 
 
 #: EvalPlus's stop sequences for base models (end of text, then code that starts a new top-level block).
@@ -111,14 +146,92 @@ def _with_prompt_imports(prompt: str, code: str) -> str:
 
 
 class Benchmark(ABC):
-    """A benchmark: problems, prompts, and a grader that uses the sandbox."""
+    """A benchmark plugin: what the rest of the harness needs to know of it, and its own work.
 
-    name: str = ""
+    Declarations (class attributes) are read by the core without loading any
+    data: ``name``, ``title``, ``suites``, ``Options``, whether its items are
+    decontamination references, whether ``harness eval`` runs it by default,
+    an optional managed environment, leaderboard ``columns``, ``breakdowns``.
+
+    Work: :meth:`problems`, :meth:`dataset`, :meth:`prompt`, :meth:`sample`,
+    :meth:`program`, and for grading the jobs a program needs (:meth:`jobs`)
+    and the rule that turns their results into a :class:`Verdict`
+    (:meth:`verdict`). The core's runner (:mod:`harness.grading`) does the
+    rest: verdict cache, dedup, streaming, scheduling, interruption.
+    """
+
+    #: Registry name (``--benchmark NAME``); the entry-point name when found through ``harness.benchmarks``.
+    name: ClassVar[str] = ""
+    #: Human title (``HumanEval+``); defaults to the name.
+    title: ClassVar[str] = ""
     #: Test suites a verdict has parts for: EvalPlus has base and plus; most benchmarks only base.
-    suites: tuple[str, ...] = ("base",)
-    #: Seconds the last :meth:`grade` spent loading or computing what grading
-    #: needs (expected outputs), for the run record.
+    suites: ClassVar[tuple[str, ...]] = ("base",)
+    #: The benchmark's own options (a :class:`BenchmarkOptions` subclass); the CLI builds flags from it.
+    Options: ClassVar[type[BenchmarkOptions]] = BenchmarkOptions
+    #: Its items (prompts, solutions, tests) are what training data is audited against.
+    decontamination_reference: ClassVar[bool] = True
+    #: Part of ``harness eval``'s default ``--benchmarks``.
+    default: ClassVar[bool] = False
+    #: Where it sorts in listings and leaderboards (lower first; ties by name).
+    display_order: ClassVar[int] = 100
+    #: A managed execution environment (a :class:`harness.envs.EnvSpec`: ``harness env create NAME`` builds it),
+    #: when programs need pinned libraries.
+    environment_spec: ClassVar[Any] = None
+    #: Leaderboard columns; empty: one per suite, titled from :attr:`title` (``+`` marks a second suite).
+    columns: ClassVar[tuple[Column, ...]] = ()
+    #: Names of the breakdown tables :meth:`breakdown` returns (``library``, ``difficulty``).
+    breakdowns: ClassVar[tuple[str, ...]] = ()
+    #: Options whose values decide which problems are scored (a date window): runs compare only when equal.
+    selection_options: ClassVar[tuple[str, ...]] = ()
+    #: Tasks the grading runner holds open at once (their tests decoded); None: all.
+    task_window: ClassVar[int | None] = None
+    #: Seconds the last grading spent loading or computing what grading needs (expected outputs, tests).
     prepare_seconds: float = 0.0
+
+    def __init__(self, data_dir: str | Path | None = None, **options: Any) -> None:
+        """``data_dir``: offline dataset folder; ``options``: the benchmark's ``Options`` fields."""
+        self.data_dir = data_dir
+        self.options = self.make_options(options)
+
+    @classmethod
+    def make_options(cls, values: Mapping[str, Any] | BenchmarkOptions | None = None) -> BenchmarkOptions:
+        """Validate option values against :attr:`Options` (unknown or malformed ones are a ``ConfigError``)."""
+        if isinstance(values, cls.Options):
+            return values
+        given = dict(values or {}) if not isinstance(values, BaseModel) else values.model_dump()
+        try:
+            return cls.Options(**given)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                field = ".".join(str(x) for x in err["loc"]) or "options"
+                flag = "--" + field.replace("_", "-")
+                if err["type"] == "extra_forbidden":
+                    known = ", ".join("--" + f.replace("_", "-") for f in cls.Options.model_fields) or "none"
+                    problems.append(f"{flag} is not an option of {cls.name} (its options: {known})")
+                else:
+                    problems.append(f"{flag}: {err['msg']}")
+            raise ConfigError(f"{cls.name}: " + "; ".join(problems)) from None
+
+    @classmethod
+    def for_reading(cls, data_dir: str | Path | None = None) -> Benchmark:
+        """An instance that only reads problems (decontamination): what grading needs is not checked."""
+        return cls(data_dir=data_dir)
+
+    @classmethod
+    def display_title(cls) -> str:
+        """The title, or the name when none is declared."""
+        return cls.title or cls.name
+
+    @classmethod
+    def leaderboard_columns(cls) -> tuple[Column, ...]:
+        """Declared columns, else one per suite (``Title`` for the first, ``Title+`` style for the rest)."""
+        if cls.columns:
+            return cls.columns
+        title = cls.display_title()
+        return tuple(Column(suite=s, title=title if k == 0 else f"{title} ({s})") for k, s in enumerate(cls.suites))
+
+    # -- data --
 
     @abstractmethod
     def problems(self) -> dict[str, Problem]:
@@ -132,18 +245,42 @@ class Benchmark(ABC):
     def program(self, problem: Problem, solution: str | None, completion: str | None) -> str:
         """The program to grade for a sample."""
 
+    # -- grading: what to run for a program, and the rule that makes a verdict --
+
+    def setup_jobs(self, sandbox: Sandbox, task_ids: Sequence[str], options: GradeOptions) -> list[SetupJob]:
+        """Jobs to run before the tasks they unlock (expected outputs); empty: every task is ready at once."""
+        return []
+
+    def open_task(self, task_id: str, options: GradeOptions) -> Any:
+        """What grading a task's programs needs (decoded tests); the runner holds :attr:`task_window` open."""
+        return None
+
+    def close_task(self, task_id: str, state: Any) -> None:
+        """The task's programs are graded: let go of what :meth:`open_task` made."""
+        return None
+
     @abstractmethod
+    def jobs(self, task_id: str, program: str, state: Any, ctx: GradeContext) -> Sequence[Any]:
+        """Sandbox jobs (call, script or command jobs) that grade ``program``; empty: decided without running."""
+
+    @abstractmethod
+    def verdict(self, task_id: str, program: str, state: Any, results: Sequence[Any], ctx: GradeContext) -> Verdict:
+        """The verdict from the results of :meth:`jobs` (same order)."""
+
     def grade(
         self,
         sandbox: Sandbox,
         programs: list[tuple[str, str]],
-        options: GradeOptions,
+        options: GradeOptions | None = None,
         on_done: Callable[[int, Verdict], None] | None = None,
     ) -> list[Verdict]:
-        """Grade ``(task_id, program)`` pairs; verdicts in the same order."""
+        """Grade ``(task_id, program)`` pairs with the core runner (no verdict cache); verdicts in order."""
+        from harness.grading import grade_programs
+
+        return grade_programs(self, sandbox, programs, options or GradeOptions(), on_verdict=on_done).verdicts
 
     def prepare(self, sandbox: Sandbox) -> float:
-        """Compute or load what grading needs (expected outputs); returns seconds spent."""
+        """Compute or load what grading needs up front (expected outputs); returns seconds spent."""
         return 0.0
 
     # -- hooks with defaults: sample formats, sandbox needs, reporting --
@@ -159,12 +296,19 @@ class Benchmark(ABC):
         return base
 
     def verdict_salt(self) -> str:
-        """What else changes this benchmark's verdicts (time limits, library versions); keys the verdict cache."""
+        """What else changes this benchmark's verdicts (library versions); keys the verdict cache with the options."""
         return ""
 
     def describe(self) -> dict[str, Any]:
-        """Selection and options that shaped the problem set (a date window, a release), for the run record."""
+        """Selection and facts that shaped the problem set (a date window, a release), for the run record."""
         return {}
+
+    def selection(self) -> dict[str, Any]:
+        """The option values that decide which problems are scored (see :attr:`selection_options`)."""
+        values = self.options.model_dump(mode="json")
+        described = self.describe()
+        out = {k: values.get(k, described.get(k)) for k in self.selection_options}
+        return {k: v for k, v in out.items() if v is not None}
 
     def notes(self) -> list[str]:
         """Caveats a reader of the results must see (missing private tests, substituted library versions)."""
@@ -174,20 +318,48 @@ class Benchmark(ABC):
         """Scores beyond the overall one (per library, per difficulty), from per-task sample outcomes."""
         return {}
 
-    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict],
-                         base_only: bool) -> dict[str, Any]:  # fmt: skip
+    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
+                         ) -> dict[str, Any]:  # fmt: skip
         """The per-sample results file (``eval_results.json``): status and error per program."""
         from datetime import datetime
 
         out: dict[str, list[dict[str, Any]]] = {}
         for (tid, program), verdict in zip(programs, verdicts):
-            base = verdict.parts.get("base")
+            base = verdict.parts.get(self.suites[0])
             out.setdefault(tid, []).append({
                 "task_id": tid, "solution": program, "status": verdict.status,
                 "failed_tests": base.failed if base else [], "reasons": base.reasons if base else {},
                 "error": verdict.error,
             })  # fmt: skip
         return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
+
+    def problem_date(self, problem: Problem) -> date | None:
+        """When a problem was published (contamination windows use it); None: undated."""
+        return None
+
+    @classmethod
+    def options_for_model(cls, model: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Option defaults for ``model`` given the options set: ``(values, messages)``.
+
+        Default: a benchmark with dated problems and a ``start_date`` option starts
+        after the model's training cutoff when ``harness decontam`` remembered one.
+        """
+        if "start_date" not in cls.Options.model_fields or given.get("start_date") is not None:
+            return {}, []
+        from harness.decontamination.window import lookup
+
+        remembered = lookup(model)
+        if not remembered:
+            return {}, []
+        return {"start_date": remembered["start_date"]}, [
+            f"{cls.name}: --start-date {remembered['start_date']} from {model}'s training cutoff "
+            f"{remembered['cutoff']} (set by harness decontam; pass --start-date to override)"
+        ]
+
+    @classmethod
+    def oracle_options(cls) -> dict[str, Any]:
+        """Options under which canonical solutions are graded (``harness eval --model oracle``)."""
+        return {}
 
     # -- prompting: how a model is asked, and how its reply becomes a sample --
 
@@ -225,44 +397,176 @@ class Benchmark(ABC):
         return "completion", problem.canonical_solution
 
 
-_REGISTRY: dict[str, Callable[..., Benchmark]] = {}
+@dataclass
+class GradeContext:
+    """What :meth:`Benchmark.jobs` and :meth:`Benchmark.verdict` get besides the program (one per program)."""
+
+    options: GradeOptions
+    memory_bytes: int
+    #: Kept from :meth:`Benchmark.jobs` to :meth:`Benchmark.verdict` of the same program (a trusted checker).
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
-def register(name: str, factory: Callable[..., Benchmark]) -> None:
-    """Register a benchmark factory under ``name``."""
+@dataclass
+class SetupJob:
+    """A job run before grading (expected outputs) and the task ids its result makes ready."""
+
+    job: Any
+    done: Callable[[Any], Sequence[str]]
+
+
+# ------------------------------------------------------------------ registry
+# Benchmarks are plugins: the ``harness.benchmarks`` entry-point group maps a
+# name to a Benchmark class (``name = "package.module:Class"``), so the core
+# never imports benchmark modules by name. ``register`` adds one in-process
+# (tests, notebooks).
+_REGISTRY: dict[str, type[Benchmark] | Callable[..., Benchmark]] = {}
+_ENTRY_POINTS: dict[str, Any] = {}
+_FAILED: dict[str, str] = {}
+_SCANNED = False
+
+
+def register(name: str, factory: type[Benchmark] | Callable[..., Benchmark]) -> None:
+    """Register a benchmark class (or factory) under ``name``."""
     _REGISTRY[name] = factory
 
 
-def names() -> list[str]:
-    """Registered benchmark names."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+def _scan() -> None:
+    global _SCANNED
+    if _SCANNED:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="harness.benchmarks"):
+        _ENTRY_POINTS.setdefault(ep.name, ep)
+    _SCANNED = True
 
 
-def get(name: str, **kwargs: Any) -> Benchmark:
-    """Instantiate a registered benchmark, or fail naming the known ones."""
-    _load_builtin()
+def rescan() -> None:
+    """Forget discovered entry points (after installing or removing a benchmark package in-process)."""
+    global _SCANNED
+    _SCANNED = False
+    _ENTRY_POINTS.clear()
+    _FAILED.clear()
+    for name in [n for n, f in _REGISTRY.items() if getattr(f, "_from_entry_point", False)]:
+        del _REGISTRY[name]
+
+
+def _load(name: str) -> type[Benchmark] | Callable[..., Benchmark] | None:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    _scan()
+    ep = _ENTRY_POINTS.get(name)
+    if ep is None or name in _FAILED:
+        return None
     try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise HarnessError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return factory(**kwargs)
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+        _FAILED[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    if isinstance(obj, type) and issubclass(obj, Benchmark):
+        if obj.name and obj.name != name:
+            # One class may serve under its entry-point name only if it says so.
+            _FAILED[name] = f"entry point {name!r} loads {obj.__name__}, whose name is {obj.name!r}"
+            return None
+        if not obj.name:
+            obj.name = name
+    elif not callable(obj):
+        # A module entry point (older layout): importing it registers its benchmarks.
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        _FAILED[name] = f"entry point {ep.value!r} is not a Benchmark class"
+        return None
+    try:
+        obj._from_entry_point = True  # type: ignore[union-attr]
+    except (AttributeError, TypeError):
+        pass
+    _REGISTRY.setdefault(name, obj)
+    return _REGISTRY[name]
+
+
+def names() -> list[str]:
+    """Registered and installed benchmark names in display order (broken plugins left out; see :func:`broken`)."""
+    _scan()
+    for name in list(_ENTRY_POINTS):
+        _load(name)
+    return sorted((n for n in _REGISTRY if n not in _FAILED), key=lambda n: (_order(n), n))
+
+
+def _order(name: str) -> int:
+    factory = _REGISTRY.get(name)
+    cls = factory if isinstance(factory, type) else getattr(factory, "benchmark_class", None)
+    return int(getattr(cls, "display_order", 100))
+
+
+def broken() -> dict[str, str]:
+    """Installed benchmark plugins that failed to load, with the reason."""
+    names()
+    return dict(_FAILED)
+
+
+def benchmark_class(name: str) -> type[Benchmark]:
+    """The class registered under ``name`` (declarations readable without loading data)."""
+    factory = _load(name)
+    if factory is None:
+        why = f" (its plugin failed to load: {_FAILED[name]})" if name in _FAILED else ""
+        raise ConfigError(f"unknown benchmark {name!r}{why}; known: {', '.join(names())}")
+    if isinstance(factory, type) and issubclass(factory, Benchmark):
+        return factory
+    cls = getattr(factory, "benchmark_class", None)
+    if isinstance(cls, type) and issubclass(cls, Benchmark):
+        return cls
+    raise ConfigError(f"benchmark {name!r} is registered as a factory without a benchmark_class attribute")
+
+
+def defaults() -> list[str]:
+    """The benchmarks ``harness eval`` runs when none are named."""
+    return [n for n in names() if benchmark_class(n).default]
+
+
+def references() -> list[str]:
+    """The benchmarks whose items are decontamination references (``--benchmarks all``)."""
+    return [n for n in names() if benchmark_class(n).decontamination_reference]
+
+
+def parse_list(text: str | Sequence[str] | None, what: str = "--benchmarks", all_means: str = "all") -> list[str]:
+    """A comma list (or ``all``: the decontamination references) as known benchmark names, or a ConfigError."""
+    if text is None:
+        return defaults()
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if items == [all_means]:
+        return references() if all_means == "all" else names()
+    if not items:
+        raise ConfigError(f"{what} is empty; name at least one of {', '.join(names())}")
+    unknown = [b for b in items if b not in names()]
+    if unknown:
+        raise ConfigError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names())}")
+    return list(dict.fromkeys(items))
+
+
+def get(name: str, data_dir: str | Path | None = None, **options: Any) -> Benchmark:
+    """Instantiate a registered benchmark with its options, or fail naming the known ones."""
+    factory = _load(name)
+    if factory is None:
+        why = f" (its plugin failed to load: {_FAILED[name]})" if name in _FAILED else ""
+        raise ConfigError(f"unknown benchmark {name!r}{why}; known: {', '.join(names())}")
+    cls = benchmark_class(name)
+    cls.make_options(options)  # unknown or malformed options fail here, with the flags named
+    return factory(data_dir=data_dir, **options)
+
+
+def reader(name: str, data_dir: str | Path | None = None) -> Benchmark:
+    """A benchmark instance for reading problems only (decontamination, prompts): no grading needs checked."""
+    return benchmark_class(name).for_reading(data_dir)
 
 
 def accepted_options(name: str) -> set[str]:
-    """Keyword options the benchmark's factory takes besides ``data_dir``."""
-    import inspect
-
-    _load_builtin()
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        return set()
-    params = inspect.signature(factory).parameters
-    return {p for p in params if p not in ("self", "data_dir")}
+    """Option names the benchmark's ``Options`` declares."""
+    return set(benchmark_class(name).Options.model_fields)
 
 
-def options_for(names_: list[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Split benchmark options (set flags only) among benchmarks; an option no benchmark takes is an error."""
+def options_for(names_: Sequence[str], options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Split benchmark options (set flags only) among benchmarks; an option no benchmark here takes is an error."""
     given = {k: v for k, v in options.items() if v is not None}
     per = {n: {k: v for k, v in given.items() if k in accepted_options(n)} for n in names_}
     used = {k for opts in per.values() for k in opts}
@@ -270,20 +574,5 @@ def options_for(names_: list[str], options: dict[str, Any]) -> dict[str, dict[st
     if unused:
         takers = {k: [n for n in names() if k in accepted_options(n)] for k in unused}
         what = "; ".join(f"--{k.replace('_', '-')} applies to {', '.join(v) or 'no benchmark'}" for k, v in takers.items())
-        raise HarnessError(f"{what} (benchmarks here: {', '.join(names_)})")
+        raise ConfigError(f"{what} (benchmarks here: {', '.join(names_)})")
     return per
-
-
-def _load_builtin() -> None:
-    # Benchmark modules sit above the core, so the core discovers them as
-    # plugins (the ``harness.benchmarks`` entry-point group) instead of
-    # importing them; the CLI also imports the ``benchmarks`` package.
-    if _REGISTRY:
-        return
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="harness.benchmarks"):
-        try:
-            ep.load()
-        except ImportError:
-            continue

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
-from harness.cliargs import key_value, positive_int
+from harness.cliargs import add_benchmark_flags, benchmark_flag_values, key_value, positive_int
 from harness.errors import HarnessError
 
 
 def _parser() -> argparse.ArgumentParser:
-    import benchmarks  # noqa: F401  (the CLI may import every subsystem)
     from harness.benchmark import names
 
     parser = argparse.ArgumentParser(prog="harness", description="Evaluate, generate for, train and audit code models.")
@@ -26,30 +24,17 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "evaluate",
-        help="grade an EvalPlus-format samples file",
-        description="Grade stored samples (EvalPlus JSONL: task_id + solution or completion) in the sandbox, "
-        "with EvalPlus 0.3.1's verdict rules. Writes eval_results.json (EvalPlus schema) and run.json.",
+        help="grade a samples file",
+        description="Grade stored samples (EvalPlus JSONL: task_id + solution or completion, or the benchmark's "
+        "own format) in the sandbox, with the benchmark's official verdict rules. Writes eval_results.json and "
+        "run.json.",
     )
     ev.add_argument("--benchmark", required=True, choices=names(), help="benchmark to grade against")
     ev.add_argument("--samples", required=True, type=Path, help="samples JSONL file")
     ev.add_argument("--output", type=Path, help="result folder (default: next to the samples file, EvalPlus naming)")
-    ev.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
-    ev.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
-    ev.add_argument("--test-details", action="store_true", help="run every input and record every failing one")
-    ev.add_argument("--base-only", action="store_true", help="only the base tests (no plus inputs)")
-    ev.add_argument("--no-verdict-cache", action="store_true", help="re-grade programs even when a verdict is cached")
     ev.add_argument("--skip-bad-samples", action="store_true", help="skip malformed sample lines instead of stopping")
-    ev.add_argument(
-        "--memory-accounting",
-        choices=["evalplus", "program"],
-        default="evalplus",
-        help="evalplus (default): a program gets the free memory it would have inside EvalPlus's checker, "
-        "so memory-hungry samples get EvalPlus's verdict; program: the whole limit is the program's",
-    )
-    ev.add_argument(
-        "--memory-limit", type=positive_int, metavar="MIB", default=4096, help="address-space cap per program (MiB)"
-    )
-    _benchmark_flags(ev)
+    _grading_flags(ev)
+    add_benchmark_flags(ev, names())
     _eval_parser(sub, names())
     _decontam_parser(sub)
     _generate_parser(sub)
@@ -63,8 +48,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _grading_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of the core grader, the same for every benchmark (evaluate and eval)."""
+    p.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
+    p.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
+    p.add_argument("--test-details", action="store_true", help="run every input and record every failing one")
+    p.add_argument("--no-verdict-cache", action="store_true", help="re-grade programs even when a verdict is cached")
+    p.add_argument("--memory-limit", type=positive_int, metavar="MIB", default=4096,
+                   help="address-space cap per program (MiB, default 4096)")
+    p.add_argument("--isolation", choices=["auto", "bwrap", "process"], default=None,
+                   help="sandbox isolation: bwrap (fails when bubblewrap cannot start), process (no namespaces), "
+                   "auto (default, or $HARNESS_ISOLATION): bwrap when it works here")  # fmt: skip
+
+
+def _sandbox_settings(args: argparse.Namespace) -> object:
+    from harness.execution import SandboxSettings
+
+    kwargs: dict[str, object] = {"memory_bytes": args.memory_limit << 20}
+    if args.isolation:
+        kwargs["isolation"] = args.isolation
+    return SandboxSettings(**kwargs)  # type: ignore[arg-type]
+
+
 def _decontam_parser(sub: argparse._SubParsersAction) -> None:
-    from harness.decontamination import ALL_BENCHMARKS, DEFAULT_METHODS, METHODS
+    from harness.benchmark import references
+    from harness.decontamination import DEFAULT_METHODS, METHODS
 
     dc = sub.add_parser(
         "decontam",
@@ -78,7 +86,8 @@ def _decontam_parser(sub: argparse._SubParsersAction) -> None:
     )
     dc.add_argument("--dataset", type=Path, help="JSONL, .parquet, or a datasets.save_to_disk folder")
     dc.add_argument("--fields", help="comma list of fields to check (default: every string field)")
-    dc.add_argument("--benchmarks", default="all", help=f"comma list or 'all' ({', '.join(ALL_BENCHMARKS)})")
+    dc.add_argument("--benchmarks", default="all",
+                    help=f"comma list or 'all' (the decontamination references: {', '.join(references())})")
     dc.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                     help=f"comma list of {', '.join(METHODS)} (default: {', '.join(DEFAULT_METHODS)})")
     dc.add_argument("--output", required=True, type=Path, help="report folder")
@@ -95,16 +104,16 @@ def _decontam_parser(sub: argparse._SubParsersAction) -> None:
     dc.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
     dc.add_argument("--no-index-cache", action="store_true", help="rebuild the benchmark index")
     dc.add_argument("--cutoff-date", metavar="YYYY-MM-DD",
-                    help="a model's training cutoff: report the LiveCodeBench problems after it (the "
-                    "contamination-free window); with --model, later `harness eval` runs of that model on "
-                    "livecodebench default to this window")
+                    help="a model's training cutoff: report the problems of dated benchmarks published after it "
+                    "(the contamination-free window); with --model, later `harness eval` runs of that model on "
+                    "those benchmarks default to this window")
     dc.add_argument("--model", metavar="SPEC", help="the model whose --cutoff-date this is")
 
 
 def _decontam(args: argparse.Namespace) -> int:
+    from harness.benchmark import parse_list
     from harness.data import cache_dir
     from harness.decontamination import (
-        ALL_BENCHMARKS,
         AuditOptions,
         IndexParams,
         audit,
@@ -117,14 +126,15 @@ def _decontam(args: argparse.Namespace) -> int:
         raise HarnessError("--model needs --cutoff-date (the model's training cutoff)")
     win = None
     if args.cutoff_date:
-        win = window.window_report(window.parse_day(args.cutoff_date), args.data_dir)
-        print(f"LiveCodeBench after {win['cutoff']}: {win['problems_after_cutoff']} problems "
-              f"({win['first_contest_date']} .. {win['last_contest_date']}), "
-              f"{win['problems_on_or_before_cutoff']} on or before it")  # fmt: skip
+        dated = None if args.benchmarks == "all" else parse_list(args.benchmarks)
+        win = window.window_report(window.parse_day(args.cutoff_date), args.data_dir, dated)
+        for w in win["benchmarks"].values():
+            print(f"{w['title']} after {win['cutoff']}: {w['problems_after_cutoff']} problems "
+                  f"({w['first_date']} .. {w['last_date']}), {w['problems_on_or_before_cutoff']} on or before it")
         if args.model:
             where = window.remember(args.model, win)
-            print(f"remembered: livecodebench runs of {args.model} now default to --start-date "
-                  f"{win['start_date']} ({where})")  # fmt: skip
+            print(f"remembered: runs of {args.model} on {', '.join(win['benchmarks']) or 'dated benchmarks'} now "
+                  f"default to --start-date {win['start_date']} ({where})")  # fmt: skip
     if args.dataset is None:
         if win is None:
             raise HarnessError("nothing to do: pass --dataset FILE to audit (and/or --cutoff-date for the window)")
@@ -134,12 +144,7 @@ def _decontam(args: argparse.Namespace) -> int:
         print(f"window: {args.output / 'window.json'}")
         return 0
 
-    benches = list(ALL_BENCHMARKS) if args.benchmarks == "all" else [b.strip() for b in args.benchmarks.split(",")]
-    from harness.benchmark import names
-
-    unknown = [b for b in benches if b not in names()]
-    if unknown:
-        raise HarnessError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(names())}")
+    benches = parse_list(args.benchmarks)
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
     judge = None
     if args.judge_model:
@@ -153,7 +158,7 @@ def _decontam(args: argparse.Namespace) -> int:
     report = audit(args.dataset, fields, benches, opts, params, data_dir=args.data_dir,
                    cache_dir=None if args.no_index_cache else cache_dir(), echo=print)  # fmt: skip
     if win is not None:
-        report["livecodebench_window"] = win
+        report["window"] = win
     if args.write_clean:
         report["clean"] = write_clean(report, args.dataset, fields, args.write_clean)
     json_path, md_path = write_report(report, args.output)
@@ -224,26 +229,8 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("benchmark selection (LiveCodeBench, DS-1000)")
-    g.add_argument("--start-date", metavar="YYYY-MM-DD", help="livecodebench: first contest date (inclusive)")
-    g.add_argument("--end-date", metavar="YYYY-MM-DD", help="livecodebench: last contest date (the whole day counts)")
-    g.add_argument("--platform", help="livecodebench: comma list of platforms (leetcode, atcoder, codeforces)")
-    g.add_argument("--difficulty", help="livecodebench: comma list (easy, medium, hard)")
-    g.add_argument("--release", help="livecodebench: release_v1..release_v6 (cumulative) or v1..v6 (one file)")
-    g.add_argument("--env", dest="env_path", metavar="DIR", help="ds1000: managed environment (default: the one "
-                   "`harness env create ds1000` built)")
-
-
-def _bench_options(args: argparse.Namespace, benches: list[str]) -> dict[str, dict[str, object]]:
-    from harness.benchmark import options_for
-
-    given = {k: getattr(args, k, None) for k in ("start_date", "end_date", "platform", "difficulty", "release")}
-    given["env"] = getattr(args, "env_path", None)
-    return options_for(benches, given)
-
-
 def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
+    from harness.benchmark import defaults
     from harness.engine import backend_names
 
     ev = sub.add_parser(
@@ -256,7 +243,8 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     )
     ev.add_argument("--model", required=True, metavar="SPEC",
                     help="hf:PATH_OR_ID, vllm:PATH_OR_ID, openai:NAME, replay:SAMPLES.jsonl or oracle")
-    ev.add_argument("--benchmarks", default="humaneval,mbpp", help=f"comma list (known: {', '.join(known)})")
+    ev.add_argument("--benchmarks", default=None,
+                    help=f"comma list (default: {','.join(defaults())}; known: {', '.join(known)})")
     ev.add_argument("--n", type=positive_int, default=1, help="samples per task (default 1)")
     ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ev.add_argument("--top-p", type=float, default=1.0)
@@ -268,8 +256,7 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     ev.add_argument("--system", help="system message for instruct prompts")
     ev.add_argument("--limit", type=positive_int, help="only the first N tasks of each benchmark (smoke runs)")
     ev.add_argument("--output", type=Path, help="result folder (default: runs/<model>)")
-    ev.add_argument("--parallel", type=positive_int, help="sandbox workers (default: one per CPU core)")
-    ev.add_argument("--data-dir", type=Path, help="offline dataset folder (default: $HARNESS_DATA_DIR, else download)")
+    _grading_flags(ev)
     ev.add_argument("--no-cache", action="store_true", help="bypass the response cache (neither read nor write)")
     ev.add_argument("--cache-dir", type=Path, help="response cache folder (default: the harness cache)")
     ev.add_argument("--engine-arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
@@ -277,17 +264,14 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     ev.add_argument("--base-url", action="append", default=[], metavar="URL",
                     help="openai backend: server base URL, repeat for several servers (default: $OPENAI_BASE_URL)")
     ev.add_argument("--api-key", help="openai backend: API key (default: $OPENAI_API_KEY)")
-    ev.add_argument("--memory-accounting", choices=["evalplus", "program"],
-                    help="as for evaluate; default evalplus, except program for the oracle (see README)")  # fmt: skip
-    _benchmark_flags(ev)
+    add_benchmark_flags(ev, known)
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from harness.benchmark import options_for, parse_list
     from harness.model_eval import EvalSettings, eval_model
 
-    benches = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
-    if not benches:
-        raise HarnessError("--benchmarks is empty; name at least one (e.g. humaneval,mbpp)")
+    benches = parse_list(args.benchmarks)
     options = dict(args.engine_arg)
     if args.base_url:
         options["base_url"] = [u for arg in args.base_url for u in arg.split(",") if u]
@@ -296,19 +280,11 @@ def _eval(args: argparse.Namespace) -> int:
     output = args.output or Path("runs") / _slug(args.model)
     settings = EvalSettings(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, style=args.style, limit=args.limit, system=args.system,
-                            memory_accounting=args.memory_accounting)  # fmt: skip
-    bench_options = _bench_options(args, benches)
-    if "livecodebench" in benches and "start_date" not in bench_options["livecodebench"]:
-        from harness.decontamination.window import lookup
-
-        remembered = lookup(args.model)
-        if remembered:
-            bench_options["livecodebench"]["start_date"] = remembered["start_date"]
-            print(f"livecodebench: --start-date {remembered['start_date']} from {args.model}'s training cutoff "
-                  f"{remembered['cutoff']} (set by harness decontam; pass --start-date to override)")  # fmt: skip
+                            test_details=args.test_details, use_verdict_cache=not args.no_verdict_cache)  # fmt: skip
     eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
                cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel,
-               bench_options=bench_options)  # fmt: skip
+               sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
+               bench_options=options_for(benches, benchmark_flag_values(args)))  # fmt: skip
     return 0
 
 
@@ -319,8 +295,8 @@ def _slug(spec: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from harness.benchmark import options_for
     from harness.evaluation import evaluate_samples
-    from harness.execution import SandboxSettings
 
     evaluate_samples(
         args.benchmark,
@@ -329,32 +305,32 @@ def _evaluate(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         data_dir=args.data_dir,
         test_details=args.test_details,
-        base_only=args.base_only,
         use_verdict_cache=not args.no_verdict_cache,
         skip_bad=args.skip_bad_samples,
-        memory_accounting=args.memory_accounting,
-        sandbox_settings=SandboxSettings(memory_bytes=args.memory_limit << 20),
-        bench_options=_bench_options(args, [args.benchmark])[args.benchmark],
+        sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
+        bench_options=options_for([args.benchmark], benchmark_flag_values(args))[args.benchmark],
     )
     return 0
 
 
 def _env_parser(sub: argparse._SubParsersAction) -> None:
+    from harness import envs
+
     env = sub.add_parser(
         "env",
-        help="build or inspect a managed execution environment (ds1000)",
+        help="build or inspect a managed execution environment (a benchmark's pinned libraries)",
         description="Managed execution environments: a virtual environment with the library versions a benchmark "
         "pins (or the nearest ones for this Python), whose interpreter then runs that benchmark's programs.",
     )
     acts = env.add_subparsers(dest="env_command", metavar="ACTION", required=True)
     create = acts.add_parser("create", help="build the environment (default: <harness cache>/envs/NAME)")
-    create.add_argument("name", help="environment name (ds1000)")
+    create.add_argument("name", help=f"environment name ({', '.join(envs.specs()) or 'none installed'})")
     create.add_argument("--path", type=Path, help="where to build it (default: <harness cache>/envs/NAME)")
     create.add_argument("--libraries", help="comma list: install only these (e.g. numpy,pandas,scipy,scikit-learn,"
-                        "matplotlib); problems needing the others are not graded")
+                        "matplotlib); problems needing the others are not graded")  # fmt: skip
     create.add_argument("--python", help="interpreter to base it on (default: the harness's own)")
     show = acts.add_parser("show", help="print the interpreter and the library versions pinned vs installed")
-    show.add_argument("name", help="environment name (ds1000)")
+    show.add_argument("name", help=f"environment name ({', '.join(envs.specs()) or 'none installed'})")
     show.add_argument("--path", type=Path, help="the environment's folder (default: <harness cache>/envs/NAME)")
     show.add_argument("--json", action="store_true", help="print versions.json")
 
@@ -401,7 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; finished samples and verdicts are cached, rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line
-        if args.debug or os.environ.get("HARNESS_DEBUG"):
+        from harness.settings import current
+
+        if args.debug or current().debug:
             traceback.print_exc()
         print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -53,3 +53,68 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise HarnessError(f"config file {p} must hold a table (JSON object) of settings")
     return doc
+
+
+# ------------------------------------------------------- benchmark options as flags
+def _flag_kind(annotation: Any) -> tuple[str, Any]:
+    """How a pydantic field becomes an argparse flag: ``("bool"|"choice"|"value", type_or_choices)``."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Literal:
+        return "choice", [str(a) for a in typing.get_args(annotation)]
+    if args and origin is not None and origin not in (list, dict, tuple, set):  # Optional[X] / X | None
+        return _flag_kind(args[0]) if len(args) == 1 else ("value", str)
+    if annotation is bool:
+        return "bool", None
+    if annotation in (int, float, str):
+        return "value", annotation
+    return "value", _json_or_text
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def add_benchmark_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """One ``--flag`` per field of every benchmark's ``Options`` (a flag several benchmarks share is added once).
+
+    Flags default to "not given" (None), so only what the user set reaches a
+    benchmark; booleans become ``--flag`` / ``--no-flag``.
+    """
+    from harness import benchmark as registry
+
+    seen: dict[str, list[str]] = {}
+    fields: dict[str, Any] = {}
+    for name in names:
+        for field, info in registry.benchmark_class(name).Options.model_fields.items():
+            seen.setdefault(field, []).append(name)
+            fields.setdefault(field, info)
+    if not fields:
+        return
+    group = parser.add_argument_group("benchmark options (each benchmark's Options; see docs/adding-a-benchmark.md)")
+    for field, info in fields.items():
+        flag = "--" + field.replace("_", "-")
+        owners = ", ".join(seen[field])
+        help_text = f"{owners}: {info.description or field}"
+        if info.default is not None and not callable(info.default):
+            help_text += f" (default: {info.default})"
+        kind, extra = _flag_kind(info.annotation)
+        metavar = (info.json_schema_extra or {}).get("metavar") if isinstance(info.json_schema_extra, dict) else None
+        dest = f"bench_opt__{field}"
+        if kind == "bool":
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif kind == "choice":
+            group.add_argument(flag, dest=dest, choices=extra, default=None, help=help_text)
+        else:
+            group.add_argument(flag, dest=dest, type=extra, default=None, metavar=metavar, help=help_text)
+
+
+def benchmark_flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark options the user gave on the command line (field name -> value)."""
+    prefix = "bench_opt__"
+    return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix) and v is not None}

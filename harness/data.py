@@ -39,16 +39,16 @@ class ReleaseFile:
 
 def cache_dir() -> Path:
     """The harness's cache root (datasets, expected outputs, verdicts)."""
-    env = os.environ.get("HARNESS_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "harness"
+    from harness.settings import current
+
+    return current().cache_dir
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     """The offline data folder from ``--data-dir`` or ``HARNESS_DATA_DIR``, if any."""
-    value = explicit if explicit is not None else os.environ.get("HARNESS_DATA_DIR")
+    from harness.settings import current
+
+    value = explicit if explicit is not None else current().data_dir
     if not value:
         return None
     path = Path(value).expanduser()
@@ -68,7 +68,9 @@ def resolve(release: ReleaseFile, explicit_dir: str | os.PathLike[str] | None = 
     cached = cache_dir() / "datasets" / release.subdir / release.filename
     if cached.is_file():
         return cached
-    if os.environ.get("HARNESS_OFFLINE") == "1":
+    from harness.settings import current
+
+    if current().offline:
         raise HarnessError(_missing(release, folder, "HARNESS_OFFLINE=1 forbids downloads"))
     try:
         _download(release.url, cached)

@@ -72,96 +72,35 @@ class EnvSpec:
         raise HarnessError(f"{self.name} has no library {name!r}; known: {known}")
 
 
-#: DS-1000's ``environment.yml`` (Python 3.10, conda); tensorflow-cpu comes from pip there too.
-DS1000 = EnvSpec(
-    name="ds1000",
-    source="DS-1000 environment.yml",
-    requirements=(
-        Requirement("numpy", "1.26.4", "numpy"),
-        Requirement("pandas", "1.5.3", "pandas"),
-        Requirement("scipy", "1.12.0", "scipy"),
-        Requirement("scikit-learn", "1.4.0", "sklearn", ("sklearn",)),
-        Requirement("matplotlib", "3.8.4", "matplotlib"),
-        Requirement("seaborn", "0.13.2", "seaborn"),
-        Requirement("statsmodels", "0.14.1", "statsmodels"),
-        Requirement("xgboost", "2.0.3", "xgboost"),
-        Requirement("gensim", "4.3.2", "gensim"),
-        Requirement("torch", "2.2.0", "torch", ("pytorch",), cpu_build=True),
-        Requirement("tensorflow-cpu", "2.16.1", "tensorflow", ("tensorflow", "tf", "keras")),
-        # environment.yml's unversioned ``yaml``; one problem's own test parses YAML.
-        Requirement("pyyaml", None, "yaml", ("yaml",)),
-    ),
-    # Imported by each worker once, then inherited by every forked program.
-    preload=(
-        "numpy",
-        "pandas",
-        "scipy",
-        "scipy.stats",
-        "scipy.sparse",
-        "scipy.optimize",
-        "scipy.spatial",
-        "scipy.interpolate",
-        "scipy.integrate",
-        "scipy.signal",
-        "sklearn",
-        "sklearn.linear_model",
-        "sklearn.preprocessing",
-        "sklearn.model_selection",
-        "sklearn.feature_extraction.text",
-        "matplotlib",
-        "matplotlib.pyplot",
-        "PIL.Image",
-        "seaborn",
-        "tokenize",
-        "copy",
-        "io",
-    ),  # fmt: skip
-    # torch and tensorflow start native threads at import unless the thread
-    # counts below are 1 (measured: 2 and 3 threads otherwise), and a thread
-    # does not survive fork; so they are preloaded only where a probe at
-    # build time saw their import start none (see ``fork_safe``).
-    preload_if_threadless=("torch", "tensorflow"),
-    env=(
-        ("MPLBACKEND", "Agg"),
-        ("TF_CPP_MIN_LOG_LEVEL", "3"),
-        ("CUDA_VISIBLE_DEVICES", "-1"),
-        ("KMP_DUPLICATE_LIB_OK", "TRUE"),
-        ("OMP_NUM_THREADS", "1"),
-        ("OPENBLAS_NUM_THREADS", "1"),
-        ("MKL_NUM_THREADS", "1"),
-        ("TF_NUM_INTEROP_THREADS", "1"),
-        ("TF_NUM_INTRAOP_THREADS", "1"),
-        ("TF_ENABLE_ONEDNN_OPTS", "0"),
-        ("PYTHONWARNINGS", "ignore"),
-    ),
-    # seaborn.load_dataset (14 plotting problems) and sklearn's fetch_*
-    # (one problem) read these caches before they go to the network.
-    fetches=(
-        (
-            "seaborn example datasets",
-            "seaborn-data",
-            "SEABORN_DATA",
-            "import seaborn\nfor n in ('tips', 'penguins', 'exercise', 'planets'):\n"
-            "    seaborn.load_dataset(n, data_home=DATA)",
-        ),
-        (
-            "scikit-learn California housing",
-            "scikit_learn_data",
-            "SCIKIT_LEARN_DATA",
-            "from sklearn.datasets import fetch_california_housing\nfetch_california_housing(data_home=DATA)",
-        ),
-    ),  # fmt: skip
-)
+def specs() -> dict[str, EnvSpec]:
+    """Environment specs by name, as the installed benchmarks declare them (``Benchmark.environment_spec``)."""
+    from harness import benchmark as registry
 
-SPECS: dict[str, EnvSpec] = {DS1000.name: DS1000}
+    out: dict[str, EnvSpec] = {}
+    for name in registry.names():
+        declared = registry.benchmark_class(name).environment_spec
+        if isinstance(declared, EnvSpec):
+            out.setdefault(declared.name, declared)
+    return out
 
 
 def spec(name: str) -> EnvSpec:
     """The environment spec called ``name``."""
+    known = specs()
     try:
-        return SPECS[name]
+        return known[name]
     except KeyError:
-        raise HarnessError(f"unknown environment {name!r}; known: {', '.join(sorted(SPECS))}") from None
+        raise HarnessError(f"unknown environment {name!r}; known: {', '.join(sorted(known)) or 'none'}") from None
+
+
+def __getattr__(attr: str) -> EnvSpec:
+    # ``envs.NAME`` (upper case) reads the spec a benchmark declares, for callers of the older layout.
+    if attr.isupper() and attr.lower() in specs():
+        return specs()[attr.lower()]
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+
 
 
 def default_path(name: str) -> Path:

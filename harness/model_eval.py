@@ -22,9 +22,10 @@ from harness.benchmark import Benchmark, Problem, Prompt
 from harness.engine import Engine, Request, Result, Sampling, shared_engine
 from harness.engine.types import Message
 from harness.errors import HarnessError
-from harness.evaluation import evaluate_samples
+from harness.evaluation import evaluate
 from harness.execution import SandboxSettings
 from harness.progress import Bar
+from harness.samples import Sample
 from harness.store import GenerationInfo, RunRecord, write_json_atomic
 
 STYLES = ("auto", "base", "instruct")
@@ -42,20 +43,8 @@ class EvalSettings:
     style: str = "auto"
     limit: int | None = None
     system: str | None = None
-    #: None: EvalPlus parity ("evalplus"), except for the oracle (see :func:`memory_accounting_for`).
-    memory_accounting: str | None = None
-
-
-def memory_accounting_for(backend: str, requested: str | None) -> str:
-    """``evalplus`` for model samples (EvalPlus parity), ``program`` for the oracle.
-
-    Under EvalPlus's accounting a program only gets the memory its checker
-    process leaves free, and Mbpp/255's reference solution itself needs more;
-    the oracle checks the grader, not that artifact.
-    """
-    if requested is not None:
-        return requested
-    return "program" if backend == "oracle" else "evalplus"
+    test_details: bool = False
+    use_verdict_cache: bool = True
 
 
 def _requests(bench: Benchmark, problems: Sequence[Problem], style: str, settings: EvalSettings) -> tuple[list[Request], list[Prompt]]:  # fmt: skip
@@ -78,7 +67,7 @@ def _requests(bench: Benchmark, problems: Sequence[Problem], style: str, setting
 
 def eval_model(
     model: str,
-    benchmarks: Sequence[str],
+    benchmarks: Sequence[str] | None,
     output: str | Path,
     settings: EvalSettings = EvalSettings(),
     engine_options: Mapping[str, Any] | None = None,
@@ -91,17 +80,29 @@ def eval_model(
     engine: Engine | None = None,
     bench_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, RunRecord]:
-    """Generate, grade and record every benchmark; returns the run records by benchmark."""
+    """Generate, grade and record every benchmark (None: the registry's defaults); returns records by benchmark.
+
+    ``bench_options``: per benchmark, the options the user set. The oracle is
+    graded under each benchmark's :meth:`~harness.benchmark.Benchmark.oracle_options`
+    unless the user set them.
+    """
     out = Path(output)
-    unknown = [b for b in benchmarks if b not in registry.names()]
-    if unknown:
-        raise HarnessError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(registry.names())}")
+    names = registry.parse_list(list(benchmarks) if benchmarks is not None else None)
     if settings.style not in STYLES:
         raise HarnessError(f"unknown --style {settings.style!r}; choose from {', '.join(STYLES)}")
-    per = bench_options or {}
-    benches = {name: registry.get(name, data_dir=data_dir, **dict(per.get(name, {}))) for name in benchmarks}
+    per = {name: dict((bench_options or {}).get(name, {})) for name in names}
+    backend = model.split(":", 1)[0]
+    for name in names:
+        cls = registry.benchmark_class(name)
+        extra, messages = cls.options_for_model(model, per[name])
+        for message in messages:
+            echo(message)
+        if backend == "oracle":
+            extra = {**cls.oracle_options(), **extra}
+        per[name] = {**extra, **per[name]}
+    benches = {name: registry.get(name, data_dir=data_dir, **per[name]) for name in names}
     options = dict(engine_options or {})
-    if model.split(":", 1)[0] == "oracle" and data_dir is not None:
+    if backend == "oracle" and data_dir is not None:
         options.setdefault("data_dir", str(data_dir))
     if engine is None:
         engine = shared_engine(model, options, cache_dir=cache_dir, use_cache=use_cache)
@@ -130,36 +131,44 @@ def eval_model(
 
     records: dict[str, RunRecord] = {}
     offset = 0
+    total_samples = sum(len(r.completions) for r in results) or 1
     for name, (problems, reqs, prompts) in plan.items():
         bench = benches[name]
         mine = results[offset : offset + len(reqs)]
         offset += len(reqs)
         folder = out / name
-        samples_path = _write_samples(folder, bench, problems, prompts, mine, style)
-        info = _generation_info(engine, style, settings, mine)
-        records[name] = evaluate_samples(
-            name, samples_path, output=folder, parallel=parallel, data_dir=data_dir,
-            sandbox_settings=sandbox_settings, echo=echo, generation=info, bench=bench,
-            memory_accounting=memory_accounting_for(engine.name, settings.memory_accounting),
+        samples, samples_path = _samples(folder, bench, problems, prompts, mine, style)
+        # One engine call served every benchmark: each gets its share of the time by samples.
+        share = gen_seconds * sum(len(r.completions) for r in mine) / total_samples
+        info = _generation_info(engine, style, settings, mine, share)
+        records[name] = evaluate(
+            bench, samples, results_path=folder / "eval_results.json", run_path=folder / "run.json",
+            parallel=parallel, test_details=settings.test_details, use_verdict_cache=settings.use_verdict_cache,
+            sandbox_settings=sandbox_settings, echo=echo, generation=info, samples_file=samples_path,
         )  # fmt: skip
     _summary(out, model, records, echo)
     return records
 
 
-def _write_samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompts: Sequence[Prompt],
-                   results: Sequence[Result], style: str) -> Path:  # fmt: skip
+def _samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompts: Sequence[Prompt],
+             results: Sequence[Result], style: str) -> tuple[list[Sample], Path]:  # fmt: skip
+    """The generated samples, in memory with their programs (extracted once), and as files (outputs only)."""
     folder.mkdir(parents=True, exist_ok=True)
+    samples: list[Sample] = []
     samples_lines, raw_lines = [], []
     for problem, prompt, result in zip(problems, prompts, results):
         for index, c in enumerate(result.completions):
             fields = bench.sample(problem, style, prompt, c.text, field=c.sample_field)
+            solution, completion = fields.get("solution"), fields.get("completion")
+            program = bench.program(problem, solution, completion)
+            samples.append(Sample(len(samples) + 1, problem.task_id, solution, completion, program=program))
             samples_lines.append(json.dumps({"task_id": problem.task_id, **fields}))
             raw_lines.append(json.dumps({"task_id": problem.task_id, "index": index, "text": c.text,
                                          "response_prefix": result.request.response_prefix,
                                          "finish_reason": c.finish_reason, "prompt_tokens": c.prompt_tokens,
                                          "completion_tokens": c.completion_tokens, "cached": c.cached}))  # fmt: skip
     _write_lines(folder / "generations.jsonl", raw_lines)
-    return _write_lines(folder / "samples.jsonl", samples_lines)
+    return samples, _write_lines(folder / "samples.jsonl", samples_lines)
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
@@ -169,7 +178,8 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def _generation_info(engine: Engine, style: str, settings: EvalSettings, results: Sequence[Result]) -> GenerationInfo:
+def _generation_info(engine: Engine, style: str, settings: EvalSettings, results: Sequence[Result],
+                     seconds: float) -> GenerationInfo:  # fmt: skip
     desc = engine.describe()
     comps = [c for r in results for c in r.completions]
     finish: dict[str, int] = {}
@@ -181,28 +191,27 @@ def _generation_info(engine: Engine, style: str, settings: EvalSettings, results
                   "max_tokens": settings.max_tokens, "seed": settings.seed, "limit": settings.limit},
         n_requests=len(results), cached_samples=sum(c.cached for c in comps),
         generated_samples=sum(not c.cached for c in comps), prompt_tokens=sum(c.prompt_tokens for c in comps),
-        completion_tokens=sum(c.completion_tokens for c in comps), finish_reasons=finish,
+        completion_tokens=sum(c.completion_tokens for c in comps), finish_reasons=finish, seconds=round(seconds, 3),
     )  # fmt: skip
 
 
 def _summary(out: Path, model: str, records: Mapping[str, RunRecord], echo: Callable[[str], None]) -> None:
     rows = []
     for name, rec in records.items():
-        base = rec.pass_at_k.get("base", {})
-        plus = rec.pass_at_k.get("plus", {})
+        first = {suite: rec.pass_at_k.get(suite, {}).get("pass@1") for suite in rec.suites}
         rows.append({"benchmark": name, "dataset": f"{rec.dataset.name} {rec.dataset.version}",
-                     "base_pass@1": base.get("pass@1"), "plus_pass@1": plus.get("pass@1"),
+                     "pass@1": first, "titles": rec.suite_titles(),
+                     "base_pass@1": first.get("base"), "plus_pass@1": first.get("plus"),
                      "pass_at_k": rec.pass_at_k, "n_tasks": rec.n_tasks, "n_samples": rec.n_samples,
                      "cached_samples": rec.generation.cached_samples if rec.generation else 0,
                      "run": str((out / name / "run.json").resolve())})  # fmt: skip
     write_json_atomic(out / "summary.json", {"model": model, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                              "benchmarks": rows})  # fmt: skip
+    cells = [[(r["titles"].get(s, s), v) for s, v in r["pass@1"].items()] for r in rows]
     width = max(len(r["benchmark"]) for r in rows) + 2
     echo("")
-    echo(f"{'benchmark'.ljust(width)}{'base pass@1':>12}{'plus pass@1':>12}{'tasks':>7}{'samples':>9}{'cached':>8}")
-    for r in rows:
-        plus = f"{r['plus_pass@1']:.3f}" if r["plus_pass@1"] is not None else "-"
-        base = f"{r['base_pass@1']:.3f}" if r["base_pass@1"] is not None else "-"
-        echo(f"{r['benchmark'].ljust(width)}{base:>12}{plus:>12}{r['n_tasks']:>7}{r['n_samples']:>9}"
-             f"{r['cached_samples']:>8}")  # fmt: skip
+    echo(f"{'benchmark'.ljust(width)}{'pass@1 per suite':<40}{'tasks':>7}{'samples':>9}{'cached':>8}")
+    for r, mine in zip(rows, cells):
+        text = "  ".join(f"{title} {v:.3f}" if v is not None else f"{title} -" for title, v in mine)
+        echo(f"{r['benchmark'].ljust(width)}{text:<40}{r['n_tasks']:>7}{r['n_samples']:>9}{r['cached_samples']:>8}")
     echo(f"summary: {out / 'summary.json'}")

@@ -1,8 +1,9 @@
 """The run registry: a SQLite index of run records (``run.json``) for listing, leaderboards and comparisons.
 
 The records stay where they were written; the registry only indexes them (id,
-model, benchmark, dataset name/version/hash, selection such as LiveCodeBench's
-date window, harness version, date, headline pass@1, training lineage, path),
+model, benchmark, its title, suites and leaderboard column titles, dataset
+name/version/hash, the record's selection (such as LiveCodeBench's date
+window), harness version, date, pass@k per suite, training lineage, path),
 so deleting an entry never deletes results and re-indexing a file replaces its
 entry. Location: ``--registry PATH``, else ``$HARNESS_REGISTRY``, else
 ``<harness cache>/runs.sqlite``. ``HARNESS_REGISTRY=off`` stops ``harness
@@ -13,6 +14,10 @@ A run's id is the first 12 hex digits of SHA-256 over its record's absolute
 path and creation time: stable for a stored record, different for a new run
 written into the same folder (which then replaces the old entry, since the old
 record is gone).
+
+The index has a schema version of its own (:data:`SCHEMA_VERSION`): opening a
+registry written by an older harness adds the missing columns and re-indexes
+its entries from their record files, keeping the model names they were given.
 """
 
 from __future__ import annotations
@@ -33,19 +38,13 @@ from harness.errors import HarnessError
 from harness.store import RunRecord, load_run
 
 ENV_VAR = "HARNESS_REGISTRY"
-_DISABLED = {"off", "none", "0", "false", "no"}
-SCHEMA_VERSION = 1
-# benchmark_options keys that change which problems are scored (LiveCodeBench's window and filters); other
-# options (DS-1000's environment path, time limits) describe the run without changing the selection.
-SELECTION_KEYS = ("release", "start_date", "end_date", "platform", "difficulty")
+#: v1: the first index; v2: the benchmark's title, suites and column titles (record schema v2).
+SCHEMA_VERSION = 2
 # File names a folder walk treats as run records: harness's ``run.json`` and EvalPlus-style ``X_run.json``.
 _RUN_FILE = re.compile(r"(^|_)run\.json$")
-# Sample-file stems too generic to name a model (the folder above names it instead).
-_GENERIC_STEMS = {"samples", "humaneval", "mbpp", "livecodebench", "ds1000", "answers", "completions", "generations"}
-_LINEAGE_NOTE = re.compile(
-    r"trained by harness train: dataset sha256 (?P<data>\S+) .*?, base model (?P<base>.+?), checkpoint (?P<ckpt>\S+?)"
-    r"(?: \(LoRA adapter\))?, config sha256"
-)
+# Sample-file stems too generic to name a model (the folder above names it instead); every registered
+# benchmark's name is generic too (published samples are laid out as ``<model>/<benchmark>.jsonl``).
+_GENERIC_STEMS = frozenset({"samples", "answers", "completions", "generations"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,20 +73,26 @@ CREATE TABLE IF NOT EXISTS runs (
     base_model TEXT,
     checkpoint TEXT,
     lineage TEXT,
-    indexed TEXT NOT NULL
+    indexed TEXT NOT NULL,
+    title TEXT,
+    suites TEXT,
+    columns TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_model ON runs (model, benchmark, created);
 CREATE INDEX IF NOT EXISTS runs_benchmark ON runs (benchmark, created);
 CREATE INDEX IF NOT EXISTS runs_dataset ON runs (dataset_hash);
 """
+# Columns added after v1, with their SQL types: a v1 registry gets them with ALTER TABLE (see Registry._upgrade).
+_ADDED_COLUMNS = (("title", "TEXT"), ("suites", "TEXT"), ("columns", "TEXT"))
 
 
 def default_path() -> Path:
     """``$HARNESS_REGISTRY`` when set (and not ``off``), else ``<harness cache>/runs.sqlite``."""
-    env = os.environ.get(ENV_VAR, "").strip()
-    if env and env.lower() not in _DISABLED:
-        return Path(env).expanduser()
     from harness.data import cache_dir
+    from harness.settings import current
+
+    if current().registry is not None:
+        return current().registry  # type: ignore[return-value]
 
     return cache_dir() / "runs.sqlite"
 
@@ -98,13 +103,23 @@ def run_id(path: str | os.PathLike[str], created: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
-def model_name(record: RunRecord, path: str | os.PathLike[str] | None = None) -> str:
+def _generic_stems(record: RunRecord) -> set[str]:
+    """File stems that name a benchmark or a format rather than a model."""
+    from harness.benchmark import names
+
+    return {*_GENERIC_STEMS, record.benchmark.lower(), *(n.lower() for n in names())}
+
+
+def model_name(record: RunRecord, path: str | os.PathLike[str] | None = None, model: str | None = None) -> str:
     """The model a record belongs to.
 
-    ``harness eval`` records name it; ``harness evaluate`` records of a stored samples file do not, so the
-    samples file names it (its stem, or its folder when the stem is generic such as ``humaneval.jsonl``, the
-    way published samples are laid out), else the run's folder.
+    ``model`` (``runs add --model``) wins; then the record's own ``model`` or generation block (``harness
+    eval`` records); then the samples file (``harness evaluate`` of a stored file): its stem, or its folder
+    when the stem is generic (``samples.jsonl``, ``<benchmark>.jsonl``, ``completions.jsonl``, ..., the way
+    published samples are laid out); else the run's folder.
     """
+    if model:
+        return model
     if record.model:
         return record.model
     if record.generation is not None and record.generation.model:
@@ -112,7 +127,7 @@ def model_name(record: RunRecord, path: str | os.PathLike[str] | None = None) ->
     if record.samples_file:
         samples = Path(record.samples_file)
         stem = samples.name[: -len(".jsonl")] if samples.name.endswith(".jsonl") else samples.stem
-        if stem.lower() not in _GENERIC_STEMS and stem.lower() != record.benchmark.lower() and stem:
+        if stem and stem.lower() not in _generic_stems(record):
             return stem
         if samples.parent.name:
             return samples.parent.name
@@ -121,21 +136,17 @@ def model_name(record: RunRecord, path: str | os.PathLike[str] | None = None) ->
     return "unknown"
 
 
-def selection_of(options: dict[str, Any]) -> dict[str, Any]:
-    """The part of ``benchmark_options`` that decides which problems were scored (e.g. a date window)."""
-    return {k: options[k] for k in SELECTION_KEYS if options.get(k) is not None}
-
-
 def tasks_hash(task_ids: Iterable[str]) -> str:
     """A short digest of the scored task set: runs over different subsets (``--limit``) must not be ranked together."""
     return hashlib.sha256("\n".join(sorted(task_ids)).encode("utf-8")).hexdigest()[:12]
 
 
-def read_lineage(raw_lineage: Any, run_path: Path | None, notes: Iterable[str]) -> dict[str, Any] | None:
-    """Training lineage of a run: the record's ``lineage`` field, else ``lineage.json`` beside it, else its notes.
+def read_lineage(raw_lineage: Any, run_path: Path | None) -> dict[str, Any] | None:
+    """Training lineage of a run: the record's ``lineage`` field, else a ``lineage.json`` beside an old record.
 
-    ``harness train --eval`` writes the lineage in all three places (the field once ``RunRecord`` has it); older
-    records have only the note. Returns ``{"training_data_hash", "base_model", "checkpoint", ...}`` or None.
+    ``harness train --eval`` writes the field (v1 records that carried it only in a note get it when they
+    migrate, see :func:`harness.store.migrate_v1`); some older runs have the side file instead. Returns the
+    lineage with ``training_data_hash``, ``base_model`` (its source) and ``checkpoint`` on top, or None.
     """
     lineage = raw_lineage if isinstance(raw_lineage, dict) else None
     if lineage is None and run_path is not None:
@@ -146,21 +157,47 @@ def read_lineage(raw_lineage: Any, run_path: Path | None, notes: Iterable[str]) 
             except (OSError, ValueError):
                 loaded = None  # a broken side file must not stop indexing the run itself
             lineage = loaded if isinstance(loaded, dict) else None
-    if lineage is not None:
-        data = lineage.get("dataset")
-        base = lineage.get("base_model")
-        return {
-            **lineage,
-            "training_data_hash": lineage.get("training_data_hash")
-            or (data.get("sha256") if isinstance(data, dict) else data if isinstance(data, str) else None),
-            "base_model": base.get("source") if isinstance(base, dict) else base,
-            "checkpoint": lineage.get("checkpoint"),
-        }
-    for note in notes:
-        found = _LINEAGE_NOTE.search(note)
-        if found:
-            return {"training_data_hash": found["data"], "base_model": found["base"], "checkpoint": found["ckpt"]}
-    return None
+    if lineage is None:
+        return None
+    data = lineage.get("dataset")
+    base = lineage.get("base_model")
+    return {
+        **lineage,
+        "training_data_hash": lineage.get("training_data_hash")
+        or (data.get("sha256") if isinstance(data, dict) else data if isinstance(data, str) else None),
+        "base_model": base.get("source") if isinstance(base, dict) else base,
+        "checkpoint": lineage.get("checkpoint"),
+    }
+
+
+def column_titles(record: RunRecord) -> list[dict[str, str]]:
+    """``[{"suite", "title"}]`` for every suite the record graded, in grading order.
+
+    The record's declared columns; a record that declares none (v1) gets the installed benchmark's columns,
+    so its numbers land in the same leaderboard columns as newer runs; else :meth:`RunRecord.suite_titles`.
+    A one-suite benchmark's column is titled by the benchmark's title.
+    """
+    declared = {c.suite: c.title for c in record.columns}
+    title = record.title
+    if not declared:
+        cls = _installed(record.benchmark)
+        if cls is not None:
+            declared = {c.suite: c.title for c in cls.leaderboard_columns()}
+            title = title or cls.display_title()
+    fallback = record.suite_titles()
+    if len(record.suites) == 1 and record.suites[0] not in declared and title:
+        declared[record.suites[0]] = title
+    return [{"suite": s, "title": declared.get(s) or fallback[s]} for s in record.suites]
+
+
+def _installed(name: str) -> Any:
+    """The installed benchmark class called ``name``, or None (a record may outlive its plugin)."""
+    from harness.benchmark import benchmark_class
+
+    try:
+        return benchmark_class(name)
+    except HarnessError:
+        return None
 
 
 @dataclass
@@ -192,7 +229,19 @@ class RunEntry:
     checkpoint: str | None = None
     lineage: dict[str, Any] | None = None
     indexed: str = ""
+    title: str | None = None
+    suites: list[str] | None = None
+    columns: list[dict[str, str]] | None = None
     _record: RunRecord | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Rows an older harness wrote into an upgraded registry have no suites or titles: derive them.
+        if not self.suites:
+            self.suites = list(self.pass_at_k) or ["base"]
+        if self.columns is None:
+            self.columns = []
+        if not self.title:
+            self.title = self.dataset_name
 
     def record(self) -> RunRecord:
         """The full run record (loaded once; a missing or corrupt file is a one-line ``HarnessError``)."""
@@ -200,27 +249,36 @@ class RunEntry:
             self._record = load_run(Path(self.path))
         return self._record
 
+    def suite_titles(self) -> dict[str, str]:
+        """Suite -> column title, for every suite of the run (the record's titles, see :func:`column_titles`)."""
+        titles = {c["suite"]: c["title"] for c in self.columns or []}
+        suites = self.suites or []
+        for k, suite in enumerate(suites):
+            if suite not in titles:
+                titles[suite] = (self.title or self.dataset_name) if len(suites) == 1 else (
+                    self.dataset_name if k == 0 else f"{self.dataset_name} ({suite})")  # fmt: skip
+        return titles
+
+    def pass1(self, suite: str) -> float | None:
+        """pass@1 of ``suite`` (None when the run did not grade it)."""
+        value = self.pass_at_k.get(suite, {}).get("pass@1")
+        return float(value) if value is not None else None
+
     def dataset_label(self) -> str:
         """``HumanEval+ v0.1.10 (fe585eb4)``."""
         return f"{self.dataset_name} {self.dataset_version} ({self.dataset_hash[:8]})"
 
-    def window_label(self) -> str | None:
-        """LiveCodeBench-style selection as text (``2024-05-01..2024-09-30``, platform, difficulty), if any."""
-        opts = self.options
-        start = opts.get("start_date") or None
-        end = opts.get("end_date") or None
-        if start is None and end is None and not (opts.get("first_contest_date") or opts.get("last_contest_date")):
-            parts = []
-        else:
-            lo = start or opts.get("first_contest_date") or "…"
-            hi = end or opts.get("last_contest_date") or "…"
-            parts = [f"{lo}..{hi}"]
-        # The release is LiveCodeBench's dataset version, already in the dataset label; say it only when it is not.
-        if opts.get("release") and opts["release"] != self.dataset_version:
-            parts.append(f"release {opts['release']}")
-        for key in ("platform", "difficulty"):
-            if opts.get(key):
-                parts.append(f"{key} {opts[key]}")
+    def selection_label(self) -> str | None:
+        """The run's selection as text (a ``start..end`` date window, then the other options), if any.
+
+        A value equal to the dataset version (a release that is the version) is already in the dataset label.
+        """
+        sel = {k: v for k, v in self.selection.items() if v is not None and v != self.dataset_version}
+        parts = []
+        start, end = sel.pop("start_date", None), sel.pop("end_date", None)
+        if start is not None or end is not None:
+            parts.append(f"{start or '…'}..{end or '…'}")
+        parts += [f"{k} {v}" for k, v in sel.items()]
         return ", ".join(parts) or None
 
     def comparability_key(self) -> tuple[str, ...]:
@@ -237,22 +295,25 @@ class RunEntry:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
-def entry_from_record(path: str | os.PathLike[str], record: RunRecord, raw_lineage: Any = None,
-                      model: str | None = None) -> RunEntry:  # fmt: skip
+def entry_from_record(path: str | os.PathLike[str], record: RunRecord, model: str | None = None) -> RunEntry:
     """Index fields of ``record`` stored at ``path`` (``model`` overrides the name the record implies)."""
     run_path = Path(path).resolve()
-    lineage = read_lineage(raw_lineage if raw_lineage is not None else getattr(record, "lineage", None), run_path,
-                           record.notes)  # fmt: skip
+    lineage = read_lineage(record.lineage, run_path)
     ns = [t.n for t in record.tasks.values()]
+    columns = column_titles(record)
+    suites = list(record.suites)
+    first = record.pass_at_k.get(suites[0], {}).get("pass@1") if suites else None
+    last = record.pass_at_k.get(suites[-1], {}).get("pass@1") if len(suites) > 1 else None
+    cls = None if record.title else _installed(record.benchmark)
     return RunEntry(
         id=run_id(run_path, record.created),
         path=str(run_path),
-        model=model or model_name(record, run_path),
+        model=model_name(record, run_path, model),
         benchmark=record.benchmark,
         dataset_name=record.dataset.name,
         dataset_version=record.dataset.version,
         dataset_hash=record.dataset.hash,
-        selection=selection_of(record.benchmark_options),
+        selection=_plain(record.selection),
         options=_plain(record.benchmark_options),
         tasks_hash=tasks_hash(record.tasks),
         harness_version=record.harness_version,
@@ -262,14 +323,18 @@ def entry_from_record(path: str | os.PathLike[str], record: RunRecord, raw_linea
         n_tasks=record.n_tasks,
         n_samples=record.n_samples,
         samples_per_task=min(ns) if ns else 0,
-        base_pass1=record.pass_at_k.get("base", {}).get("pass@1"),
-        plus_pass1=record.pass_at_k.get("plus", {}).get("pass@1"),
+        # Headline columns: the first suite's pass@1 and, with several suites, the last (strictest) one's.
+        base_pass1=first,
+        plus_pass1=last,
         pass_at_k=record.pass_at_k,
         training_data_hash=lineage.get("training_data_hash") if lineage else None,
         base_model=lineage.get("base_model") if lineage else None,
         checkpoint=lineage.get("checkpoint") if lineage else None,
         lineage=lineage,
         indexed=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        title=record.title or (cls.display_title() if cls is not None else record.dataset.name),
+        suites=suites,
+        columns=columns,
         _record=record,
     )
 
@@ -277,15 +342,7 @@ def entry_from_record(path: str | os.PathLike[str], record: RunRecord, raw_linea
 def load_entry(path: str | os.PathLike[str], model: str | None = None) -> RunEntry:
     """Read a run record file (a ``run.json`` or a folder holding one) into an entry, without indexing it."""
     run_path = _run_file(Path(path))
-    record = load_run(run_path)
-    raw_lineage = None
-    try:
-        # RunRecord may not declare ``lineage`` yet (pydantic drops unknown fields), so read it from the JSON.
-        raw = json.loads(run_path.read_text(encoding="utf-8"))
-        raw_lineage = raw.get("lineage") if isinstance(raw, dict) else None
-    except (OSError, ValueError):
-        pass  # load_run already parsed it; a race with a rewrite only loses the lineage
-    return entry_from_record(run_path, record, raw_lineage, model)
+    return entry_from_record(run_path, load_run(run_path), model)
 
 
 def _run_file(path: Path) -> Path:
@@ -308,8 +365,9 @@ _COLUMNS = [
     "id", "path", "model", "benchmark", "dataset_name", "dataset_version", "dataset_hash", "selection", "options",
     "tasks_hash", "harness_version", "git_commit", "created", "kind", "n_tasks", "n_samples", "samples_per_task",
     "base_pass1", "plus_pass1", "pass_at_k", "training_data_hash", "base_model", "checkpoint", "lineage", "indexed",
+    "title", "suites", "columns",
 ]  # fmt: skip
-_JSON_COLUMNS = {"selection", "options", "pass_at_k", "lineage"}
+_JSON_COLUMNS = {"selection", "options", "pass_at_k", "lineage", "suites", "columns"}
 
 
 class Registry:
@@ -325,12 +383,57 @@ class Registry:
             self._db.executescript(_SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._db.commit()
+            self._upgrade()
         except sqlite3.DatabaseError as exc:
             raise HarnessError(f"registry {self.path} is not a usable SQLite database ({exc}); point --registry "
                                f"or ${ENV_VAR} elsewhere, or remove the file and re-index with `harness runs add`"
                                ) from None  # fmt: skip
         except OSError as exc:
             raise HarnessError(f"cannot open the registry {self.path}: {exc}") from None
+
+    def _schema_version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        try:
+            return int(row[0]) if row else 0
+        except ValueError:
+            return 0
+
+    def _upgrade(self) -> None:
+        """Bring a registry an older harness wrote up to :data:`SCHEMA_VERSION`, in one transaction.
+
+        Missing columns are added (ALTER TABLE keeps every row), then each entry without the new fields is
+        re-indexed from its record file, keeping its model name (it may have come from ``runs add --model``)
+        and its id; an entry whose record is gone keeps what the old index knew and derives its suites.
+        """
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if self._schema_version() >= SCHEMA_VERSION and all(c in have for c, _ in _ADDED_COLUMNS):
+            return
+        # IMMEDIATE takes the write lock first, so two processes opening the old file upgrade it once.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            stale = self._db.execute("SELECT id, path, model, indexed FROM runs WHERE suites IS NULL").fetchall()
+            for rid, path, model, indexed in stale:
+                try:
+                    entry = entry_from_record(path, load_run(Path(path)), model)
+                except HarnessError:
+                    continue  # the record is gone or broken: RunEntry derives suites and titles from the row
+                entry.indexed = indexed
+                self._db.execute("DELETE FROM runs WHERE id = ? OR path = ?", (rid, entry.path))
+                self._insert(entry)
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    def _insert(self, entry: RunEntry) -> None:
+        values = [json.dumps(getattr(entry, c)) if c in _JSON_COLUMNS else getattr(entry, c) for c in _COLUMNS]
+        self._db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                         values)  # fmt: skip
 
     def __enter__(self) -> Registry:
         return self
@@ -348,12 +451,10 @@ class Registry:
 
         An entry for the same file is replaced, so re-indexing picks up a rewritten record.
         """
-        entry = entry_from_record(path, record, None, model) if record is not None else load_entry(path, model)
-        values = [json.dumps(getattr(entry, c)) if c in _JSON_COLUMNS else getattr(entry, c) for c in _COLUMNS]
+        entry = entry_from_record(path, record, model) if record is not None else load_entry(path, model)
         with self._db:
             self._db.execute("DELETE FROM runs WHERE path = ? OR id = ?", (entry.path, entry.id))
-            self._db.execute(f"INSERT INTO runs ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                             values)  # fmt: skip
+            self._insert(entry)
         return entry
 
     def add_paths(self, paths: Iterable[str | os.PathLike[str]], model: str | None = None
@@ -478,7 +579,9 @@ def index_run(run_path: str | os.PathLike[str], record: RunRecord) -> str | None
     Returns the run id, or None when indexing is switched off (``HARNESS_REGISTRY=off``) or failed (a
     warning says why; the record itself is saved either way).
     """
-    if os.environ.get(ENV_VAR, "").strip().lower() in _DISABLED:
+    from harness.settings import current
+
+    if current().registry_disabled:
         return None
     try:
         with Registry() as reg:

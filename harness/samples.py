@@ -22,12 +22,17 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-.]*)[^\n]*\n(.*?)(?:```|\Z)", re.D
 
 @dataclass(frozen=True)
 class Sample:
-    """One sample as read from the file."""
+    """One sample: as read from a file, or made in memory by ``harness eval``.
+
+    ``program``, when set, is the program to grade as it is (code extraction
+    already happened once, where the sample was made).
+    """
 
     line: int
     task_id: str
     solution: str | None
     completion: str | None
+    program: str | None = None
 
 
 @dataclass(frozen=True)

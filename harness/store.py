@@ -4,34 +4,68 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 import harness
-from harness.benchmark import DatasetInfo, Verdict
+from harness.benchmark import Column, DatasetInfo, Verdict
+from harness.errors import HarnessError
 
-RUN_SCHEMA_VERSION = 1
+RUN_SCHEMA_VERSION = 2
+#: Records written by the first harness (v1): EvalPlus-shaped counts and settings; migrated when read.
+_V1_SETTINGS = ("min_time_limit", "time_limit_factor", "base_only", "memory_accounting")
+_LINEAGE_NOTE = re.compile(
+    r"trained by harness train: dataset sha256 (?P<data>\S+) .*?, base model (?P<base>.+?), checkpoint (?P<ckpt>\S+?)"
+    r"(?: \(LoRA adapter\))?, config sha256"
+)
 
 
 class SampleResult(BaseModel):
     """One sample's verdict within a task."""
 
-    line: int | None = Field(default=None, description="line in the samples file")
+    line: int | None = Field(default=None, description="line in the samples file (or the sample's number)")
     verdict: Verdict
+    reason: str | None = Field(default=None, description="why the sample did not pass, in one line")
 
 
 class TaskResult(BaseModel):
     """All samples of one task."""
 
     n: int
-    base_correct: int
-    plus_correct: int | None
+    correct: dict[str, int] = Field(
+        default_factory=dict,
+        description="suite -> samples that passed it and every suite before it (EvalPlus: base, then base+plus)",
+    )
     samples: list[SampleResult]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_v1(cls, data: Any) -> Any:
+        # v1 records (and callers of that layout) give base_correct / plus_correct.
+        if isinstance(data, dict) and "correct" not in data and "base_correct" in data:
+            data = dict(data)
+            correct = {"base": int(data.pop("base_correct") or 0)}
+            plus = data.pop("plus_correct", None)
+            if plus is not None:
+                correct["plus"] = int(plus)
+            data["correct"] = correct
+        return data
+
+    @property
+    def base_correct(self) -> int:
+        """Samples that passed the first suite (the v1 field)."""
+        return self.correct.get("base", next(iter(self.correct.values()), 0))
+
+    @property
+    def plus_correct(self) -> int | None:
+        """Samples that passed base and plus (the v1 field; None without a plus suite)."""
+        return self.correct.get("plus")
 
 
 class SkippedSample(BaseModel):
@@ -43,24 +77,20 @@ class SkippedSample(BaseModel):
 
 
 class RunSettings(BaseModel):
-    """Settings that shaped the verdicts."""
+    """Core settings that shaped the verdicts (a benchmark's own are in ``RunRecord.options``)."""
 
     parallel: int
-    min_time_limit: float
-    time_limit_factor: float
-    time_limit_kind: str = "cpu"
-    base_only: bool
+    time_limit_kind: Literal["cpu", "wall"] = "cpu"
     test_details: bool
     verdict_cache: bool
-    isolation: str
+    isolation: Literal["bwrap", "process"] | str
     memory_limit_bytes: int
-    memory_accounting: str = "evalplus"
 
 
 class RunTimings(BaseModel):
     """Where the time went (seconds)."""
 
-    expected_outputs: float = 0.0
+    expected_outputs: float = Field(default=0.0, description="preparing what grading needs (expected outputs, tests)")
     grading: float = 0.0
     total: float = 0.0
     verdict_cache_hits: int = 0
@@ -86,7 +116,7 @@ class GenerationInfo(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One evaluation run: what was graded, how, and the results."""
+    """One evaluation run: what was graded, how, and the results (schema v2; v1 records migrate on read)."""
 
     schema_version: int = RUN_SCHEMA_VERSION
     kind: str = "evaluate"
@@ -94,8 +124,13 @@ class RunRecord(BaseModel):
     harness_version: str = harness.__version__
     git_commit: str | None = None
     benchmark: str
+    title: str | None = Field(default=None, description="the benchmark's title")
+    suites: list[str] = Field(default_factory=lambda: ["base"], description="test suites, in grading order")
+    columns: list[Column] = Field(default_factory=list, description="leaderboard columns: suite and title")
     dataset: DatasetInfo
-    benchmark_options: dict[str, Any] = Field(default_factory=dict, description="selection, e.g. a date window")
+    options: dict[str, Any] = Field(default_factory=dict, description="the benchmark's own options (its Options)")
+    selection: dict[str, Any] = Field(default_factory=dict, description="options that decide the problem set")
+    benchmark_options: dict[str, Any] = Field(default_factory=dict, description="what shaped the problem set")
     notes: list[str] = Field(default_factory=list, description="caveats, e.g. private tests absent")
     breakdown: dict[str, Any] = Field(default_factory=dict, description="scores per library, difficulty, ...")
     model: str | None = None
@@ -106,13 +141,70 @@ class RunRecord(BaseModel):
     samples_file: str | None = None
     samples_sha256: str | None = None
     settings: RunSettings
-    pass_at_k: dict[str, dict[str, float]] = Field(description="suite (base, plus) -> pass@k -> value")
+    pass_at_k: dict[str, dict[str, float]] = Field(description="suite -> pass@k -> value")
     n_tasks: int
     n_samples: int
     missing_tasks: list[str] = Field(default_factory=list)
     skipped: list[SkippedSample] = Field(default_factory=list)
     tasks: dict[str, TaskResult]
     timings: RunTimings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        if isinstance(data, dict) and int(data.get("schema_version", 1) or 1) < 2:
+            return migrate_v1(data)
+        return data
+
+    def suite_titles(self) -> dict[str, str]:
+        """Suite -> column title (declared columns, else the dataset name with the suite)."""
+        titles = {c.suite: c.title for c in self.columns}
+        for k, suite in enumerate(self.suites):
+            titles.setdefault(suite, self.dataset.name if k == 0 else f"{self.dataset.name} ({suite})")
+        return titles
+
+
+def migrate_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 record (the first harness's) as v2: per-suite counts, the benchmark's settings as its options,
+    the training lineage from its note."""
+    out = dict(data)
+    settings = dict(out.get("settings") or {})
+    options = {k: settings.pop(k) for k in _V1_SETTINGS if k in settings}
+    out["settings"] = settings
+    tasks = out.get("tasks") or {}
+    has_plus = any(isinstance(t, dict) and t.get("plus_correct") is not None for t in tasks.values())
+    if "plus" in (out.get("pass_at_k") or {}):
+        has_plus = True
+    out["suites"] = ["base", "plus"] if has_plus else ["base"]
+    if has_plus:
+        options.setdefault("base_only", False)
+    out.setdefault("options", options)
+    bo = out.get("benchmark_options") or {}
+    keys = ("release", "start_date", "end_date", "platform", "difficulty")
+    out.setdefault("selection", {k: bo[k] for k in keys if bo.get(k) is not None})
+    if out.get("lineage") is None:
+        for note in out.get("notes") or []:
+            found = _LINEAGE_NOTE.search(str(note))
+            if found:
+                out["lineage"] = {"training_data_hash": found["data"], "base_model": found["base"],
+                                  "checkpoint": found["ckpt"]}  # fmt: skip
+                break
+    _titles_from_plugin(out)
+    out["schema_version"] = RUN_SCHEMA_VERSION
+    return out
+
+
+def _titles_from_plugin(out: dict[str, Any]) -> None:
+    """v1 records carry no titles: take them from the benchmark when it is installed (else the dataset's name)."""
+    from harness import benchmark as registry
+
+    try:
+        cls = registry.benchmark_class(str(out.get("benchmark")))
+    except HarnessError:
+        return
+    out.setdefault("title", cls.display_title())
+    suites = out.get("suites") or []
+    out.setdefault("columns", [c.model_dump() for c in cls.leaderboard_columns() if c.suite in suites])
 
 
 def git_commit() -> str | None:

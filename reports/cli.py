@@ -21,8 +21,12 @@ GATE_REGRESSION = 1
 
 
 def _registry_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--registry", type=Path, metavar="PATH",
-                   help="run registry (SQLite; default: $HARNESS_REGISTRY, else <harness cache>/runs.sqlite)")
+    p.add_argument(
+        "--registry",
+        type=Path,
+        metavar="PATH",
+        help="run registry (SQLite; default: $HARNESS_REGISTRY, else <harness cache>/runs.sqlite)",
+    )
 
 
 def _fraction(text: str) -> float:
@@ -44,7 +48,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     acts = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     ls = acts.add_parser("list", help="list indexed runs (oldest first)")
     ls.add_argument("--model", help="only models whose name contains this (case-insensitive)")
-    ls.add_argument("--benchmark", help="only this benchmark (humaneval, mbpp, livecodebench, ds1000, ...)")
+    ls.add_argument("--benchmark", help=f"only this benchmark ({_examples()})")
     ls.add_argument("--since", metavar="YYYY-MM-DD", help="only runs created on or after this date")
     ls.add_argument("--json", action="store_true", help="print the entries as JSON")
     _registry_flag(ls)
@@ -62,12 +66,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     from reports.leaderboard import FORMATS
 
-    lb = sub.add_parser("leaderboard", help="one row per model, base and plus pass@1 per benchmark",
-                        description="One row per model, columns for each benchmark's base and plus pass@1 "
-                        "(HumanEval, HumanEval+, MBPP, MBPP+, LiveCodeBench with its date window, DS-1000), "
-                        "from each model's latest run; sorted; with samples per task and a note wherever the "
-                        "runs of a column are not comparable (different dataset versions, hashes, windows or "
-                        "task sets).")  # fmt: skip
+    lb = sub.add_parser("leaderboard", help="one row per model, pass@1 per benchmark suite",
+                        description="One row per model, a column for each benchmark suite's pass@1 (titled as "
+                        "the run records say, with a selection such as a date window in the header), from each "
+                        "model's latest run; sorted; with samples per task and a note wherever the runs of a "
+                        "column are not comparable (different dataset versions, hashes, selections or task "
+                        "sets).")  # fmt: skip
     lb.add_argument("--benchmarks", nargs="+", metavar="NAME",
                     help="benchmarks to show, in order (space or comma separated; default: all indexed)")  # fmt: skip
     lb.add_argument("--format", choices=FORMATS, default="md", help="output format (default md)")
@@ -87,22 +91,36 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     cmp.add_argument("run_b", metavar="RUN_B", help="registry id or run.json path")
     _stats_flags(cmp)
     cmp.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
-    cmp.add_argument("--suite", choices=["base", "plus"], action="append", help="only this suite (repeatable)")
-    cmp.add_argument("--allow-incomparable", action="store_true",
-                     help="compare runs on different dataset versions or selections anyway (marked NOT COMPARABLE)")
+    cmp.add_argument(
+        "--suite",
+        action="append",
+        metavar="SUITE",
+        help="only this suite, as the records name it (repeatable; default: every suite both graded)",
+    )
+    cmp.add_argument(
+        "--allow-incomparable",
+        action="store_true",
+        help="compare runs on different dataset versions or selections anyway (marked NOT COMPARABLE)",
+    )
     cmp.add_argument("--json", action="store_true", help="print as JSON")
     _registry_flag(cmp)
 
     gt = sub.add_parser("gate", help="CI gate: exit 1 when the candidate regressed significantly from the baseline",
-                        description="Exit 1 on a significant regression of pass@1 (plus tests when both runs have "
-                        "them, else base): drop > --max-drop AND McNemar p < --alpha, OR the whole (1 - alpha) "
-                        "paired bootstrap interval below -max-drop. Exit 0 otherwise, 2 on errors (including "
-                        "runs that are not comparable). Prints why.")  # fmt: skip
+                        description="Exit 1 on a significant regression of pass@1 (on the last suite both runs "
+                        "graded, the strictest tests): drop > --max-drop AND McNemar p < --alpha, OR the whole "
+                        "(1 - alpha) paired bootstrap interval below -max-drop. Exit 0 otherwise, 2 on errors "
+                        "(including runs that are not comparable and a candidate that lacks baseline tasks, "
+                        "unless --allow-missing). Prints why.")  # fmt: skip
     gt.add_argument("--baseline", required=True, metavar="RUN", help="registry id or run.json path")
     gt.add_argument("--candidate", required=True, metavar="RUN", help="registry id or run.json path")
     gt.add_argument("--max-drop", type=_fraction, default=0.01, help="tolerated drop as a fraction (default 0.01)")
     gt.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    gt.add_argument("--suite", choices=["base", "plus"], help="suite to gate on (default plus, else base)")
+    gt.add_argument("--suite", metavar="SUITE", help="suite to gate on (default: the last suite both runs graded)")
+    gt.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="gate on the common tasks when the candidate lacks some of the baseline's (default: error)",
+    )
     _stats_flags(gt)
     gt.add_argument("--json", action="store_true", help="print the decision as JSON")
     _registry_flag(gt)
@@ -123,6 +141,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _stats_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resamples", type=positive_int, default=10_000, help="bootstrap resamples (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+
+
+def _examples() -> str:
+    """Installed benchmark names for help texts (the benchmark registry decides which)."""
+    from harness.benchmark import names
+
+    return ", ".join(names()[:4]) + (", ..." if len(names()) > 4 else "")
 
 
 def _open(args: argparse.Namespace) -> Registry:
@@ -167,10 +192,16 @@ def _pct(x: float | None) -> str:
     return f"{x * 100:.1f}" if x is not None else "-"
 
 
+def pass1_text(e: RunEntry) -> str:
+    """pass@1 per suite, in grading order, titled as the record titles them: ``HumanEval 72.6, HumanEval+ 64.0``."""
+    titles = e.suite_titles()
+    return ", ".join(f"{titles.get(s, s)} {_pct(e.pass1(s))}" for s in e.suites or [])
+
+
 def _runs_table(entries: list[RunEntry]) -> str:
-    head = ("id", "created", "model", "benchmark", "dataset", "base", "plus", "tasks", "n", "path")
-    rows = [(e.id, e.created, e.model, e.benchmark, e.dataset_label(), _pct(e.base_pass1), _pct(e.plus_pass1),
-             str(e.n_tasks), str(e.samples_per_task), e.path) for e in entries]  # fmt: skip
+    head = ("id", "created", "model", "benchmark", "dataset", "pass@1 (%)", "tasks", "n", "path")
+    rows = [(e.id, e.created, e.model, e.benchmark, e.dataset_label(), pass1_text(e), str(e.n_tasks),
+             str(e.samples_per_task), e.path) for e in entries]  # fmt: skip
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()
     return "\n".join([line] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows])
@@ -185,13 +216,16 @@ def _show(e: RunEntry) -> str:
         f"path:       {e.path}",
         f"model:      {e.model}",
         f"benchmark:  {e.benchmark}",
-        f"dataset:    {e.dataset_label()}" + (f", {e.window_label()}" if e.window_label() else ""),
+        f"dataset:    {e.dataset_label()}" + (f", {e.selection_label()}" if e.selection_label() else ""),
         f"created:    {e.created}",
         f"harness:    {e.harness_version or '?'} (commit {e.git_commit or '?'})",
         f"tasks:      {e.n_tasks} ({e.n_samples} samples, {e.samples_per_task} per task)",
     ]
-    for suite, ks in e.pass_at_k.items():
-        lines.append(f"{suite + ':':<12}" + "  ".join(f"{k} {v * 100:.1f}%" for k, v in ks.items()))
+    titles = e.suite_titles()
+    for suite in [*(e.suites or []), *(s for s in e.pass_at_k if s not in (e.suites or []))]:
+        ks = e.pass_at_k.get(suite, {})
+        lines.append(f"{suite + ':':<12}" + "  ".join(f"{k} {v * 100:.1f}%" for k, v in ks.items())
+                     + (f"  ({titles[suite]})" if suite in titles else ""))  # fmt: skip
     if e.lineage:
         lines.append(f"lineage:    training data sha256 {e.training_data_hash or '?'}, base model "
                      f"{e.base_model or '?'}, checkpoint {e.checkpoint or '?'}")  # fmt: skip
@@ -244,7 +278,7 @@ def _gate(args: argparse.Namespace) -> int:
     with _open(args) as reg:
         base, cand = reg.resolve(args.baseline), reg.resolve(args.candidate)
     result = gate(base, cand, max_drop=args.max_drop, alpha=args.alpha, suite=args.suite,
-                  resamples=args.resamples, seed=args.seed)  # fmt: skip
+                  resamples=args.resamples, seed=args.seed, allow_missing=args.allow_missing)  # fmt: skip
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

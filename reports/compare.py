@@ -2,7 +2,7 @@
 
 Definitions (also in ``reports/README.md``):
 
-* Per task, a run's **pass fraction** is ``correct / n`` over its samples (with one sample per task: 1 or 0).
+* Per task, a run's **pass fraction** is ``correct[suite] / n`` over its samples (with one sample per task: 1 or 0).
   A run's pass@1 is the mean pass fraction (the unbiased pass@1 estimator), over the tasks both runs graded.
 * **Difference** = pass@1(B) - pass@1(A) over the common tasks; negative means B is worse.
 * **Paired bootstrap**: resample the common tasks with replacement (``resamples`` times, seeded numpy
@@ -23,7 +23,12 @@ Definitions (also in ``reports/README.md``):
 
 Runs are comparable only on the same benchmark, dataset name, version and hash, and the same selection
 (LiveCodeBench's date window, release, platform, difficulty); otherwise comparing them is refused
-(``NotComparable``) unless the caller explicitly allows it, in which case the result says so.
+(``NotComparable``) unless the caller explicitly allows it, in which case the result says so. The gate also
+refuses a candidate that lacks baseline tasks (``MissingTasks``) unless told to gate on the common tasks.
+
+Suites are the records' own (``RunRecord.suites``, grading order): a task's count for a suite is the samples
+that passed it and every suite before it (``TaskResult.correct``), so every suite both runs graded compares
+the same way.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ class NotComparable(HarnessError):
     """The two runs were scored on different datasets or selections."""
 
 
+class MissingTasks(HarnessError):
+    """The gate's candidate did not grade every task the baseline graded."""
+
+
 def incomparable_reasons(a: RunEntry, b: RunEntry) -> list[str]:
     """Why runs ``a`` and ``b`` cannot be compared (empty when they can)."""
     reasons = []
@@ -70,15 +79,13 @@ def _selection_text(sel: dict[str, Any]) -> str:
 
 
 def fractions(task: TaskResult, suite: str) -> float:
-    """A task's pass fraction in ``suite`` (base or plus)."""
-    correct = task.base_correct if suite == "base" else (task.plus_correct or 0)
-    return correct / task.n if task.n else 0.0
+    """A task's pass fraction in ``suite`` (samples that passed it and every suite before it, over n)."""
+    return task.correct.get(suite, 0) / task.n if task.n else 0.0
 
 
 def majority(task: TaskResult, suite: str) -> bool:
     """Whether more than half of the task's samples pass (the McNemar outcome; a tie is a fail)."""
-    correct = task.base_correct if suite == "base" else (task.plus_correct or 0)
-    return 2 * correct > task.n
+    return 2 * task.correct.get(suite, 0) > task.n
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -117,7 +124,7 @@ def paired_bootstrap(diffs: np.ndarray, resamples: int = DEFAULT_RESAMPLES, conf
 
 @dataclass
 class SuiteComparison:
-    """One suite (base or plus) of a comparison."""
+    """One suite of a comparison."""
 
     suite: str
     label: str
@@ -177,16 +184,13 @@ def _run_json(e: RunEntry) -> dict[str, Any]:
 
 
 def suite_label(entry: RunEntry, suite: str) -> str:
-    """``HumanEval`` for base, ``HumanEval+`` for plus (the dataset's own name for other benchmarks)."""
-    name = entry.dataset_name
-    if suite == "plus":
-        return name if name.endswith("+") else f"{name} (plus)"
-    return name.rstrip("+") if name.endswith("+") else name
+    """The suite's column title as the run's record gives it (``HumanEval`` for base, ``HumanEval+`` for plus)."""
+    return entry.suite_titles().get(suite, suite)
 
 
-def _suites(rec: RunRecord) -> list[str]:
-    return [s for s in ("base", "plus") if s in rec.pass_at_k and (s == "base" or any(
-        t.plus_correct is not None for t in rec.tasks.values()))]  # fmt: skip
+def shared_suites(a: RunRecord, b: RunRecord) -> list[str]:
+    """The suites both records graded, in A's grading order."""
+    return [s for s in a.suites if s in b.suites]
 
 
 def compare(
@@ -209,8 +213,11 @@ def compare(
         raise HarnessError(f"runs {a.id} and {b.id} share no graded task")
     only_a = sorted(set(ra.tasks) - set(rb.tasks), key=_task_order)
     only_b = sorted(set(rb.tasks) - set(ra.tasks), key=_task_order)
-    available = [s for s in _suites(ra) if s in _suites(rb)]
-    wanted = suites or available
+    available = shared_suites(ra, rb)
+    if not available:
+        raise HarnessError(f"runs {a.id} and {b.id} share no graded suite ({', '.join(ra.suites)} vs "
+                           f"{', '.join(rb.suites)})")  # fmt: skip
+    wanted = list(dict.fromkeys(suites)) if suites else available
     missing = [s for s in wanted if s not in available]
     if missing:
         raise HarnessError(f"suite {', '.join(missing)} is not in both runs (available: {', '.join(available)})")
@@ -322,20 +329,30 @@ def gate(
     suite: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    allow_missing: bool = False,
 ) -> GateResult:
     """Decide whether ``candidate`` regressed from ``baseline`` (see the module docstring for the rule).
 
-    ``suite`` defaults to plus when both runs have it (the stricter tests), else base. The interval is the
-    (1 - alpha) paired bootstrap interval, so both rules work at the same level.
+    ``suite`` defaults to the last suite both runs graded (it counts the samples that passed every suite:
+    the strictest tests, EvalPlus's plus). The interval is the (1 - alpha) paired bootstrap interval, so both
+    rules work at the same level. A candidate that lacks baseline tasks is refused (``MissingTasks``): a
+    partial run would be gated on a few tasks and pass; ``allow_missing`` gates on the common tasks instead.
     """
     if not 0 < alpha < 1:
         raise HarnessError(f"--alpha must be between 0 and 1, got {alpha}")
     if max_drop < 0:
         raise HarnessError(f"--max-drop must be at least 0, got {max_drop}")
     ra, rb = baseline.record(), candidate.record()
-    available = [s for s in _suites(ra) if s in _suites(rb)]
-    chosen = suite or ("plus" if "plus" in available else "base")
+    available = shared_suites(ra, rb)
+    chosen = suite or (available[-1] if available else ra.suites[-1])
     comp = compare(baseline, candidate, resamples=resamples, confidence=1 - alpha, seed=seed, suites=[chosen])
+    if comp.only_a and not allow_missing:
+        common = len(set(ra.tasks) & set(rb.tasks))
+        raise MissingTasks(
+            f"candidate {candidate.id} lacks {len(comp.only_a)} of the baseline's {len(ra.tasks)} tasks (it graded "
+            f"{common} of them): rerun the candidate on every task (harness eval without --limit, or harness "
+            f"evaluate on samples for all tasks), or pass --allow-missing to gate on the {common} common tasks"
+        )
     s = comp.suites[chosen]
     drop = -s.diff
     lo, hi = s.ci

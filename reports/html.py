@@ -76,6 +76,10 @@ def _pts(x: float) -> str:
     return f"{x * 100:+.1f}"
 
 
+def _pct(x: float | None) -> str:
+    return f"{x * 100:.1f}" if x is not None else "–"
+
+
 def _day(created: str) -> str:
     """``2026-01-19 12:00`` from an ISO time (the table has no room for seconds and offsets)."""
     return created[:16].replace("T", " ")
@@ -126,20 +130,31 @@ def _runs_html(entries: Sequence[RunEntry]) -> str:
     e = html.escape
     rows = []
     for r in sorted(entries, key=lambda x: x.created, reverse=True):
-        plus = f"{r.plus_pass1 * 100:.1f}" if r.plus_pass1 is not None else "–"
-        base = f"{r.base_pass1 * 100:.1f}" if r.base_pass1 is not None else "–"
+        titles = r.suite_titles()
+        pass1 = "<br>".join(f"{e(titles.get(s, s))} {_pct(r.pass1(s))}" for s in r.suites or []) or "–"
         parts = (f"base model {r.base_model}" if r.base_model else "",
                  f"data {r.training_data_hash[:12]}" if r.training_data_hash else "")  # fmt: skip
         lineage = ", ".join(x for x in parts if x)
         rows.append(f"<tr><td class=\"left\"><code>{e(r.id)}</code></td><td class=\"left\">{e(_day(r.created))}</td>"
                     f"<th scope=\"row\">{e(r.model)}</th><td class=\"left\">{e(r.benchmark)}</td>"
-                    f"<td class=\"left\">{e(r.dataset_label())}{e(', ' + r.window_label()) if r.window_label() else ''}"
-                    f"</td><td>{base}</td><td>{plus}</td><td>{r.n_tasks}</td><td>{r.samples_per_task}</td>"
+                    f"<td class=\"left\">{e(r.dataset_label())}"
+                    f"{e(', ' + r.selection_label()) if r.selection_label() else ''}"
+                    f"</td><td>{pass1}</td><td>{r.n_tasks}</td><td>{r.samples_per_task}</td>"
                     f"<td class=\"left\">{e(lineage or '–')}</td>"
                     f"<td class=\"left\">{e(r.harness_version or '?')}</td>"
                     "</tr>")  # fmt: skip
-    heads = [("id", True), ("created (UTC)", True), ("model", True), ("benchmark", True), ("dataset", True),
-             ("base", False), ("plus", False), ("tasks", False), ("n", False), ("lineage", True), ("harness", True)]
+    heads = [
+        ("id", True),
+        ("created (UTC)", True),
+        ("model", True),
+        ("benchmark", True),
+        ("dataset", True),
+        ("pass@1 (%)", False),
+        ("tasks", False),
+        ("n", False),
+        ("lineage", True),
+        ("harness", True),
+    ]
     left_cls = ' class="left"'
     head = "".join(f'<th scope="col"{left_cls if left else ""}>{e(h)}</th>' for h, left in heads)
     return f'<table id="runs"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -169,6 +184,7 @@ def build_report(reg: Registry, output: Path, inputs: ReportInputs | None = None
     ``warn`` and listed at the top of the report.
     """
     reg.require_runs()
+    plots.require_matplotlib()  # before writing anything: one line naming the extra, not a half report
     inputs = inputs or ReportInputs()
     entries = reg.entries()
     output.mkdir(parents=True, exist_ok=True)
@@ -199,10 +215,25 @@ def build_report(reg: Registry, output: Path, inputs: ReportInputs | None = None
     plot("plot-leaderboard", "Leaderboard", lambda: plots.leaderboard_bars(board, plot_dir / "leaderboard"), "-")
     plot("plot-history", "pass@1 over runs", lambda: plots.pass1_over_time(good, plot_dir / "pass1_over_time"),
          "No runs to plot.")  # fmt: skip
-    plot("plot-passk", "pass@k curves", lambda: plots.passk_curves(good, plot_dir / "passk"),
-         "No run has more than one sample per task, so there is no pass@k curve (pass@1 is in the leaderboard).")
-    plot("plot-ds1000", "DS-1000 breakdown", lambda: plots.ds1000_breakdown(good, plot_dir / "ds1000_breakdown"),
-         "No DS-1000 run with a per-library breakdown in the registry.")  # fmt: skip
+    plot(
+        "plot-passk",
+        "pass@k curves",
+        lambda: plots.passk_curves(good, plot_dir / "passk"),
+        "No run has more than one sample per task, so there is no pass@k curve (pass@1 is in the leaderboard).",
+    )
+    charts = plots.breakdown_runs(good)
+    for bench, title, runs in charts:
+        plot(f"plot-breakdown-{plots.safe_name(bench)}", f"{title} breakdown",
+             lambda t=title, r=runs, b=bench: plots.breakdown_chart(t, r, plot_dir / f"{plots.safe_name(b)}_breakdown"),
+             "No breakdown table to draw.")  # fmt: skip
+    if not charts:
+        sections.append(
+            (
+                "plot-breakdown",
+                "Breakdowns",
+                "<p>No run in the registry carries a breakdown (scores per library, difficulty, ...).</p>",
+            )
+        )
     optional = [
         ("plot-funnel", "Data pipeline funnel", [inputs.funnel] if inputs.funnel else [],
          lambda ps: plots.funnel(ps[0], plot_dir / "funnel")),
@@ -230,14 +261,14 @@ def build_report(reg: Registry, output: Path, inputs: ReportInputs | None = None
         f"<p>{len(good)} runs of {models} models from the registry <code>{e(str(reg.path))}</code>, "
         f"generated {e(now)}. Nothing here re-runs a model: every number comes from stored run records.</p>",
         f"<ul>{warn_html}</ul>" if warn_html else "",
-        "<h2 id=\"leaderboard-section\">Leaderboard</h2>",
+        '<h2 id="leaderboard-section">Leaderboard</h2>',
         leaderboard.table_html(board),
-        "<h2 id=\"comparisons-section\">Latest vs previous run</h2>",
+        '<h2 id="comparisons-section">Latest vs previous run</h2>',
         _comparisons_html(pairs),
-        "<h2 id=\"plots\">Plots</h2>",
+        '<h2 id="plots">Plots</h2>',
         f"<p>{nav}</p>",
         *[f'<section id="{n}"><h3>{e(t)}</h3>{b}</section>' for n, t, b in sections],
-        "<h2 id=\"runs-section\">All runs</h2>",
+        '<h2 id="runs-section">All runs</h2>',
         _runs_html(good),
     ]
     doc = ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

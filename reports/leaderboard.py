@@ -1,7 +1,9 @@
-"""The leaderboard: one row per model, base and plus pass@1 per benchmark, from the registry's latest runs.
+"""The leaderboard: one row per model, pass@1 per benchmark suite, from the registry's latest runs.
 
-Each column holds one benchmark suite (HumanEval base tests, HumanEval+ ...). By default a cell is the
-model's latest run of that benchmark. A column whose runs were not all scored on the same dataset (name,
+Each column holds one benchmark suite, titled as the run records say (HumanEval for the base tests,
+HumanEval+ for base and plus; one column titled by the benchmark's title when it has one suite). Benchmarks
+come in the benchmark registry's order, uninstalled ones after them. By default a cell is the model's latest
+run of that benchmark. A column whose runs were not all scored on the same dataset (name,
 version, hash), selection (LiveCodeBench's date window and filters) and task set is never ranked silently:
 its cells carry a group letter and a note says which runs belong to which group.
 """
@@ -12,6 +14,7 @@ import csv
 import html
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,21 +22,12 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.registry import RunEntry
 
-# (benchmark, suite, column title) in display order; other benchmarks follow, titled by their dataset.
-KNOWN_COLUMNS: list[tuple[str, str, str]] = [
-    ("humaneval", "base", "HumanEval"),
-    ("humaneval", "plus", "HumanEval+"),
-    ("mbpp", "base", "MBPP"),
-    ("mbpp", "plus", "MBPP+"),
-    ("livecodebench", "base", "LiveCodeBench"),
-    ("ds1000", "base", "DS-1000"),
-]
 FORMATS = ("md", "csv", "latex", "html", "json")
 
 
 @dataclass
 class Column:
-    """One benchmark suite."""
+    """One benchmark suite: its title (from the records) and the header shown (the title, maybe a selection)."""
 
     benchmark: str
     suite: str
@@ -66,13 +60,28 @@ class Board:
         """Plain data: values are fractions (0..1)."""
         return {
             "metric": "pass@1",
-            "columns": [{"benchmark": c.benchmark, "suite": c.suite, "title": c.title, "header": c.header,
-                         "groups": c.groups} for c in self.columns],  # fmt: skip
+            "columns": [
+                {"benchmark": c.benchmark, "suite": c.suite, "title": c.title, "header": c.header, "groups": c.groups}
+                for c in self.columns
+            ],  # fmt: skip
             "sorted_by": self.sort_by,
-            "rows": [{"model": m, "samples_per_task": _samples(cells),
-                      "cells": {t: {"pass@1": c.value, "run": c.run, "n_tasks": c.n_tasks,
-                                    "samples_per_task": c.samples_per_task, "group": c.group}
-                                for t, c in cells.items()}} for m, cells in self.rows],  # fmt: skip
+            "rows": [
+                {
+                    "model": m,
+                    "samples_per_task": _samples(cells),
+                    "cells": {
+                        t: {
+                            "pass@1": c.value,
+                            "run": c.run,
+                            "n_tasks": c.n_tasks,
+                            "samples_per_task": c.samples_per_task,
+                            "group": c.group,
+                        }
+                        for t, c in cells.items()
+                    },
+                }
+                for m, cells in self.rows
+            ],  # fmt: skip
             "notes": self.notes,
         }
 
@@ -95,9 +104,9 @@ def _latest(entries: list[RunEntry]) -> dict[tuple[str, str], RunEntry]:
 
 def _group_text(e: RunEntry) -> str:
     text = e.dataset_label()
-    window = e.window_label()
-    if window:
-        text += f", {window}"
+    selection = e.selection_label()
+    if selection:
+        text += f", {selection}"
     text += f", {e.n_tasks} tasks"
     return text
 
@@ -108,6 +117,41 @@ def timestamp(created: str) -> float:
         return datetime.fromisoformat(created).timestamp()
     except ValueError:
         return 0.0
+
+
+def benchmark_order(present: Iterable[str]) -> list[str]:
+    """Installed benchmarks in the registry's order, then benchmarks no longer installed, alphabetically."""
+    from harness.benchmark import names
+
+    have = set(present)
+    installed = [b for b in names() if b in have]
+    return installed + sorted(have - set(installed))
+
+
+def columns_of(entries: Sequence[RunEntry], order: list[str] | None = None) -> list[Column]:
+    """The (benchmark, suite) columns of ``entries``, titled from their records.
+
+    Benchmarks come in ``order`` (default :func:`benchmark_order`); within one, suites in the newest run's
+    grading order (suites only older runs have follow). A column's title is the newest run's title for it;
+    a title another benchmark already uses gets the benchmark's name added, so cells never collide.
+    """
+    by_bench: dict[str, list[RunEntry]] = {}
+    for e in entries:
+        by_bench.setdefault(e.benchmark, []).append(e)
+    columns: list[Column] = []
+    used: set[str] = set()
+    for bench in order if order is not None else benchmark_order(by_bench):
+        runs = sorted(by_bench.get(bench, []), key=lambda e: (timestamp(e.created), e.indexed), reverse=True)
+        suites: list[str] = []
+        for e in runs:
+            suites += [s for s in e.suites or [] if s not in suites and e.pass1(s) is not None]
+        for suite in suites:
+            title = next(e.suite_titles()[suite] for e in runs if e.pass1(suite) is not None)
+            if title in used:
+                title = f"{title} ({bench})"
+            used.add(title)
+            columns.append(Column(bench, suite, title, title))
+    return columns
 
 
 def build(entries: list[RunEntry], benchmarks: list[str] | None = None, sort_by: str | None = None) -> Board:
@@ -122,20 +166,7 @@ def build(entries: list[RunEntry], benchmarks: list[str] | None = None, sort_by:
                                f"{', '.join(sorted(present))})")  # fmt: skip
         entries = [e for e in entries if e.benchmark in benchmarks]
     chosen = _latest(entries)
-    order = benchmarks or [b for b, _, _ in KNOWN_COLUMNS if b in present]
-    order = list(dict.fromkeys(order + sorted(present - set(order)))) if not benchmarks else order
-    columns: list[Column] = []
-    for bench in order:
-        runs = [e for (_, b), e in chosen.items() if b == bench]
-        if not runs:
-            continue
-        known = [(s, t) for b, s, t in KNOWN_COLUMNS if b == bench]
-        if not known:
-            name = runs[-1].dataset_name
-            known = [("base", name.rstrip("+") or bench), ("plus", name if name.endswith("+") else f"{name} (plus)")]
-        for suite, title in known:
-            if any((e.base_pass1 if suite == "base" else e.plus_pass1) is not None for e in runs):
-                columns.append(Column(bench, suite, title, title))
+    columns = columns_of(list(chosen.values()), list(dict.fromkeys(benchmarks)) if benchmarks else None)
     notes: list[str] = []
     rows: dict[str, dict[str, Cell]] = {}
     for bench in dict.fromkeys(c.benchmark for c in columns):
@@ -149,11 +180,12 @@ def build(entries: list[RunEntry], benchmarks: list[str] | None = None, sort_by:
         split = len(ranked) > 1
         for col in (c for c in columns if c.benchmark == bench):
             col.groups = [_group_text(g[0]) for g in ranked]
-            window = ranked[0][0].window_label()
-            if not split and bench == "livecodebench" and window:
-                col.header = f"{col.title} ({window})"
+            selection = ranked[0][0].selection_label()
+            if not split and selection:
+                # One selection for the whole column (a date window): say it in the header.
+                col.header = f"{col.title} ({selection})"
             for e in runs:
-                value = e.base_pass1 if col.suite == "base" else e.plus_pass1
+                value = e.pass1(col.suite)
                 if value is not None:
                     rows.setdefault(e.model, {})[col.title] = Cell(
                         value=value, run=e.id, n_tasks=e.n_tasks, samples_per_task=e.samples_per_task,
@@ -256,7 +288,7 @@ def to_latex(board: Board) -> str:
 def table_html(board: Board) -> str:
     """The ``<table id="leaderboard">`` element and its notes (embedded by the HTML report)."""
     e = html.escape
-    head = "".join(f"<th scope=\"col\">{e(_header(c))}</th>" for c in board.columns)
+    head = "".join(f'<th scope="col">{e(_header(c))}</th>' for c in board.columns)
     body = []
     for model, cells in board.rows:
         tds = []
@@ -264,7 +296,7 @@ def table_html(board: Board) -> str:
             cell = cells.get(c.title)
             title = f' title="run {e(cell.run)}, {cell.n_tasks} tasks, n={cell.samples_per_task}"' if cell else ""
             tds.append(f"<td{title}>{e(_cell_text(cell))}</td>")
-        body.append(f"<tr><th scope=\"row\">{e(model)}</th>{''.join(tds)}<td>{e(_samples(cells))}</td></tr>")
+        body.append(f'<tr><th scope="row">{e(model)}</th>{"".join(tds)}<td>{e(_samples(cells))}</td></tr>')
     notes = "".join(f"<li>{e(n)}</li>" for n in board.notes)
     return (
         '<table id="leaderboard" class="leaderboard">'

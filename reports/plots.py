@@ -1,5 +1,6 @@
-"""Charts (matplotlib, each saved as PNG and SVG): leaderboard bars, pass@1 over time, pass@k curves, DS-1000
-breakdowns, the data pipeline's funnel, training loss, and a contamination heatmap.
+"""Charts (matplotlib, each saved as PNG and SVG): leaderboard bars, pass@1 over time, pass@k curves, a breakdown
+chart per benchmark whose runs carry breakdown tables (DS-1000's libraries, LiveCodeBench's difficulties), the
+data pipeline's funnel, training loss, and a contamination heatmap.
 
 Every function takes its data and a path *stem* and returns the files it wrote (``stem.png``, ``stem.svg``), or an
 empty list when there is nothing to draw (so callers can skip a section instead of drawing an empty frame).
@@ -18,19 +19,32 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.passk import pass_at_k
 from harness.registry import RunEntry
-from reports.leaderboard import Board
+from reports.leaderboard import Board, benchmark_order, columns_of
 
 # A qualitative palette that stays distinguishable in print and for the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999",
            "#8C564B")  # fmt: skip
 DPI = 130
+#: The key of ``funnel.json`` that lists its stages in pipeline order (the data pipeline's report writes it).
+FUNNEL_ORDER_KEY = "stages"
+
+
+MISSING_MATPLOTLIB = "plots need matplotlib: pip install 'code-harness[reports]'"
+
+
+def require_matplotlib() -> None:
+    """Fail with one line naming the extra to install when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        raise HarnessError(MISSING_MATPLOTLIB) from None
 
 
 def _figure(width: float, height: float) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise HarnessError("plots need matplotlib: pip install 'code-harness[reports]'") from None
+    require_matplotlib()
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -105,29 +119,21 @@ def leaderboard_bars(board: Board, stem: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- history
-def _suite_value(e: RunEntry, suite: str) -> float | None:
-    return e.base_pass1 if suite == "base" else e.plus_pass1
-
-
 def pass1_over_time(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
     """pass@1 (%) against run date, one panel per benchmark suite, one line per model.
 
     Only models with two runs or more of a benchmark are drawn there (a trajectory: checkpoints of a fine-tune,
     nightly runs); when no model has two runs of anything, every run is drawn as a point. A line of a few
-    points names each point's checkpoint when the runs carry training lineage.
+    points names each point's checkpoint when the runs carry training lineage. Panels are the leaderboard's
+    columns (benchmark and suite, titled from the records).
     """
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-    from reports.leaderboard import KNOWN_COLUMNS
 
     counts: dict[tuple[str, str], int] = {}
     for e in entries:
         counts[(e.model, e.benchmark)] = counts.get((e.model, e.benchmark), 0) + 1
     series = [e for e in entries if counts[(e.model, e.benchmark)] >= 2] or list(entries)
-    panels: list[tuple[str, str, str]] = [c for c in KNOWN_COLUMNS if any(
-        e.benchmark == c[0] and _suite_value(e, c[1]) is not None for e in series)]  # fmt: skip
-    others = sorted({e.benchmark for e in series} - {c[0] for c in KNOWN_COLUMNS})
-    panels += [(b, "base", b) for b in others]
+    panels = columns_of(series)
     if not panels:
         return []
     models = sorted({e.model for e in series})
@@ -136,15 +142,15 @@ def pass1_over_time(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
     nrows = (len(panels) + ncols - 1) // ncols
     fig = _figure(11 if ncols == 2 else 8, 1.2 + 3.2 * nrows + 0.25 * ((len(models) + 2) // 3))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    for k, (bench, suite, title) in enumerate(panels):
+    for k, col in enumerate(panels):
         ax = axes[k // ncols][k % ncols]
         for m in models:
-            runs = sorted((e for e in series if e.benchmark == bench and e.model == m
-                           and _suite_value(e, suite) is not None), key=lambda e: _when(e.created))  # fmt: skip
+            runs = sorted((e for e in series if e.benchmark == col.benchmark and e.model == m
+                           and e.pass1(col.suite) is not None), key=lambda e: _when(e.created))  # fmt: skip
             if not runs:
                 continue
             xs = [_when(e.created) for e in runs]
-            ys = [100 * (_suite_value(e, suite) or 0.0) for e in runs]
+            ys = [100 * (e.pass1(col.suite) or 0.0) for e in runs]
             ax.plot(xs, ys, marker="o", markersize=4, linewidth=1.4, color=colour[m], label=short(m))
             if len(runs) <= 8:
                 for x, y_, e in zip(xs, ys, runs):
@@ -152,7 +158,7 @@ def pass1_over_time(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
                     text = f"{y_:.1f}" + (f"\n{short(name, 18)}" if name else "")
                     ax.annotate(text, (x, y_), textcoords="offset points", xytext=(0, 6), ha="center",
                                 va="bottom", fontsize=7, color=colour[m])  # fmt: skip
-        ax.set_title(title, fontsize=10)
+        ax.set_title(col.title, fontsize=10)
         ax.set_ylabel("pass@1 (%)")
         ax.set_ylim(0, 105)
         ax.margins(x=0.08)
@@ -198,25 +204,19 @@ def passk_curves(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
     runs = [e for e in entries if e.samples_per_task >= 2]
     if not runs:
         return []
-    panels: list[tuple[str, str]] = []
-    for e in runs:
-        for suite in ("base", "plus"):
-            if _suite_value(e, suite) is not None and (e.benchmark, suite) not in panels:
-                panels.append((e.benchmark, suite))
+    panels = columns_of(runs)
     from matplotlib.ticker import MaxNLocator
-
-    from reports.compare import suite_label
 
     fig = _figure(5.2 * min(len(panels), 2), 1.3 + 3.4 * ((len(panels) + 1) // 2))
     axes = fig.subplots((len(panels) + 1) // 2, min(len(panels), 2), squeeze=False)
-    for i, (bench, suite) in enumerate(panels):
+    for i, col in enumerate(panels):
         ax = axes[i // 2][i % 2]
-        mine = [r for r in runs if r.benchmark == bench and _suite_value(r, suite) is not None]
+        mine = [r for r in runs if r.benchmark == col.benchmark and r.pass1(col.suite) is not None]
         for j, e in enumerate(mine):
             tasks = e.record().tasks.values()
             n = min(t.n for t in tasks)
             ks = _ks(n)
-            counts = [(t.n, t.base_correct if suite == "base" else (t.plus_correct or 0)) for t in tasks]
+            counts = [(t.n, t.correct.get(col.suite, 0)) for t in tasks]
             ys = [100 * sum(pass_at_k(tn, c, k) for tn, c in counts) / len(counts) for k in ks]
             ax.plot(ks, ys, marker="o", markersize=3, color=_colour(j), label=f"{short(e.model, 30)} (n={n})")
         if max(r.samples_per_task for r in mine) >= 16:
@@ -226,7 +226,7 @@ def passk_curves(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
         ax.set_xlabel("k (samples drawn per task)")
         ax.set_ylabel("pass@k (%)")
         ax.set_ylim(0, 100)
-        ax.set_title(f"{suite_label(mine[0], suite)} ({suite} tests)", fontsize=10)
+        ax.set_title(f"{col.title} ({col.suite} tests)", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     for k in range(len(panels), len(axes) * len(axes[0])):
@@ -235,56 +235,102 @@ def passk_curves(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
     return _save(fig, stem)
 
 
-# ---------------------------------------------------------------------- DS-1000
-def ds1000_breakdown(entries: Sequence[RunEntry], stem: Path) -> list[Path]:
-    """DS-1000 pass@1 per library and per perturbation type: grouped bars, one colour per model."""
-    runs = [e for e in entries if e.benchmark == "ds1000"]
-    data = [(e, e.record().breakdown) for e in runs]
-    data = [(e, b) for e, b in data if b.get("library") or b.get("perturbation_type")]
-    if not data:
+# ---------------------------------------------------------------------- breakdowns
+def _tables(breakdown: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The breakdown's tables (name -> category -> ``{"score", "n"}``); single cells such as ``overall`` are not."""
+    return {name: rows for name, rows in breakdown.items()
+            if isinstance(rows, dict) and rows and all(isinstance(r, dict) and "score" in r for r in rows.values())}  # fmt: skip
+
+
+def breakdown_runs(entries: Sequence[RunEntry]) -> list[tuple[str, str, list[tuple[RunEntry, dict[str, Any]]]]]:
+    """``(benchmark, title, [(run, tables)])`` for every benchmark whose runs carry breakdown tables.
+
+    The latest run per model that has them (runs whose record cannot be read are left out); benchmarks in the
+    leaderboard's order.
+    """
+    latest: dict[tuple[str, str], tuple[RunEntry, dict[str, Any]]] = {}
+    for e in sorted(entries, key=lambda x: (_when(x.created), x.indexed)):
+        try:
+            tables = _tables(e.record().breakdown)
+        except HarnessError:
+            continue
+        if tables:
+            latest[(e.benchmark, e.model)] = (e, tables)
+    out = []
+    for bench in benchmark_order({b for b, _ in latest}):
+        runs = sorted((v for (b, _), v in latest.items() if b == bench), key=lambda v: v[0].model)
+        out.append((bench, runs[-1][0].title or bench, runs))
+    return out
+
+
+def _table_title(name: str) -> str:
+    """``perturbation_type`` -> ``Perturbation type``."""
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def breakdown_chart(title: str, runs: Sequence[tuple[RunEntry, dict[str, Any]]], stem: Path) -> list[Path]:
+    """One benchmark's pass@1 per category of each breakdown table: grouped bars, one panel per table,
+    one colour per model (the runs of :func:`breakdown_runs`)."""
+    if not runs:
         return []
-    groups = [("library", "Library"), ("perturbation_type", "Perturbation type")]
-    fig = _figure(12, 5.4)
-    axes = fig.subplots(1, 2, width_ratios=[1.6, 1])
-    width = 0.8 / len(data)
-    for ax, (key, title) in zip(axes, groups):
+    names: list[str] = []
+    for _, tables in runs:
+        names += [n for n in tables if n not in names]
+    sizes = []
+    for name in names:
         cats: list[str] = []
-        for _, b in data:
-            cats += [c for c in b.get(key, {}) if c not in cats]
-        for j, (e, b) in enumerate(data):
+        for _, tables in runs:
+            cats += [c for c in tables.get(name, {}) if c not in cats]
+        sizes.append(cats)
+    fig = _figure(max(6.0, 4.0 + 0.55 * sum(max(len(c), 2) for c in sizes)), 5.4)
+    axes = fig.subplots(1, len(names), width_ratios=[max(len(c), 2) for c in sizes], squeeze=False)[0]
+    width = 0.8 / len(runs)
+    for ax, name, cats in zip(axes, names, sizes):
+        for j, (e, tables) in enumerate(runs):
             xs = [i - 0.4 + width * (j + 0.5) for i in range(len(cats))]
-            ys = [100 * float(b.get(key, {}).get(c, {}).get("score", 0.0)) for c in cats]
+            ys = [100 * float(tables.get(name, {}).get(c, {}).get("score", 0.0)) for c in cats]
             ax.bar(xs, ys, width=width * 0.92, color=_colour(j), label=short(e.model, 30))
-        counts = {c: next((b[key][c].get("n") for _, b in data if c in b.get(key, {})), None) for c in cats}
+        counts = {c: next((t[name][c].get("n") for _, t in runs if c in t.get(name, {})), None) for c in cats}
         ax.set_xticks(range(len(cats)), [f"{c}\n(n={counts[c]})" if counts[c] else c for c in cats], fontsize=8,
                       rotation=0 if len(cats) <= 8 else 30, ha="center" if len(cats) <= 8 else "right")  # fmt: skip
         ax.set_ylim(0, 100)
         ax.set_ylabel("pass@1 (%)")
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_table_title(name), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("DS-1000 pass@1 by library and by perturbation (latest run per model)")
+    by = " and by ".join(_table_title(n).lower() for n in names)
+    fig.suptitle(f"{title} pass@1 by {by} (latest run per model)")
     return _save(fig, stem)
+
+
+def safe_name(name: str) -> str:
+    """A benchmark name as a safe file-name and HTML id part (``<name>_breakdown.png``)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "benchmark"
 
 
 # ---------------------------------------------------------------------- data pipeline funnel
 def load_funnel(path: Path) -> list[dict[str, Any]]:
-    """Stages of a ``funnel.json`` (a file or the pipeline's work folder), in pipeline order."""
+    """Stages of a ``funnel.json`` (a file or the pipeline's work folder), in pipeline order.
+
+    The order is the file's ``stages`` list (written by the data pipeline's report); a file without one is in
+    the order its stages appear (the pipeline writes them in order).
+    """
     file = path / "funnel.json" if path.is_dir() else path
     doc = _read_json(file, "funnel")
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+    if not isinstance(doc, dict):
         raise HarnessError(f"funnel {file} is not a funnel.json (stage -> {{input, output, removed}})")
-    try:
-        from generation.core import STAGES
-
-        order = {s: i for i, s in enumerate(STAGES)}
-    except ImportError:
-        order = {}
-    names = sorted(doc, key=lambda s: (order.get(s, len(order)), list(doc).index(s)))
-    return [{"stage": s, "input": int(doc[s].get("input", 0)), "output": int(doc[s].get("output", 0)),
-             "removed": {str(k): int(v) for k, v in (doc[s].get("removed") or {}).items()}} for s in names]  # fmt: skip
+    listed = doc.get(FUNNEL_ORDER_KEY)
+    stages = {k: v for k, v in doc.items() if k != FUNNEL_ORDER_KEY or not isinstance(listed, list)}
+    if not all(isinstance(v, dict) for v in stages.values()):
+        raise HarnessError(f"funnel {file} is not a funnel.json (stage -> {{input, output, removed}})")
+    order = {str(s): i for i, s in enumerate(listed)} if isinstance(listed, list) else {}
+    names = sorted(stages, key=lambda s: (order.get(s, len(order)), list(stages).index(s)))
+    return [{"stage": s, "input": int(stages[s].get("input", 0)), "output": int(stages[s].get("output", 0)),
+             "removed": {str(k): int(v) for k, v in (stages[s].get("removed") or {}).items()}}
+            for s in names]  # fmt: skip
 
 
 def funnel(path: Path, stem: Path) -> list[Path]:

@@ -12,7 +12,7 @@ import pytest
 
 import benchmarks  # noqa: F401  (registers the benchmarks)
 from harness import benchmark as registry
-from harness.decontamination import ALL_BENCHMARKS, DEFAULT_METHODS, AuditOptions, audit, write_clean
+from harness.decontamination import DEFAULT_METHODS, AuditOptions, audit, write_clean
 from harness.engine import Completion, Engine
 from harness.engine.base import Backend, BackendOptions
 from harness.errors import HarnessError
@@ -20,7 +20,7 @@ from tests.synthetic_contamination import KINDS, make_dataset, score
 
 
 def _available() -> list[str]:
-    return [b for b in ALL_BENCHMARKS if b in registry.names()]
+    return registry.references()
 
 
 @pytest.fixture(scope="module")

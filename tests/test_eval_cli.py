@@ -40,7 +40,7 @@ def test_oracle_scores_100_percent(data_dir: Path, tmp_path: Path) -> None:
         assert rows[bench]["n_tasks"] == n
         record = load_run(out / bench / "run.json")
         assert record.model == "oracle" and record.generation is not None
-        assert record.settings.memory_accounting == "program"
+        assert record.options["memory_accounting"] == "program"
     assert "humaneval" in proc.stdout and "1.000" in proc.stdout
 
 

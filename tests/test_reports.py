@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from harness.benchmark import DatasetInfo, PartVerdict, Verdict
+from harness.benchmark import Column, DatasetInfo, PartVerdict, Verdict
 from harness.errors import HarnessError
 from harness.passk import mean_pass_at_k
 from harness.registry import Registry, index_run, run_id
@@ -74,16 +74,16 @@ def _verdict(base: bool, plus: bool | None) -> Verdict:
 
 
 def altered(record: RunRecord, outcomes: dict[str, tuple[int, int, int | None]], **update: Any) -> RunRecord:
-    """A copy of ``record`` whose tasks have the given (n, base correct, plus correct); pass@k recomputed."""
+    """A copy of ``record`` whose tasks have the given (n, base correct, plus correct); suites and pass@k follow."""
     tasks = {}
     for tid, (n, base_c, plus_c) in outcomes.items():
         samples = [SampleResult(line=None, verdict=_verdict(i < base_c, None if plus_c is None else i < plus_c))
                    for i in range(n)]  # fmt: skip
-        tasks[tid] = TaskResult(n=n, base_correct=base_c, plus_correct=plus_c, samples=samples)
-    pak = {"base": mean_pass_at_k([(t.n, t.base_correct) for t in tasks.values()])}
-    if any(t.plus_correct is not None for t in tasks.values()):
-        pak["plus"] = mean_pass_at_k([(t.n, t.plus_correct or 0) for t in tasks.values()])
-    return record.model_copy(update={"tasks": tasks, "pass_at_k": pak, "n_tasks": len(tasks),
+        correct = {"base": base_c} if plus_c is None else {"base": base_c, "plus": plus_c}
+        tasks[tid] = TaskResult(n=n, correct=correct, samples=samples)
+    suites = ["base", "plus"] if any("plus" in t.correct for t in tasks.values()) else ["base"]
+    pak = {s: mean_pass_at_k([(t.n, t.correct.get(s, 0)) for t in tasks.values()]) for s in suites}
+    return record.model_copy(update={"tasks": tasks, "pass_at_k": pak, "n_tasks": len(tasks), "suites": suites,
                                      "n_samples": sum(t.n for t in tasks.values()), **update})  # fmt: skip
 
 
@@ -92,13 +92,9 @@ def outcomes_of(record: RunRecord) -> dict[str, tuple[int, int, int | None]]:
     return {tid: (t.n, t.base_correct, t.plus_correct) for tid, t in record.tasks.items()}
 
 
-def save(record: RunRecord, path: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write a run record (``extra``: fields RunRecord may not declare yet, e.g. ``lineage``)."""
+def save(record: RunRecord, path: Path) -> Path:
+    """Write a run record."""
     save_run(path, record)
-    if extra:
-        doc = json.loads(path.read_text())
-        doc.update(extra)
-        path.write_text(json.dumps(doc))
     return path
 
 
@@ -133,7 +129,8 @@ def ds1000_record(template: RunRecord, data_dir: Path, name: str, created: str) 
         outcomes[str(row["metadata"]["problem_id"])] = (1, int(k <= round(cell["score"] * cell["n"])), None)
     ds = DatasetInfo(name="DS-1000", version="2024-05", hash="d5" * 16, path="ds1000.jsonl.gz")
     return altered(template, outcomes, benchmark="ds1000", dataset=ds, model=name, created=created,
-                   breakdown=breakdown, benchmark_options={})  # fmt: skip
+                   breakdown=breakdown, benchmark_options={}, title="DS-1000", options={}, selection={},
+                   columns=[Column(suite="base", title="DS-1000")])  # fmt: skip
 
 
 def lcb_record(template: RunRecord, model: str, start: str, end: str, solved: int, created: str) -> RunRecord:
@@ -142,8 +139,10 @@ def lcb_record(template: RunRecord, model: str, start: str, end: str, solved: in
     ds = DatasetInfo(name="LiveCodeBench", version="release_v6", hash="1c" * 16, path="lcb.jsonl")
     opts = {"release": "release_v6", "start_date": start, "end_date": end, "platform": None, "difficulty": None,
             "problems": 120, "first_contest_date": start, "last_contest_date": end}  # fmt: skip
+    selection = {"release": "release_v6", "start_date": start, "end_date": end}
     return altered(template, outcomes, benchmark="livecodebench", dataset=ds, model=model, created=created,
-                   benchmark_options=opts)  # fmt: skip
+                   benchmark_options=opts, title="LiveCodeBench", options={}, selection=selection,
+                   columns=[Column(suite="base", title="LiveCodeBench")])  # fmt: skip
 
 
 class Runs:
@@ -217,14 +216,14 @@ def runs(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     # Three checkpoints of a fine-tune, with lineage, a few days apart, improving.
     for k, (day, gain) in enumerate((("2026-01-05", 0), ("2026-01-12", 6), ("2026-01-19", 11))):
         oc = outcomes_of(orig)
-        fixes = failing[: gain]
+        fixes = failing[:gain]
         for tid in fixes:
             oc[tid] = (1, 1, 1)
-        rec = altered(orig, oc, model="hf:runs/sc2-sft/final", created=f"{day}T12:00:00+00:00")
         lineage = {"dataset": {"sha256": "ab" * 32, "path": "data/sft.jsonl"},
                    "base_model": {"source": "bigcode/starcoder2-15b"},
                    "checkpoint": f"runs/sc2-sft/ckpt-{k}"}  # fmt: skip
-        r.paths[f"sft{k}"] = save(rec, root / "runs" / f"sft-{k}" / "run.json", {"lineage": lineage})
+        rec = altered(orig, oc, model="hf:runs/sc2-sft/final", created=f"{day}T12:00:00+00:00", lineage=lineage)
+        r.paths[f"sft{k}"] = save(rec, root / "runs" / f"sft-{k}" / "run.json")
 
     # LiveCodeBench: two models on one window, one on another (not comparable).
     r.paths["lcb_a"] = save(lcb_record(orig, "starcoder2-15b-instruct-v0.1", "2024-10-01", "2025-01-31", 31,
@@ -303,6 +302,7 @@ def test_leaderboard_rows_values_and_notes(runs: Runs) -> None:
     assert code == 0, err
     board = json.loads(out)
     titles = [c["title"] for c in board["columns"]]
+    # benchmarks in the registry's display order, suites in grading order, titles from the records
     assert titles == ["HumanEval", "HumanEval+", "LiveCodeBench", "DS-1000"]
     rows = {row["model"]: row for row in board["rows"]}
     # one row per model; the fine-tune's latest checkpoint is the one shown
@@ -314,9 +314,16 @@ def test_leaderboard_rows_values_and_notes(runs: Runs) -> None:
     assert broken == pytest.approx((105 - 10) / 164)
     assert rows["gpt-4-0613"]["cells"]["DS-1000"]["pass@1"] == pytest.approx(0.510, abs=0.002)
     assert rows["sc2-sampled-t0.8"]["samples_per_task"] == "5"
-    # sorted by the first column, best first
+    # sorted by the first column, best first, models without it after
+    assert board["sorted_by"] == "HumanEval"
+    has = ["HumanEval" in row["cells"] for row in board["rows"]]
+    assert has == sorted(has, reverse=True)
     values = [row["cells"]["HumanEval"]["pass@1"] for row in board["rows"] if "HumanEval" in row["cells"]]
     assert values == sorted(values, reverse=True)
+    code, out, _ = run_cli("leaderboard", "--format", "json", "--sort", "DS-1000", "--registry", str(runs.registry))
+    by_he = json.loads(out)
+    values = [row["cells"]["DS-1000"]["pass@1"] for row in by_he["rows"] if "DS-1000" in row["cells"]]
+    assert values and values == sorted(values, reverse=True)
     # the other dataset version is a separate group, named in a note; LiveCodeBench's windows too
     old = rows["sc2-old-dataset"]["cells"]["HumanEval+"]
     assert old["group"] == "b" and rows["sc2-same"]["cells"]["HumanEval+"]["group"] == "a"
@@ -442,6 +449,40 @@ def test_gate(runs: Runs) -> None:
     assert code == 0 and json.loads(out)["regression"] is False
 
 
+def test_gate_refuses_a_candidate_that_lacks_baseline_tasks(runs: Runs, tmp_path: Path) -> None:
+    # The bug: a candidate that graded 2 of 164 tasks passed ("162 baseline-only tasks were left out", exit 0).
+    assert runs.orig is not None
+    two = dict(list(outcomes_of(runs.orig).items())[:2])
+    part = save(altered(runs.orig, two, model="sc2-two-tasks"), tmp_path / "two" / "run.json")
+    reg = ["--registry", str(runs.registry)]
+    code, out, err = run_cli("gate", "--baseline", str(runs.paths["orig"]), "--candidate", str(part), *reg)
+    assert code == 2 and out == "", out
+    assert len(err.strip().splitlines()) == 1, err
+    assert "lacks 162 of the baseline's 164 tasks" in err and "rerun the candidate" in err and "--allow-missing" in err
+    code, out, _ = run_cli("gate", "--baseline", str(runs.paths["orig"]), "--candidate", str(part), "--allow-missing",
+                           *reg)  # fmt: skip
+    assert code == 0 and "over 2 tasks" in out and "162 baseline-only" in out
+    # a candidate with every baseline task (and more) is gated as before
+    code, out, _ = run_cli("gate", "--baseline", str(part), "--candidate", str(runs.paths["same"]), *reg)
+    assert code == 0 and "0 baseline-only and 162 candidate-only" in out
+
+
+def test_suites_come_from_the_records(runs: Runs) -> None:
+    reg = ["--registry", str(runs.registry)]
+    base = str(runs.paths["orig"])
+    code, out, _ = run_cli("gate", "--baseline", base, "--candidate", str(runs.paths["broken10"]), "--json", *reg)
+    assert code == 1 and json.loads(out)["suite"]["suite"] == "plus"  # the last suite both graded
+    assert json.loads(out)["suite"]["label"] == "HumanEval+"
+    code, out, _ = run_cli("gate", "--baseline", base, "--candidate", str(runs.paths["broken10"]), "--suite", "base",
+                           "--json", *reg)  # fmt: skip
+    assert code == 1 and json.loads(out)["suite"]["label"] == "HumanEval"
+    code, _, err = run_cli("compare", base, str(runs.paths["broken10"]), "--suite", "hidden", *reg)
+    assert code == 2 and "hidden is not in both runs (available: base, plus)" in err
+    code, out, _ = run_cli("compare", str(runs.paths["lcb_a"]), str(runs.paths["lcb_b"]), "--json", *reg)
+    assert code == 0 and list(json.loads(out)["suites"]) == ["base"]
+    assert json.loads(out)["suites"]["base"]["label"] == "LiveCodeBench"
+
+
 # ---------------------------------------------------------------------- errors
 def test_errors_are_one_line(runs: Runs, tmp_path: Path) -> None:
     empty = tmp_path / "empty.sqlite"
@@ -530,6 +571,26 @@ def report(runs: Runs) -> Path:
     assert code == 0, err
     assert "absent" in err and "does not exist (skipped)" in err  # a missing input is skipped, and said so
     return out / "report.html"
+
+
+def test_funnel_stage_order_is_written_by_the_pipeline_report_and_read_from_the_file(tmp_path: Path) -> None:
+    from generation.core import STAGES
+    from generation.report import report as funnel_report
+    from reports.plots import load_funnel
+
+    work = tmp_path / "work"
+    work.mkdir()
+    stages = {"dedup": {"stage": "dedup", "input": 9, "output": 8, "removed": {"near duplicate": 1}},
+              "seeds": {"stage": "seeds", "input": 10, "output": 9, "removed": {"no docstring": 1}}}  # fmt: skip
+    (work / "funnel.json").write_text(json.dumps(stages))
+    # an old funnel.json without the order: the file's own order
+    assert [f["stage"] for f in load_funnel(work)] == ["dedup", "seeds"]
+    funnel_report(work)
+    doc = json.loads((work / "funnel.json").read_text())
+    assert doc["stages"] == list(STAGES) and doc["seeds"]["output"] == 9
+    assert [f["stage"] for f in load_funnel(work / "funnel.json")] == ["seeds", "dedup"]
+    funnel_report(work)  # a second report reads the file it wrote
+    assert json.loads((work / "funnel.json").read_text()) == doc
 
 
 PLOTS = ("leaderboard", "pass1_over_time", "passk", "ds1000_breakdown", "funnel", "training_loss", "contamination")

@@ -117,9 +117,11 @@ def test_train_lowers_loss_saves_checkpoint_and_evaluates_with_lineage(cli_run: 
     run = load_run(out / "eval" / "humaneval" / "run.json")
     assert run.n_tasks == 2
     assert run.generation is not None and run.generation.model == f"hf:{final}"
-    assert any(sha in note for note in run.notes), run.notes
-    lineage = json.loads((out / "eval" / "humaneval" / "lineage.json").read_text())
-    assert lineage["dataset"]["sha256"] == sha
+    # The lineage is written once, as data: the record's field (no note, no lineage.json beside it).
+    lineage = run.lineage
+    assert lineage is not None and lineage["dataset"]["sha256"] == sha
+    assert not any(sha in note for note in run.notes), run.notes
+    assert not (out / "eval" / "humaneval" / "lineage.json").exists()
     assert lineage["base_model"]["source"] == record.base_model.source
     assert lineage["checkpoint"] == record.checkpoint and lineage["config"]["max_steps"] == 16
     assert record.evals["humaneval"].run == str((out / "eval" / "humaneval" / "run.json").resolve())

@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="discard the run in DIR (checkpoints, final model, metrics, evaluations) and start over",
     )
     g = p.add_argument_group("evaluation of the trained checkpoint")
-    g.add_argument("--eval", metavar="BENCHMARKS", help="comma list, e.g. humaneval,mbpp (after training)")
+    g.add_argument("--eval", metavar="BENCHMARKS", help=f"comma list, e.g. {_example()} (after training)")
     g.add_argument("--eval-limit", type=positive_int, metavar="N", help="only the first N tasks of each benchmark")
     g.add_argument("--eval-max-tokens", type=positive_int, default=768, metavar="M", help="new tokens per sample (768)")
     g.add_argument("--eval-n", type=positive_int, default=1, metavar="N", help="samples per task (default 1, greedy)")
@@ -78,6 +78,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-cache", action="store_true", help="bypass the response cache")
 
 
+def _example() -> str:
+    """An example ``--eval`` value: the benchmarks ``harness eval`` runs by default (the registry decides)."""
+    from harness.benchmark import defaults, names
+
+    return ",".join(defaults() or names()[:2]) or "NAME"
+
+
 def command(args: argparse.Namespace) -> int:
     """Run ``harness train``; returns the exit status (130 when interrupted: rerun to resume)."""
     from training.config import load_config
@@ -93,7 +100,7 @@ def command(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     benches = [b.strip() for b in (args.eval or "").split(",") if b.strip()]
     if args.eval is not None and not benches:
-        raise HarnessError("--eval is empty; name at least one benchmark (e.g. humaneval,mbpp)")
+        raise HarnessError(f"--eval is empty; name at least one benchmark (e.g. {_example()})")
     if benches:
         from harness.benchmark import names
 

@@ -5,9 +5,9 @@ adapter is evaluated through the engine of its base model with the adapter
 loaded (``adapters={"sft": <output>/final}``) and every request routed to it,
 with the adapter folder's tokenizer (it carries the chat template the run
 trained with).  Each benchmark's run record goes to
-``<output>/eval/<benchmark>/run.json`` (with ``lineage.json`` beside it: dataset
-hash, base model, configuration, checkpoint), and ``training_run.json`` lists
-the evaluations with their pass@k.
+``<output>/eval/<benchmark>/run.json`` with the training lineage in its
+``lineage`` field (dataset hash, base model, configuration, checkpoint), and
+``training_run.json`` lists the evaluations with their pass@k.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from harness import registry
 from harness.engine import Engine, Request, Result, shared_engine
 from harness.errors import HarnessError
 from harness.model_eval import EvalSettings, eval_model
-from harness.store import RunRecord, save_run, write_json_atomic
+from harness.store import RunRecord, save_run
 from training.record import EvalLink, TrainingRun, load_record, record_path, save_record
 
 ADAPTER_NAME = "sft"
@@ -94,7 +94,6 @@ def evaluate_run(output: str | Path, benchmarks: Sequence[str], settings: EvalSe
         link_lineage(rec, lineage)
         save_run(run_path, rec)
         registry.index_run(run_path, rec)  # again, now with the lineage
-        write_json_atomic(eval_dir / name / "lineage.json", lineage)
         record.evals[name] = EvalLink(run=str(run_path.resolve()), model=spec, adapter=adapter,
                                       pass_at_k=rec.pass_at_k, n_tasks=rec.n_tasks,
                                       settings=dataclasses.asdict(settings))  # fmt: skip
@@ -104,15 +103,5 @@ def evaluate_run(output: str | Path, benchmarks: Sequence[str], settings: EvalSe
 
 
 def link_lineage(rec: RunRecord, lineage: Mapping[str, Any]) -> None:
-    """Put the training lineage into an evaluation's run record.
-
-    Into the record's ``lineage`` field where the record type has one; until then into its notes (a line naming
-    the dataset hash, base model, checkpoint and training record), which every record already carries.
-    """
-    if "lineage" in type(rec).model_fields:
-        rec.lineage = dict(lineage)  # type: ignore[attr-defined]
-    note = (f"trained by harness train: dataset sha256 {lineage['dataset']['sha256']} ({lineage['dataset']['path']}), "
-            f"base model {lineage['base_model']['source']}, checkpoint {lineage['checkpoint']}"
-            f"{' (LoRA adapter)' if lineage['adapter'] else ''}, config sha256 {lineage['config_sha256']}, "
-            f"training record {lineage['training_run']}")  # fmt: skip
-    rec.notes = [n for n in rec.notes if not n.startswith("trained by harness train:")] + [note]
+    """Put the training lineage into an evaluation's run record: its ``lineage`` field, written once, as data."""
+    rec.lineage = dict(lineage)

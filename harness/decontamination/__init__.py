@@ -8,7 +8,6 @@ embedding neighbours judged by a model (LLM Decontaminator).
 """
 
 from harness.decontamination.audit import (
-    ALL_BENCHMARKS,
     DEFAULT_METHODS,
     METHODS,
     AuditOptions,
@@ -20,7 +19,6 @@ from harness.decontamination.audit import (
 from harness.decontamination.index import IndexParams
 
 __all__ = [
-    "ALL_BENCHMARKS",
     "DEFAULT_METHODS",
     "METHODS",
     "AuditOptions",

@@ -33,7 +33,6 @@ from harness.errors import HarnessError
 METHODS = ("substring", "ngram", "probe", "minhash", "embedding")
 #: Routine use: exact substrings (whitespace-insensitive) and 13-gram overlap.
 DEFAULT_METHODS = ("substring", "ngram")
-ALL_BENCHMARKS = ("humaneval", "mbpp", "livecodebench", "ds1000")
 EVIDENCE_CHARS = 240
 
 
@@ -243,14 +242,18 @@ def scan_embedding(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tu
 def audit(
     dataset: str | Path,
     fields: Sequence[str] | None = None,
-    benchmarks: Sequence[str] = ALL_BENCHMARKS,
+    benchmarks: Sequence[str] | None = None,
     options: AuditOptions | None = None,
     params: IndexParams | None = None,
     data_dir: str | Path | None = None,
     cache_dir: Path | None = None,
     echo: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Audit a dataset; returns the report (see :func:`write_report`)."""
+    """Audit a dataset against ``benchmarks`` (None: every decontamination reference); returns the report."""
+    if benchmarks is None:
+        from harness.benchmark import references
+
+        benchmarks = references()
     opts = options or AuditOptions()
     bad = [m for m in opts.methods if m not in METHODS]
     if bad:

@@ -215,9 +215,7 @@ def collect_items(benchmarks: list[str], data_dir: str | Path | None) -> tuple[l
     items: list[RefItem] = []
     datasets: dict[str, dict[str, str]] = {}
     for name in benchmarks:
-        # Reading problems needs no execution environment (DS-1000's is only for grading).
-        extra = {"require_env": False} if "require_env" in registry.accepted_options(name) else {}
-        bench = registry.get(name, data_dir=data_dir, **extra)
+        bench = registry.reader(name, data_dir=data_dir)
         info = bench.dataset()
         datasets[name] = {"name": info.name, "version": info.version, "hash": info.hash}
         for tid, part, text in bench.reference_items():

@@ -2,14 +2,22 @@
 
 :class:`Sandbox` owns ``workers`` pre-started worker processes (see
 :mod:`harness.execution.worker`), each in its own bubblewrap sandbox when
-bubblewrap works here.  It runs two kinds of jobs:
+bubblewrap works here.  :meth:`Sandbox.run` runs three kinds of jobs, mixed,
+through one priority queue, reporting each as it finishes:
 
 * :class:`CallJob` - call a function of an untrusted program on a list of
   inputs, with a CPU-time limit per input; each output is decoded to plain
   data and judged by a trusted ``check`` callback in this process.  Inputs of
   one job are split across idle workers when the job is long (work stealing),
   so one slow sample does not serialise the run.
-* :class:`ScriptJob` - run a whole program; it passes when it exits cleanly.
+* :class:`ScriptJob` - run a whole Python program; it passes when it exits cleanly.
+* :class:`CommandJob` - run programs of any language (compile, then run):
+  each :class:`Step` is an ``argv`` executed in the job's fresh working
+  directory with its own stdin, CPU, wall-clock and memory limits, under the
+  same isolation and uid as Python programs.
+
+Benchmark-specific behaviour (EvalPlus's guard, say) is a *prelude*: trusted
+Python source a job carries, run in the program's process just before it.
 
 Isolation (chosen once per process, reported by :func:`isolation_mode`):
 
@@ -32,12 +40,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from harness.errors import SandboxError
 from harness.execution import codec, protocol
+from harness.settings import current as current_settings
 
 _PRELOAD = [
     "math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
@@ -68,6 +78,8 @@ def _lease_uid() -> tuple[int, int]:
             continue
         return uid, fd
     raise SandboxError(f"all {_UID_SPAN} sandbox uids are in use; too many sandbox workers on this machine")
+
+
 _SLOW_INPUT = 0.005  # seconds of expected cost before which a runner sends its pending results
 
 
@@ -91,6 +103,10 @@ class SandboxSettings:
     preload: tuple[str, ...] = ()
     #: Extra environment for programs (e.g. MPLBACKEND=Agg).
     env: tuple[tuple[str, str], ...] = ()
+    #: Folders programs must read beyond the usual system ones: a toolchain installed under a home other
+    #: users cannot enter (``rustc --print sysroot`` under /root, say).  Under bubblewrap, folders a
+    #: program's uid may not enter are hidden and only these (and the Python runtime) are bound back.
+    read_paths: tuple[str, ...] = ()
 
     def worker_count(self) -> int:
         """Number of worker processes to start."""
@@ -111,7 +127,9 @@ class CallJob:
     exec_limit: float = 10.0
     fast: bool = True
     iterate_opaque: bool = False
-    guard: bool = True
+    #: Trusted Python source run in the program's process (a namespace of its own) after the limits and the
+    #: uid drop, just before the program: a benchmark's guard, say (``benchmarks.evalplus_guard``).
+    prelude: str = ""
     check: Callable[[int, bytes], bool] | None = None  # judges an encoded output (see codec)
     keep_outputs: bool = False  # keep each output's encoded bytes in the result
     priority: int = 1  # lower runs first (expected outputs before the samples that need them)
@@ -142,6 +160,9 @@ class ScriptJob:
 
     code: str
     cpu_limit: float = 10.0
+    prelude: str = ""  # trusted source run just before the program (see CallJob.prelude)
+    priority: int = 1  # lower runs first
+    cost: float = 0.0  # estimated seconds: among equal priorities, expensive jobs start first
 
 
 @dataclass
@@ -154,24 +175,131 @@ class ScriptResult:
     cpu: float
 
 
-class SandboxError(RuntimeError):
-    """The sandbox itself could not work (not a verdict on a program)."""
+@dataclass
+class Step:
+    """One program run of a :class:`CommandJob` (a compiler, the compiled program, an interpreter).
+
+    Limits apply to the step alone.  Threads count as processes against
+    ``SandboxSettings.max_processes`` (the step's uid's RLIMIT_NPROC, as
+    root): a JVM wants about 20 with ``-XX:+UseSerialGC``, more with its
+    default collector on a many-core machine.  The stack limit is the
+    worker's (usually 8 MiB).
+    """
+
+    #: argv[0] is looked up on the steps' PATH (the worker's, unless the job's env sets one) unless it contains
+    #: '/'; './x' is in the working directory.
+    argv: Sequence[str]
+    stdin: bytes | str = b""
+    #: CPU seconds of the step's whole process tree (RLIMIT_CPU on each process, and the worker's watch of
+    #: the tree's CPU: a compiler's children count).
+    cpu_limit: float = 10.0
+    #: None: ``cpu_limit * SandboxSettings.wall_factor + 1``.
+    wall_limit: float | None = None
+    #: RLIMIT_AS (and RLIMIT_DATA) of each process; None: the sandbox's cap; 0: none (JVMs and node
+    #: reserve far more address space than they use).
+    memory_bytes: int | None = None
+    #: Bytes of stdout and of stderr kept; the rest is dropped (the file-size limit still applies).
+    capture_bytes: int = 1 << 20
+
+
+@dataclass
+class CommandJob:
+    """Programs of any language: ``steps`` run in order in one fresh working directory.
+
+    ``files`` are written there first (relative paths inside it; a file whose
+    content starts with ``#!`` is made executable).  The steps' environment
+    is PATH (the worker's), HOME (the working directory), LANG=C.UTF-8, the
+    sandbox's ``env``, then ``env``.  Running stops at the first step that
+    does not succeed unless ``continue_on_failure``.
+    """
+
+    steps: Sequence[Step]
+    files: Mapping[str, bytes | str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    continue_on_failure: bool = False
+    priority: int = 1  # lower runs first
+    cost: float = 0.0  # estimated seconds: among equal priorities, expensive jobs start first
+
+
+@dataclass
+class StepResult:
+    """Outcome of one :class:`Step`."""
+
+    #: ok | exit (non-zero exit) | signal | timeout (CPU or wall clock) | memory (failed at the memory cap, or
+    #: killed by the kernel for memory) | output_limit (a file or the output hit the file-size limit) |
+    #: error (could not start: binary missing, not executable) | aborted (the run was abandoned).
+    status: str
+    exit_code: int | None
+    signal: int | None
+    stdout: bytes
+    stderr: bytes
+    cpu: float
+    wall: float
+    reason: str  # one line for a person: "exit code 1", "CPU time limit 2 s exceeded", "g++: not found"
+
+
+@dataclass
+class CommandResult:
+    """Outcome of a :class:`CommandJob`: ``steps`` holds the steps that ran."""
+
+    status: str  # pass (every step ok) | fail | timeout (a step timed out)
+    steps: list[StepResult]
+    error: str | None
+    cpu: float
+
+
+Job = CallJob | ScriptJob | CommandJob
+Result = CallResult | ScriptResult | CommandResult
+
+
+def _check_command(job: CommandJob) -> None:
+    """Refuse, before anything is sent, a command job that could not mean what it says."""
+    for path, content in job.files.items():
+        parts = str(path).split("/")
+        if not path or path.startswith("/") or ".." in parts or "\0" in path or not path.strip("/"):
+            raise SandboxError(f"command job file {path!r}: paths must be relative, inside the working directory")
+        if not isinstance(content, (bytes, str)):
+            raise SandboxError(f"command job file {path!r}: content must be bytes or str")
+    for k, step in enumerate(job.steps):
+        if not step.argv or not all(isinstance(a, str) and "\0" not in a for a in step.argv):
+            raise SandboxError(f"command job step {k}: argv must be a non-empty list of strings without NUL")
+        if step.cpu_limit <= 0 or (step.wall_limit is not None and step.wall_limit <= 0):
+            raise SandboxError(f"command job step {k}: limits must be positive")
+    for key, value in job.env.items():
+        if not key or "=" in key or "\0" in key + value:
+            raise SandboxError(f"command job env {key!r}: names must be non-empty without '=', no NUL anywhere")
 
 
 @functools.lru_cache(maxsize=1)
-def _bwrap_works() -> bool:
+def _bwrap_problem() -> str | None:
+    """Why bubblewrap cannot sandbox programs here, with the fix; None when it works."""
     exe = shutil.which("bwrap")
     if not exe:
-        return False
+        return "bubblewrap is not installed (install the `bubblewrap` package: apt-get install bubblewrap)"
     try:
         proc = subprocess.run(
             [exe, *_bwrap_args(1 << 20), sys.executable, "-c", "pass"],
             capture_output=True,
             timeout=30,
         )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bubblewrap ({exe}) does not start: {exc}"
+    if proc.returncode == 0:
+        return None
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    why = lines[-1] if lines else f"exit code {proc.returncode}"
+    fix = (
+        "run the harness as root, or allow unprivileged user namespaces "
+        "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)"
+        if os.geteuid() != 0
+        else "the OS refuses new namespaces to root too: inside a container, give it CAP_SYS_ADMIN or run it "
+        "with seccomp/AppArmor profiles that allow unshare"
+    )
+    return f"bubblewrap ({exe}) is refused by the OS: {why}; to fix: {fix}"
+
+
+def _bwrap_works() -> bool:
+    return _bwrap_problem() is None
 
 
 @functools.lru_cache(maxsize=8)
@@ -186,13 +314,14 @@ def _interpreter_paths(python: str) -> tuple[str, ...]:
     return (os.path.dirname(os.path.realpath(python)), os.path.dirname(os.path.abspath(python)), *found)
 
 
-def _runtime_paths(python: str | None = None) -> list[str]:
-    """Folders the sandboxed interpreter must read: Python itself, its packages, the harness."""
+def _runtime_paths(python: str | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """Folders the sandboxed interpreter must read: Python itself, its packages, the harness (and ``extra``)."""
     pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)), pkg_root}
     paths.update(p for p in sys.path if p and os.path.isdir(p))
     if python is not None:
         paths.update(p for p in _interpreter_paths(python) if p)
+    paths.update(p for p in extra if p)
     return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
 
 
@@ -214,7 +343,7 @@ def _runtime_readable_by_others() -> bool:
     return all(_hidden_ancestor(p) is None for p in _runtime_paths())
 
 
-def _bwrap_args(tmpfs_bytes: int, python: str | None = None) -> list[str]:
+def _bwrap_args(tmpfs_bytes: int, python: str | None = None, read_paths: Sequence[str] = ()) -> list[str]:
     args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
@@ -222,7 +351,7 @@ def _bwrap_args(tmpfs_bytes: int, python: str | None = None) -> list[str]:
     # a Python installed under /root) are replaced by an empty tmpfs with
     # just the runtime bound back, and anything the tmpfs above hid returns.
     covered = ["/tmp", "/dev/shm"]
-    runtime = _runtime_paths(python)
+    runtime = _runtime_paths(python, read_paths)
     for path in runtime:
         hidden = _hidden_ancestor(path)
         if hidden is not None and hidden not in covered:
@@ -252,14 +381,27 @@ def _bwrap_args(tmpfs_bytes: int, python: str | None = None) -> list[str]:
 
 
 def isolation_mode(settings: SandboxSettings | None = None) -> str:
-    """``bwrap`` or ``process``: what this machine gives untrusted programs."""
+    """``bwrap`` or ``process``: what this machine gives untrusted programs.
+
+    ``SandboxSettings.isolation`` ``auto`` defers to ``HARNESS_ISOLATION``
+    (:func:`harness.settings.current`); ``auto`` there too means bubblewrap
+    when it works, else process isolation.  ``bwrap`` asked for but not
+    working is a :class:`SandboxError` that says how to fix it.
+    """
     wanted = (settings or SandboxSettings()).isolation
+    if wanted == "auto":
+        wanted = current_settings().isolation
+    if wanted not in ("auto", "bwrap", "process"):
+        raise SandboxError(f"unknown sandbox isolation {wanted!r}; use auto, bwrap or process")
     if wanted == "process":
         return "process"
-    if _bwrap_works():
+    problem = _bwrap_problem()
+    if problem is None:
         return "bwrap"
     if wanted == "bwrap":
-        raise SandboxError("bubblewrap was requested but does not work here (install the `bubblewrap` package)")
+        raise SandboxError(
+            f"bwrap isolation was requested but {problem} (or accept weaker isolation: --isolation process)"
+        )
     return "process"
 
 
@@ -287,10 +429,14 @@ class _Worker:
             root = f"/tmp/harness-w{self.index}"
         else:
             self._tmp = tempfile.mkdtemp(prefix=f"harness-w{self.index}-")
+            os.chmod(self._tmp, 0o711)  # the program uid must reach its working directory inside
             root = os.path.join(self._tmp, "work")
         cfg = {
             "index": self.index,
             "uid": self._uid(),
+            "command_uid": self._command_uid(),
+            "private_tmp": self.mode == "bwrap",
+            "program_env": [list(kv) for kv in s.env],
             "workdir_root": root,
             "memory": s.memory_bytes,
             "file_size": s.file_size_bytes,
@@ -304,7 +450,7 @@ class _Worker:
         script = os.path.join(pkg_root, "harness", "execution", "worker.py")
         cmd = [s.python or sys.executable, script, json.dumps(cfg)]
         if self.mode == "bwrap":
-            cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_args(s.tmpfs_bytes, s.python), *cmd]
+            cmd = [shutil.which("bwrap") or "bwrap", *_bwrap_args(s.tmpfs_bytes, s.python, s.read_paths), *cmd]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": pkg_root,
@@ -313,14 +459,15 @@ class _Worker:
             "MKL_NUM_THREADS": "1",
             "PYTHONHASHSEED": "0",
             "HOME": "/tmp",
-            **({"HARNESS_TRACE": "1"} if os.environ.get("HARNESS_TRACE") else {}),
+            # The worker reads its own copy (it must not import the harness's settings).
+            **({"HARNESS_TRACE": "1"} if current_settings().trace else {}),
             "LANG": "C.UTF-8",
         }
         for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             if key in os.environ:
                 env[key] = os.environ[key]
         env.update(dict(s.env))
-        self._errlog = None if os.environ.get("HARNESS_DEBUG") else tempfile.TemporaryFile()
+        self._errlog = None if current_settings().debug else tempfile.TemporaryFile()
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errlog, env=env, cwd="/"
         )
@@ -348,17 +495,23 @@ class _Worker:
         if errlog is not None:
             errlog.close()  # later worker output is discarded
 
-    def _uid(self) -> int | None:
+    def _command_uid(self) -> int | None:
         # As root, each worker's programs get a uid of their own (no signals
-        # to the worker, the harness or other workers).  Without bubblewrap
-        # that needs a Python installation other users can read.
+        # to the worker, the harness or other workers).
         if os.geteuid() != 0:
-            return None
-        if self.mode != "bwrap" and not _runtime_readable_by_others():
             return None
         if self._lease is None:
             self._lease = _lease_uid()
         return self._lease[0]
+
+    def _uid(self) -> int | None:
+        # Python programs run in a copy of the worker's interpreter: without
+        # bubblewrap (which binds the runtime back) their uid must be able to
+        # read the Python installation.  Command steps exec their own binary,
+        # so they get the uid regardless.
+        if self.mode != "bwrap" and not _runtime_readable_by_others():
+            return None
+        return self._command_uid()
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         with self.send_lock:
@@ -403,10 +556,14 @@ class _Worker:
 
 
 class _JobState:
-    def __init__(self, index: int, job: CallJob) -> None:
+    def __init__(self, index: int, job: Job) -> None:
         self.index = index
-        self.job = job
-        self.n = len(job.limits)
+        self.job: Any = job  # a CallJob unless ``single``
+        #: Script and command jobs: one unit, never split; their result arrives whole.
+        self.single = not isinstance(job, CallJob)
+        self.costs: list[float] = [float(job.cost)] if self.single else job.costs  # type: ignore[union-attr]
+        self.n = 1 if self.single else len(job.limits)  # type: ignore[union-attr]
+        self.result: ScriptResult | CommandResult | None = None
         self.ok: dict[int, bool] = {}
         self.reasons: dict[int, str] = {}
         self.times: dict[int, float] = {}
@@ -422,12 +579,12 @@ class _JobState:
         self.vm: dict[int, int] = {}
 
     def est(self, lo: int, hi: int) -> float:
-        costs = self.job.costs
+        costs = self.costs
         return sum(costs[lo:hi])
 
     def slowdown(self) -> float:
         done = [i for i in self.times]
-        gt = sum(self.job.costs[i] for i in done)
+        gt = sum(self.costs[i] for i in done)
         used = sum(self.times[i] for i in done)
         return max(1.0, used / gt) if gt > 1e-6 else 1.0
 
@@ -517,7 +674,7 @@ class _Scheduler:
     def _steal(self, worker: _Worker) -> _Unit | None:
         best, best_cost = None, self.split_min
         for unit in self.active:
-            if unit.cancelled or unit.worker is worker:
+            if unit.cancelled or unit.worker is worker or unit.state.single:
                 continue
             st = unit.state
             lo = unit.next + 1  # the input in progress stays where it is
@@ -532,7 +689,7 @@ class _Scheduler:
         total = st.est(best.next, best.end)
         acc, split = 0.0, best.end - 1
         for i in range(best.next, best.end):
-            acc += st.job.costs[i]
+            acc += st.costs[i]
             if acc >= total / 2:
                 split = i + 1
                 break
@@ -608,6 +765,15 @@ class _Scheduler:
                 unit.end = fail + 1
                 if unit.worker is not None:
                     unit.worker.try_send({"op": "set_end", "unit": unit.id, "end": fail + 1})
+
+    def finish_single(self, unit: _Unit, result: ScriptResult | CommandResult) -> None:
+        """A script or command unit ended with ``result``."""
+        with self.cond:
+            st = unit.state
+            if st.result is None:
+                st.result = result
+                st.cpu = result.cpu
+            self._unit_gone(unit)
 
     def exec_done(self, unit: _Unit, cpu: float) -> None:
         with self.cond:
@@ -719,25 +885,31 @@ class Sandbox:
                 w.close()
             self._workers = []
 
-    # ------------------------------------------------------------ calls
-    def run_calls(
+    # ------------------------------------------------------------- runs
+    def run(
         self,
-        jobs: Sequence[CallJob],
-        on_done: Callable[[int, CallResult], Sequence[CallJob] | None] | None = None,
-    ) -> list[CallResult]:
-        """Run function-call jobs in parallel; results come back in job order.
+        jobs: Sequence[Job],
+        on_done: Callable[[int, Any], Sequence[Job] | None] | None = None,
+    ) -> list[Result]:
+        """Run call, script and command jobs (mixed) in parallel; results come back in job order.
 
-        ``on_done(index, result)`` is called as each job finishes and may
-        return further jobs, which join the same run (their indices follow).
+        One priority queue serves every kind: lower ``priority`` first, then
+        higher estimated cost first.  Call jobs are split across idle workers
+        when long (work stealing); script and command jobs are single units.
+        ``on_done(index, result)`` is called as each job finishes (from a
+        worker thread, one call at a time) and may return further jobs,
+        which join the same run (their indices follow).
         """
+        for job in jobs:
+            _check_job(job)
         workers = self._ensure_workers()
         states = [_JobState(k, job) for k, job in enumerate(jobs)]
         sched = _Scheduler(states, self.settings.split_min_seconds)
-        results: dict[int, CallResult] = {}
+        results: dict[int, Result] = {}
         report_lock = threading.RLock()  # report() recurses for jobs with no inputs
         users: dict[str, int] = {}  # inputs key -> unfinished jobs using it (release_inputs jobs only)
         for job in jobs:
-            if job.release_inputs:
+            if isinstance(job, CallJob) and job.release_inputs:
                 users[job.inputs_key] = users.get(job.inputs_key, 0) + 1
         errors: list[BaseException] = []
 
@@ -749,16 +921,18 @@ class Sandbox:
                 results[st.index] = _result(st)
                 more = on_done(st.index, results[st.index]) if on_done is not None else None
                 if more:
+                    for job in more:
+                        _check_job(job)
                     new = [_JobState(len(states) + k, job) for k, job in enumerate(more)]
                     for st2 in new:
-                        if st2.job.release_inputs:
+                        if not st2.single and st2.job.release_inputs:
                             users[st2.job.inputs_key] = users.get(st2.job.inputs_key, 0) + 1
                     states.extend(new)
                     sched.add(new)
                     for st2 in new:
                         if st2.finished:
                             report(st2)
-                if st.job.release_inputs:
+                if not st.single and st.job.release_inputs:
                     key = st.job.inputs_key
                     users[key] -= 1
                     if users[key] == 0:
@@ -774,7 +948,11 @@ class Sandbox:
                     unit = sched.acquire(worker)
                     if unit is None:
                         return
-                    if unit is not _FLUSH:
+                    if unit is _FLUSH:
+                        continue
+                    if unit.state.single:
+                        self._run_single(worker, unit, sched)
+                    else:
                         self._run_unit(worker, unit, sched)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 errors.append(exc)
@@ -793,6 +971,19 @@ class Sandbox:
                 raise errors[0]  # an error of the caller's callback, e.g. a HarnessError
             raise SandboxError(f"sandbox failure: {errors[0]!r}") from errors[0]
         return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
+
+    # ------------------------------------------------------------ calls
+    def run_calls(
+        self,
+        jobs: Sequence[CallJob],
+        on_done: Callable[[int, CallResult], Sequence[CallJob] | None] | None = None,
+    ) -> list[CallResult]:
+        """Run function-call jobs in parallel; results come back in job order.
+
+        ``on_done(index, result)`` is called as each job finishes and may
+        return further jobs, which join the same run (their indices follow).
+        """
+        return cast("list[CallResult]", self.run(jobs, on_done))
 
     def _forget_inputs(self, workers: Sequence[_Worker], key: str) -> None:
         for w in workers:
@@ -817,7 +1008,7 @@ class Sandbox:
             "budget": job.budget,
             "iterate_opaque": job.iterate_opaque,
             "stop_on_error": job.fast,
-            "guard": job.guard,
+            "prelude": job.prelude,
             "memory_free": job.memory_free,
             "footprint": job.footprint,
         }
@@ -895,32 +1086,42 @@ class Sandbox:
         sched.finish(unit, {"reason": "worker_died", "i": unit.next, "ready_seen": True})
 
     # ---------------------------------------------------------- scripts
-    def run_scripts(self, jobs: Sequence[ScriptJob]) -> list[ScriptResult]:
-        """Run whole programs in parallel; results come back in job order."""
-        workers = self._ensure_workers()
-        results: list[ScriptResult | None] = [None] * len(jobs)
-        todo = list(enumerate(jobs))
-        lock = threading.Lock()
-        ids = itertools.count(1_000_000_000)
+    def run_scripts(
+        self,
+        jobs: Sequence[ScriptJob],
+        on_done: Callable[[int, ScriptResult], Sequence[ScriptJob] | None] | None = None,
+    ) -> list[ScriptResult]:
+        """Run whole programs in parallel; results come back in job order.
 
-        def loop(worker: _Worker) -> None:
-            while True:
-                with lock:
-                    if not todo:
-                        return
-                    k, job = todo.pop(0)
-                results[k] = self._run_script(worker, job, next(ids))
+        ``on_done(index, result)`` is called as each program finishes (see :meth:`run`).
+        """
+        return cast("list[ScriptResult]", self.run(jobs, on_done))
 
-        threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return [r for r in results if r is not None]
+    def run_commands(
+        self,
+        jobs: Sequence[CommandJob],
+        on_done: Callable[[int, CommandResult], Sequence[CommandJob] | None] | None = None,
+    ) -> list[CommandResult]:
+        """Run command jobs in parallel; results come back in job order (see :meth:`run`)."""
+        return cast("list[CommandResult]", self.run(jobs, on_done))
+
+    def _run_single(self, worker: _Worker, unit: _Unit, sched: _Scheduler) -> None:
+        with sched.cond:
+            if unit.cancelled:
+                sched._unit_gone(unit)
+                return
+        job = unit.state.job
+        result: ScriptResult | CommandResult
+        if isinstance(job, ScriptJob):
+            result = self._run_script(worker, job, unit.id)
+        else:
+            result = self._run_command(worker, job, unit.id)
+        sched.finish_single(unit, result)
 
     def _run_script(self, worker: _Worker, job: ScriptJob, unit: int) -> ScriptResult:
+        header = {"op": "script", "unit": unit, "exec_limit": job.cpu_limit, "prelude": job.prelude}
         try:
-            worker.send({"op": "script", "unit": unit, "exec_limit": job.cpu_limit}, job.code.encode())
+            worker.send(header, job.code.encode("utf-8", "surrogatepass"))
         except OSError:
             worker.restart()
             return ScriptResult("fail", "sandbox worker died", "", 0.0)
@@ -943,8 +1144,90 @@ class Sandbox:
                 return ScriptResult("fail", str(ev.get("msg", "")), stdout, cpu)
             return ScriptResult("fail", f"{reason} ({_death(ev)})", stdout, cpu)
 
+    def _run_command(self, worker: _Worker, job: CommandJob, unit: int) -> CommandResult:
+        s = self.settings
+        blobs: list[bytes] = []
+        files = []
+        for path, content in job.files.items():
+            data = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
+            files.append([path, len(data), data.startswith(b"#!")])
+            blobs.append(data)
+        steps = []
+        for step in job.steps:
+            stdin = step.stdin.encode("utf-8", "surrogatepass") if isinstance(step.stdin, str) else bytes(step.stdin)
+            blobs.append(stdin)
+            wall = step.wall_limit if step.wall_limit is not None else step.cpu_limit * s.wall_factor + 1.0
+            memory = s.memory_bytes if step.memory_bytes is None else step.memory_bytes
+            steps.append({"argv": list(step.argv), "stdin": len(stdin), "cpu": step.cpu_limit, "wall": wall,
+                          "memory": memory, "capture": step.capture_bytes})  # fmt: skip
+        header = {"op": "command", "unit": unit, "files": files, "steps": steps, "env": dict(job.env),
+                  "continue": job.continue_on_failure}  # fmt: skip
+        try:
+            worker.send(header, b"".join(blobs))
+        except OSError:
+            worker.restart()
+            return CommandResult("fail", [], "sandbox worker died", 0.0)
+        while True:
+            frame = worker.recv()
+            if frame is None:
+                worker.restart()
+                return CommandResult("fail", [], "sandbox worker died", 0.0)
+            ev, payload = frame
+            if ev.get("unit") == unit and ev.get("ev") == "end":
+                return _command_result(job, ev, payload)
 
-def _result(st: _JobState) -> CallResult:
+
+def _check_job(job: Job) -> None:
+    if isinstance(job, CommandJob):
+        _check_command(job)
+    elif not isinstance(job, (CallJob, ScriptJob)):
+        raise SandboxError(f"not a sandbox job: {type(job).__name__}")
+
+
+def _command_result(job: CommandJob, ev: dict[str, Any], payload: bytes) -> CommandResult:
+    """Decode a command job's ``end`` frame: per-step records, their stdout and stderr in the payload."""
+    view = memoryview(payload)
+    offset = 0
+    steps: list[StepResult] = []
+    for rec in ev.get("steps", []):
+        out_size, err_size = int(rec.get("out", 0)), int(rec.get("err", 0))
+        out = bytes(view[offset : offset + out_size])
+        err = bytes(view[offset + out_size : offset + out_size + err_size])
+        offset += out_size + err_size
+        exit_code = rec.get("exit")
+        sig = rec.get("signal")
+        steps.append(
+            StepResult(
+                status=str(rec.get("status", "error")),
+                exit_code=None if exit_code is None else int(exit_code),
+                signal=None if sig is None else int(sig),
+                stdout=out,
+                stderr=err,
+                cpu=float(rec.get("cpu", 0.0)),
+                wall=float(rec.get("wall", 0.0)),
+                reason=str(rec.get("reason", "")),
+            )
+        )
+    cpu = sum(st.cpu for st in steps)
+    error = ev.get("error")
+    bad = next((k for k, st in enumerate(steps) if st.status != "ok"), None)
+    if error is None and bad is None and len(steps) == len(job.steps):
+        return CommandResult("pass", steps, None, cpu)
+    if bad is not None:
+        argv0 = os.path.basename(str(job.steps[bad].argv[0])) if bad < len(job.steps) else "?"
+        reason = steps[bad].reason
+        error = error or (f"step {bad + 1}: {reason}" if argv0 in reason else f"step {bad + 1} ({argv0}): {reason}")
+    status = "timeout" if any(st.status == "timeout" for st in steps) else "fail"
+    return CommandResult(status, steps, str(error or "not every step ran"), cpu)
+
+
+def _result(st: _JobState) -> Result:
+    if st.single:
+        if st.result is not None:
+            return st.result
+        if isinstance(st.job, ScriptJob):
+            return ScriptResult("fail", "not run", "", 0.0)
+        return CommandResult("fail", [], "not run", 0.0)
     if st.timed_out:
         status = "timeout"
     elif st.error is not None:

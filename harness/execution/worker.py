@@ -10,13 +10,22 @@ from its warm interpreter (no interpreter start per program), which:
 * gets resource limits (address space, file size, core dumps, processes) and,
   when the worker runs as root, a user id of its own so it cannot signal the
   worker, the harness or other runners;
-* executes the program and streams each function result (tagged JSON, see
-  :mod:`harness.execution.codec`) back through a pipe.
+* runs the job's *prelude* (trusted source the harness supplies, such as a
+  benchmark's guard), then executes the program and streams each function
+  result (tagged JSON, see :mod:`harness.execution.codec`) back through a
+  pipe.
+
+Command jobs (op ``command``: compilers and programs in any language) get
+the same isolation: for each step the worker forks a child that becomes its
+own session, gets the rlimits and the program uid, and execs the step's
+``argv`` in the job's fresh working directory; the worker supervises the
+step's whole process tree (CPU, wall clock) itself.
 
 The worker measures each runner's CPU time through the kernel's per-process
 CPU clock, enforces per-input CPU limits and a wall-clock safety limit, and
-afterwards kills every process the program left behind.  It never compares
-outputs: the harness does that on decoded plain data.
+afterwards kills every process the program left behind and deletes what the
+program's uid left in ``/tmp`` and ``/dev/shm``.  It never compares outputs:
+the harness does that on decoded plain data.
 
 This module imports only the standard library plus the two sibling modules,
 and must stay importable without the rest of the harness.
@@ -35,6 +44,7 @@ import resource
 import selectors
 import shutil
 import signal
+import stat as stat_mod
 import struct
 import sys
 import time
@@ -60,6 +70,12 @@ _OUT_FILE = "stdout.txt"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_STEP_POLL = 0.02  # seconds between looks at a command step's process tree (exit is seen at once)
+_MEMORY_NEAR = 0.9  # a step that fails after reaching this share of its address-space cap failed for memory
+# Top-level folders other programs could write to: what the program uid leaves there is removed.
+_SHARED_TMP = ("/tmp", "/dev/shm", "/var/tmp")
+_IPC_RMID = 0
 
 
 def _cpu_clock(pid: int) -> int:
@@ -87,10 +103,20 @@ def _vm_bytes() -> int:
         return int(f.read().split()[0]) * mmap.PAGESIZE
 
 
+_libc_handle: Any = None
+
+
+def _libc() -> Any:
+    """The C library (loaded once; runners and step children inherit it from the worker)."""
+    global _libc_handle
+    if _libc_handle is None:
+        _libc_handle = ctypes.CDLL(None, use_errno=True)
+    return _libc_handle
+
+
 def _prctl(option: int, arg: int) -> None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(option, arg, 0, 0, 0)
+        _libc().prctl(option, arg, 0, 0, 0)
     except OSError:
         pass
 
@@ -147,33 +173,52 @@ class _NoInput:
         raise OSError("stdin is not available to sandboxed programs")
 
 
-def _evalplus_guard() -> None:
-    """Disable the functions EvalPlus's reliability guard disables.
+def _oom_kills() -> int:
+    """How many processes the kernel's OOM killer has killed since boot (``oom_kill`` of /proc/vmstat)."""
+    try:
+        with builtins.open("/proc/vmstat", "rb") as f:
+            for line in f:
+                if line.startswith(b"oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
 
-    Not a security measure (the sandbox is): it keeps verdicts identical to
-    EvalPlus for programs that, say, open files or call ``os.getcwd``.
-    """
-    import faulthandler
-    import subprocess
 
-    faulthandler.disable()
-    os.environ["OMP_NUM_THREADS"] = "1"
-    builtins.exit = None  # type: ignore[assignment]
-    builtins.quit = None  # type: ignore[assignment]
-    builtins.help = None  # type: ignore[assignment]
-    builtins.open = None  # type: ignore[assignment]
-    for name in (
-        "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename "
-        "renames truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod "
-        "lchown getcwd chdir"
-    ).split():
-        setattr(os, name, None)
-    shutil.rmtree = None  # type: ignore[assignment]
-    shutil.move = None  # type: ignore[assignment]
-    shutil.chown = None  # type: ignore[assignment]
-    subprocess.Popen = None  # type: ignore[assignment,misc]
-    for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-        sys.modules[mod] = None  # type: ignore[assignment]
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def _rmtree(path: str) -> None:
+    """Remove a tree a program made (never following its symlinks), even folders it made unreadable."""
+    shutil.rmtree(path, ignore_errors=True)
+    if not os.path.lexists(path) or os.geteuid() == 0:
+        return  # root needs no permission; anything left is gone with the sandbox's tmpfs
+    try:
+        if stat_mod.S_ISDIR(os.lstat(path).st_mode):
+            os.chmod(path, 0o700)
+    except OSError:
+        pass
+    # Top-down: each folder is made enterable before os.walk enters it.
+    for folder, dirs, _ in os.walk(path):  # os.walk does not follow symlinks
+        for d in dirs:
+            sub = os.path.join(folder, d)
+            try:
+                # Its processes are dead: nothing can swap the folder for a symlink after the check.
+                if stat_mod.S_ISDIR(os.lstat(sub).st_mode):
+                    os.chmod(sub, 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _safe_relative(path: str) -> bool:
+    """Whether ``path`` names a place inside a folder (relative, no ``..``, no NUL)."""
+    parts = path.split("/")
+    return bool(path) and not path.startswith("/") and "\0" not in path and ".." not in parts and path.strip("/") != ""
 
 
 class Worker:
@@ -181,17 +226,25 @@ class Worker:
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
+        #: Uid of Python programs (None: they keep the worker's).
         self.uid: int | None = cfg.get("uid")
+        #: Uid of command steps: they need no Python installation they can read, so as root they always get one.
+        self.command_uid: int | None = cfg.get("command_uid", self.uid)
         self.pid1 = os.getpid() == 1
         self.root = cfg["workdir_root"]
+        #: /tmp is this worker's alone (bubblewrap): whatever appears there after the start is the programs'.
+        self.private_tmp = bool(cfg.get("private_tmp"))
+        self.tmp_at_start = self._tmp_entries()
         self.inputs: dict[str, bytes] = {}
+        self.preludes: dict[str, Any] = {}
         self.out_fd = 1
         self.in_fd = 0
         self.counter = 0
+        self.libc: Any = None
 
     # ------------------------------------------------------------------ io
-    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        protocol.write_frame(self.out_fd, header, payload)
+    def send(self, header: dict[str, Any], *payload: bytes | bytearray | memoryview) -> None:
+        protocol.write_frame(self.out_fd, header, *payload)
 
     def serve(self) -> None:
         """Main loop: one command at a time until stdin closes."""
@@ -209,12 +262,35 @@ class Worker:
                 self.inputs.pop(header["key"], None)
             elif op in ("call", "script"):
                 self.run_unit(header, payload)
+            elif op == "command":
+                self.run_command(header, payload)
             elif op == "ping":
                 self.send({"ev": "pong", "pid": os.getpid(), "uid": self.uid})
             elif op in ("abort", "set_end"):
                 pass  # the unit already ended
             else:
                 self.send({"ev": "error", "message": f"unknown op {op!r}"})
+
+    def control(self, unit: int) -> bool:
+        """Read one control frame that arrived while ``unit`` runs; True when the unit must stop."""
+        frame = protocol.read_frame(self.in_fd)
+        if frame is None:
+            return True  # the harness is gone
+        ctl, _ = frame
+        if ctl.get("op") == "drop_inputs":
+            self.inputs.pop(ctl.get("key"), None)
+        return ctl.get("unit") == unit and ctl.get("op") == "abort"
+
+    def prelude(self, text: str) -> Any:
+        """The compiled prelude (trusted source, compiled once per worker), or the error compiling it."""
+        code = self.preludes.get(text)
+        if code is None:
+            try:
+                code = compile(text, "<prelude>", "exec")
+            except SyntaxError as exc:
+                code = f"prelude does not compile: {exc}"
+            self.preludes[text] = code
+        return code
 
     # ------------------------------------------------------------- a unit
     def run_unit(self, job: dict[str, Any], payload: bytes) -> None:
@@ -224,6 +300,7 @@ class Worker:
         os.makedirs(workdir, mode=0o700)
         if self.uid is not None:
             os.chown(workdir, self.uid, self.uid)
+        prelude = self.prelude(job["prelude"]) if job.get("prelude") else None
         end_map = mmap.mmap(-1, _SHARED.size)
         _SHARED.pack_into(end_map, 0, int(job.get("end", 0)), -1, 0, 0)
         rfd, wfd = os.pipe()
@@ -232,7 +309,7 @@ class Worker:
             code = 98
             try:
                 os.close(rfd)
-                self._runner(job, payload, workdir, end_map, wfd)
+                self._runner(job, payload, workdir, end_map, wfd, prelude)
                 code = 0
             except BaseException:  # noqa: BLE001 - the runner must never return
                 code = 99
@@ -243,8 +320,9 @@ class Worker:
             self._supervise(job, unit, pid, rfd, end_map)
         finally:
             os.close(rfd)
-            self._sweep(pid)
+            self._sweep(pid, self.uid)
             shutil.rmtree(workdir, ignore_errors=True)
+            self._clean_tmp(self.uid)
             end_map.close()
 
     def _supervise(self, job: dict[str, Any], unit: int, pid: int, rfd: int, shared: mmap.mmap) -> None:
@@ -424,6 +502,8 @@ class Worker:
                         finished_reason = "aborted"
                         break
                     ctl, _ = frame
+                    if ctl.get("op") == "drop_inputs":
+                        self.inputs.pop(ctl.get("key"), None)
                     if ctl.get("unit") == unit and ctl.get("op") == "abort":
                         finished_reason = "aborted"
                         break
@@ -451,37 +531,435 @@ class Worker:
             info["exit"] = os.WEXITSTATUS(status)
         self.send(info)
 
+    # ----------------------------------------------------------- commands
+    def run_command(self, job: dict[str, Any], payload: bytes) -> None:
+        """Run a command job: write its files into a fresh working directory, then run its steps in order.
+
+        The header lists ``files`` as ``[path, size, executable]`` and
+        ``steps`` (argv, stdin size, limits); the payload holds the files'
+        contents, then each step's stdin.  The answer is one ``end`` frame
+        with a record per step that ran; its payload is each step's
+        captured stdout then stderr.
+        """
+        self.counter += 1
+        unit = job["unit"]
+        uid = self.command_uid
+        workdir = os.path.join(self.root, f"u{self.counter}")
+        os.makedirs(workdir, mode=0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        view = memoryview(payload)
+        offset = 0
+
+        def take(size: int) -> memoryview:
+            nonlocal offset
+            part = view[offset : offset + size]
+            offset += size
+            return part
+
+        records: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        error: str | None = None
+        try:
+            files = [(str(path), take(int(size)), bool(exe)) for path, size, exe in job.get("files", [])]
+            stdins = [take(int(step.get("stdin", 0))) for step in job["steps"]]
+            error = self._write_files(workdir, files, uid)
+            env = self._step_env(workdir, job.get("env") or {})
+            for step, stdin in zip(job["steps"] if error is None else [], stdins):
+                record, out, err = self._run_step(unit, step, stdin, env, workdir, uid)
+                records.append(record)
+                blobs += [out, err]
+                if record["status"] == "aborted":
+                    error = "aborted"
+                    break
+                if record["status"] != "ok" and not job.get("continue"):
+                    break
+        except (KeyError, TypeError, ValueError) as exc:
+            error = f"bad command job: {exc!r}"
+        except OSError as exc:  # fork or memfd refused: the machine is short of something
+            error = f"could not run the step: {exc}"
+        finally:
+            self._reap()
+            _rmtree(workdir)
+            self._clean_tmp(uid)
+        for record, k in zip(records, range(0, len(blobs), 2)):
+            record["out"], record["err"] = len(blobs[k]), len(blobs[k + 1])
+        self.send({"ev": "end", "unit": unit, "reason": "done", "steps": records, "error": error}, *blobs)
+
+    def _write_files(self, workdir: str, files: list[tuple[str, memoryview, bool]], uid: int | None) -> str | None:
+        """Write a job's files (the folder is fresh: no program ran in it yet); an error message or None."""
+        for path, data, exe in files:
+            if not _safe_relative(path):
+                return f"refused file path {path!r}: it must be relative and stay inside the working directory"
+            target = os.path.join(workdir, path)
+            try:
+                parent = os.path.dirname(target)
+                if not os.path.isdir(parent):
+                    made = workdir
+                    for part in os.path.relpath(parent, workdir).split("/"):
+                        made = os.path.join(made, part)
+                        if not os.path.isdir(made):
+                            os.mkdir(made, 0o755)
+                            if uid is not None:
+                                os.chown(made, uid, uid)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755 if exe else 0o644)
+                try:
+                    while len(data):
+                        data = data[os.write(fd, data) :]
+                    if uid is not None:
+                        os.fchown(fd, uid, uid)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                return f"could not write {path!r}: {exc.strerror or exc}"
+        return None
+
+    def _step_env(self, workdir: str, extra: dict[str, str]) -> dict[bytes, bytes]:
+        """The steps' environment: PATH (the worker's), HOME (the working directory), LANG, then the job's."""
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": workdir, "LANG": "C.UTF-8"}
+        env.update({str(k): str(v) for k, v in self.cfg.get("program_env", [])})
+        env.update({str(k): str(v) for k, v in extra.items()})
+        return {os.fsencode(k): os.fsencode(v) for k, v in env.items() if "=" not in k and "\0" not in k + v}
+
+    def _run_step(
+        self, unit: int, step: dict[str, Any], stdin: memoryview, env: dict[bytes, bytes], workdir: str, uid: int | None
+    ) -> tuple[dict[str, Any], bytes, bytes]:
+        """Run one step to its end under its limits; its record, captured stdout and stderr."""
+        argv = [os.fsencode(str(a)) for a in step["argv"]]
+        cpu_limit = float(step["cpu"])
+        wall_limit = float(step["wall"])
+        memory = int(step["memory"])
+        capture = int(step["capture"])
+        file_size = int(self.cfg.get("file_size", 64 << 20))
+        out_fd = os.memfd_create("stdout", os.MFD_CLOEXEC)
+        err_fd = os.memfd_create("stderr", os.MFD_CLOEXEC)
+        if len(stdin):
+            in_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
+            data = stdin
+            while len(data):
+                data = data[os.write(in_fd, data) :]
+            os.lseek(in_fd, 0, os.SEEK_SET)
+        else:
+            in_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        # Every name argv[0] may stand for, resolved here: the child only execs.
+        name = argv[0]
+        if b"/" in name:
+            candidates = [name]
+        else:
+            candidates = [os.path.join(d or b".", name) for d in env.get(b"PATH", b"").split(b":")]
+        status_r, status_w = os.pipe()  # close-on-exec: end of file means the exec worked
+        oom_before = _oom_kills()
+        started = time.monotonic()
+        try:
+            try:
+                pid = os.fork()
+            except OSError:
+                for fd in (status_r, status_w, in_fd):
+                    os.close(fd)
+                raise
+            if pid == 0:
+                os.close(status_r)
+                self._exec_step(argv, candidates, env, workdir, uid, cpu_limit, memory, file_size,
+                                (in_fd, out_fd, err_fd, status_w))  # fmt: skip
+            os.close(status_w)
+            os.close(in_fd)
+            failure = b""
+            while True:
+                chunk = os.read(status_r, 4096)
+                if not chunk:
+                    break
+                failure += chunk
+            os.close(status_r)
+            why: str | None = None
+            cpu, peak = 0.0, 0
+            aborted = False
+            if failure:
+                _, status, usage = os.wait4(pid, 0)
+            else:
+                cpu, peak, why, aborted = self._watch_step(unit, pid, uid, cpu_limit, wall_limit, started)
+                _, status, usage = os.wait4(pid, 0)
+            wall = time.monotonic() - started
+            self._sweep(pid, uid, force=uid is not None and not self.pid1)
+            cpu = max(cpu, usage.ru_utime + usage.ru_stime)
+            peak = max(peak, usage.ru_maxrss * 1024)
+            out, out_size = self._captured(out_fd, capture)
+            err, err_size = self._captured(err_fd, capture)
+        finally:
+            os.close(out_fd)
+            os.close(err_fd)
+        record: dict[str, Any] = {"cpu": cpu, "wall": wall, "exit": None, "signal": None}
+        if os.WIFSIGNALED(status):
+            record["signal"] = os.WTERMSIG(status)
+        elif os.WIFEXITED(status):
+            record["exit"] = os.WEXITSTATUS(status)
+        if failure:
+            record.update(status="error", reason=self._exec_failure(name, failure), exit=None)
+        elif aborted:
+            record.update(status="aborted", reason="aborted")
+        elif why is not None:
+            record.update(status="timeout", reason=why)
+        else:
+            record.update(self._classify(record, cpu_limit, memory, file_size, max(out_size, err_size), peak,
+                                         oom_before))  # fmt: skip
+        return record, out, err
+
+    @staticmethod
+    def _captured(fd: int, capture: int) -> tuple[bytes, int]:
+        size = os.fstat(fd).st_size
+        return os.pread(fd, min(size, capture), 0), size
+
+    @staticmethod
+    def _exec_failure(name: bytes, failure: bytes) -> str:
+        shown = os.fsdecode(name)
+        text = failure.decode(errors="replace")
+        if text.startswith("errno "):
+            try:
+                code = int(text.split()[1])
+            except (IndexError, ValueError):
+                code = 0
+            if code == errno.ENOENT:
+                return f"{shown}: not found"
+            if code == errno.EACCES:
+                return f"{shown}: permission denied"
+            if code == errno.ENOMEM:
+                return f"{shown}: could not start: not enough memory under the step's memory limit"
+            return f"{shown}: could not start: {os.strerror(code)}"
+        return f"{shown}: could not start: {text}"
+
+    def _classify(
+        self,
+        record: dict[str, Any],
+        cpu_limit: float,
+        memory: int,
+        file_size: int,
+        output: int,
+        peak: int,
+        oom_before: int,
+    ) -> dict[str, Any]:
+        """Status and one-line reason of a step that ended by itself."""
+        sig, code = record["signal"], record["exit"]
+        if sig is not None:
+            base = f"killed by signal {sig} ({_signal_name(sig)})"
+        else:
+            base = f"exit code {code}"
+        near_cap = memory > 0 and peak >= _MEMORY_NEAR * memory
+        if sig == signal.SIGXCPU or record["cpu"] > cpu_limit:
+            # Also a step that ended by itself between two looks, having used more than its CPU time.
+            return {"status": "timeout", "reason": f"CPU time limit {cpu_limit:g} s exceeded"}
+        if sig == signal.SIGXFSZ or (output >= file_size and code != 0):
+            return {"status": "output_limit", "reason": f"file size limit {file_size >> 20} MiB exceeded ({base})"}
+        if sig == signal.SIGKILL and oom_before >= 0 and _oom_kills() > oom_before:
+            return {"status": "memory", "reason": f"{base}: killed by the kernel for memory"}
+        if code == 0:
+            if output >= file_size:
+                return {
+                    "status": "output_limit",
+                    "reason": f"output reached the file size limit of {file_size >> 20} MiB",
+                }
+            return {"status": "ok", "reason": ""}
+        if near_cap:
+            return {"status": "memory", "reason": f"{base} at the memory limit ({memory >> 20} MiB of address space)"}
+        return {"status": "signal" if sig is not None else "exit", "reason": base}
+
+    def _watch_step(
+        self, unit: int, pid: int, uid: int | None, cpu_limit: float, wall_limit: float, started: float
+    ) -> tuple[float, int, str | None, bool]:
+        """Supervise a running step until it exits or must stop: (CPU, peak address space, timeout, aborted)."""
+        pidfd = os.pidfd_open(pid)
+        sel = selectors.DefaultSelector()
+        sel.register(pidfd, selectors.EVENT_READ, "exit")
+        sel.register(self.in_fd, selectors.EVENT_READ, "ctl")
+        cpu, peak = 0.0, 0
+        why: str | None = None
+        aborted = exited = False
+        try:
+            while not (exited or aborted):
+                looked = time.monotonic()
+                used, vm = self._tree_usage(pid, uid)
+                cpu, peak = max(cpu, used), max(peak, vm)
+                waited = time.monotonic() - started
+                # Without a namespace of its own the scan covers the whole machine: look less often then.
+                pause = max(_STEP_POLL, 10 * (time.monotonic() - looked))
+                if cpu > cpu_limit:
+                    why = f"CPU time limit {cpu_limit:g} s exceeded"
+                elif waited > wall_limit:
+                    why = f"wall-clock limit {wall_limit:g} s exceeded"
+                if why is not None:
+                    if os.environ.get("HARNESS_TRACE"):
+                        print(f"kill unit={unit} step pid={pid} reason={why!r} cpu={cpu:.3f} wall={waited:.3f}",
+                              file=sys.stderr)  # fmt: skip
+                    break
+                for key, _ in sel.select(max(0.001, min(pause, wall_limit - waited))):
+                    if key.data == "exit":
+                        exited = True
+                    elif self.control(unit):
+                        aborted = True
+        finally:
+            sel.close()
+            os.close(pidfd)
+        if why is not None or aborted:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return cpu, peak, why, aborted
+
+    def _step_pids(self, main: int, uid: int | None) -> list[int]:
+        """The processes of the running step: in a namespace of its own, all but this worker; else its uid's."""
+        if self.pid1:
+            return [int(n) for n in os.listdir("/proc") if n.isdigit() and n != "1"]
+        if uid is not None:
+            pids = self._uid_pids(uid)
+            return pids if main in pids else [*pids, main]  # a non-dumpable process shows as root's
+        return self._descendants()  # no uid and no namespace of its own
+
+    def _tree_usage(self, main: int, uid: int | None) -> tuple[float, int]:
+        """CPU seconds of the step's processes (with the children they reaped) and the largest address space."""
+        ticks, peak = 0, 0
+        for p in self._step_pids(main, uid):
+            stat = _read_proc(f"/proc/{p}/stat")
+            if not stat:
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            try:
+                # utime, stime, cutime, cstime (ticks), then vsize (bytes).
+                ticks += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+                peak = max(peak, int(fields[20]))
+            except (ValueError, IndexError):
+                continue
+        return ticks / _CLK_TCK, peak
+
+    def _exec_step(
+        self,
+        argv: list[bytes],
+        candidates: list[bytes],
+        env: dict[bytes, bytes],
+        workdir: str,
+        uid: int | None,
+        cpu_limit: float,
+        memory: int,
+        file_size: int,
+        fds: tuple[int, int, int, int],
+    ) -> None:
+        """In the forked child: isolate, limit, exec the step; never returns."""
+        report = fds[3]
+        try:
+            os.setsid()
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across exec.
+            for sig in signal.valid_signals():
+                if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                    try:
+                        signal.signal(sig, signal.SIG_DFL)
+                    except (OSError, ValueError, RuntimeError):
+                        pass
+            os.chdir(workdir)
+            in_fd, out_fd, err_fd, _ = fds
+            os.dup2(in_fd, 0)
+            os.dup2(out_fd, 1)
+            os.dup2(err_fd, 2)
+            if report != 3:
+                os.dup2(report, 3, inheritable=False)
+                report = 3
+            os.closerange(4, 65536)
+            # RLIMIT_CPU backs up the worker's watch of the whole tree (one process cannot outrun it).
+            cpu_cap = int(cpu_limit) + 2
+            limits = [
+                (resource.RLIMIT_CORE, 0, 0),
+                (resource.RLIMIT_FSIZE, file_size, file_size),
+                (resource.RLIMIT_CPU, cpu_cap, cpu_cap + 1),
+            ]
+            if uid is not None:
+                nproc = int(self.cfg.get("nproc", 64))
+                limits.append((resource.RLIMIT_NPROC, nproc, nproc))
+            for res, soft, hard in limits:
+                try:
+                    resource.setrlimit(res, (soft, hard))
+                except (ValueError, OSError):
+                    top = resource.getrlimit(res)[1]
+                    resource.setrlimit(res, (min(soft, top), min(hard, top)))
+            try:
+                with builtins.open("/proc/self/oom_score_adj", "w") as f:
+                    f.write("1000")
+            except OSError:
+                pass
+            if uid is not None:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+            _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if len(candidates) > 1:
+                # A PATH folder this uid may not enter (a toolchain under /root) hides nothing: "not found",
+                # not "permission denied", when the name is nowhere else.
+                candidates = [c for c in candidates if os.access(os.path.dirname(c) or b".", os.X_OK)]
+            # From here on only C calls on prepared arrays: under a small address-space cap this
+            # process (a copy of the worker) may not allocate anything more.
+            libc = _libc()
+            c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+            c_env = (ctypes.c_char_p * (len(env) + 1))(*[k + b"=" + v for k, v in env.items()], None)
+            c_paths = [ctypes.c_char_p(c) for c in candidates]
+            rlim = (ctypes.c_ulong * 2)(memory, memory)
+            missing = (errno.ENOENT, errno.ENOTDIR)
+            failure = errno.ENOENT  # as execvp: the first error other than "not there" is the one to report
+            if memory > 0:
+                libc.setrlimit(resource.RLIMIT_AS, rlim)
+                libc.setrlimit(resource.RLIMIT_DATA, rlim)
+            for path in c_paths:
+                libc.execve(path, c_argv, c_env)
+                err = ctypes.get_errno()
+                if failure == errno.ENOENT and err not in missing:
+                    failure = err
+            os.write(report, b"errno %d" % failure)
+        except BaseException as exc:  # noqa: BLE001 - the child must never return
+            try:
+                os.write(report, f"{type(exc).__name__}: {exc}".encode(errors="replace")[:2000])
+            except BaseException:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(127)
+
     # ------------------------------------------------------------ cleanup
-    def _sweep(self, runner_pid: int) -> None:
-        """Kill everything the program started; none may outlive it."""
+    def _sweep(self, runner_pid: int, uid: int | None, force: bool = False) -> None:
+        """Kill everything the program started; none may outlive it.
+
+        ``force``: send the uid-wide kill at least once even when no process
+        of the uid shows in /proc (a non-dumpable process shows as root's).
+        """
         try:
             os.killpg(runner_pid, signal.SIGKILL)
         except OSError:
             pass
-        for _ in range(200):
+        for attempt in range(200):
             self._reap()
-            if self.uid is not None:
-                pids = self._pids_of_uid(self.uid)
-                if not pids:
+            if self.pid1:
+                # The namespace holds nothing but this worker and what its programs
+                # started: whatever else lives is theirs, whatever its uid says.
+                others = [p for p in self._live_pids() if p != 1]
+                if not others:
+                    return
+                os.kill(-1, signal.SIGKILL)  # pid 1 of its namespace: all but itself
+            elif uid is not None:
+                pids = self._pids_of_uid(uid)
+                if not pids and not (force and attempt == 0):
                     return
                 helper = os.fork()
                 if helper == 0:
                     try:
                         os.setgroups([])
-                        os.setresgid(self.uid, self.uid, self.uid)
-                        os.setresuid(self.uid, self.uid, self.uid)
+                        os.setresgid(uid, uid, uid)
+                        os.setresuid(uid, uid, uid)
                         # As the program's own uid, -1 reaches exactly its processes.
                         os.kill(-1, signal.SIGKILL)
                     finally:
                         os._exit(0)
                 os.waitpid(helper, 0)
-            elif self.pid1:
-                others = [p for p in self._live_pids() if p != 1]
-                if not others:
-                    return
-                os.kill(-1, signal.SIGKILL)  # pid 1 of its namespace: all but itself
             else:
-                kids = self._children()
+                kids = self._descendants()  # not only children: a grandchild in a session of its own too
                 if not kids:
                     return
                 for p in kids:
@@ -490,6 +968,94 @@ class Worker:
                     except OSError:
                         pass
             time.sleep(0.001)
+
+    def _tmp_entries(self) -> set[tuple[str, str]]:
+        """The top-level entries of the shared temporary folders now (what programs must not remove)."""
+        found = set()
+        for base in _SHARED_TMP:
+            try:
+                found.update((base, name) for name in os.listdir(base))
+            except OSError:
+                pass
+        return found
+
+    @staticmethod
+    def _clean_ipc(uid: int | None) -> None:
+        """Remove System V shared memory, message queues and semaphores of ``uid`` (None: all there are).
+
+        They outlive their creator: left alone, they would carry memory and
+        data over to the next program.  None is only passed in a private
+        IPC namespace (bubblewrap), where everything is the programs'.
+        """
+        for kind in ("shm", "msg", "sem"):
+            try:
+                with builtins.open(f"/proc/sysvipc/{kind}", "rb") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            if len(lines) < 2:
+                continue
+            head = lines[0].split()
+            try:
+                owner, creator = head.index(b"uid"), head.index(b"cuid")
+            except ValueError:
+                continue
+            for line in lines[1:]:
+                cols = line.split()
+                try:
+                    if uid is not None and uid not in (int(cols[owner]), int(cols[creator])):
+                        continue
+                    ident = int(cols[1])
+                except (ValueError, IndexError):
+                    continue
+                libc = _libc()
+                if kind == "shm":
+                    libc.shmctl(ident, _IPC_RMID, None)
+                elif kind == "msg":
+                    libc.msgctl(ident, _IPC_RMID, None)
+                else:
+                    libc.semctl(ident, 0, _IPC_RMID)
+
+    def _clean_tmp(self, uid: int | None) -> None:
+        """Delete what the program left in /tmp, /dev/shm and /var/tmp (and its System V IPC objects).
+
+        Only top-level entries of the program's uid (or, in a private /tmp,
+        entries that were not there when the worker started) are removed;
+        symlinks are removed, never followed.  Without a uid of its own and
+        a private /tmp, a program's files cannot be told from others' and
+        stay (process isolation is documented as weaker).
+        """
+        if uid is None and not self.private_tmp:
+            return
+        self._clean_ipc(uid)
+        for base in _SHARED_TMP:
+            if self.private_tmp and base == "/var/tmp":
+                continue  # read-only under bubblewrap
+            try:
+                with os.scandir(base) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for entry in entries:
+                path = entry.path
+                if path == self.root or self.root.startswith(path + "/"):
+                    continue  # this worker's own folders
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if uid is not None:
+                    if info.st_uid != uid:
+                        continue
+                elif (base, entry.name) in self.tmp_at_start:
+                    continue
+                try:
+                    if stat_mod.S_ISDIR(info.st_mode):
+                        _rmtree(path)
+                    else:
+                        os.unlink(path)
+                except OSError:
+                    pass
 
     @staticmethod
     def _reap() -> None:
@@ -514,6 +1080,20 @@ class Worker:
                     out.append(int(name))
         return out
 
+    @staticmethod
+    def _uid_pids(uid: int) -> list[int]:
+        """Processes of ``uid``, zombies included (one stat per process)."""
+        found = []
+        with os.scandir("/proc") as entries:
+            for entry in entries:
+                if entry.name.isdigit():
+                    try:
+                        if entry.stat(follow_symlinks=False).st_uid == uid:
+                            found.append(int(entry.name))
+                    except OSError:
+                        pass
+        return found
+
     def _pids_of_uid(self, uid: int) -> list[int]:
         # One stat per process (the owner of /proc/PID is its effective uid);
         # only the program's own processes get a closer look (zombies are
@@ -532,21 +1112,35 @@ class Worker:
         live = set(self._live_pids())
         return [p for p in candidates if p in live]
 
-    def _children(self) -> list[int]:
+    @staticmethod
+    def _descendants() -> list[int]:
+        """Live processes below this worker (one read per process; orphans come back to it, a subreaper)."""
+        parents: dict[int, int] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                stat = _read_proc(f"/proc/{name}/stat")
+                if not stat:
+                    continue
+                fields = stat[stat.rfind(b")") + 2 :].split()
+                try:
+                    if fields[0] not in (b"Z", b"X"):
+                        parents[int(name)] = int(fields[1])
+                except (ValueError, IndexError):
+                    pass
         me = os.getpid()
-        out = []
-        for pid in self._live_pids():
-            stat = _read_proc(f"/proc/{pid}/stat")
-            try:
-                ppid = int(stat[stat.rfind(b")") + 2 :].split()[1]) if stat else -1
-            except (ValueError, IndexError):
-                continue
-            if ppid == me:
-                out.append(pid)
-        return out
+        found = []
+        for pid in parents:
+            q, hops = parents[pid], 0
+            while q != me and q in parents and hops < 4096:
+                q, hops = parents[q], hops + 1
+            if q == me:
+                found.append(pid)
+        return found
 
     # ------------------------------------------------------------- runner
-    def _runner(self, job: dict[str, Any], payload: bytes, workdir: str, end_map: mmap.mmap, wfd: int) -> None:
+    def _runner(
+        self, job: dict[str, Any], payload: bytes, workdir: str, end_map: mmap.mmap, wfd: int, prelude: Any
+    ) -> None:
         """Runs in the forked child; never returns normally to the server loop."""
         cfg = self.cfg
         os.setsid()
@@ -599,6 +1193,7 @@ class Worker:
             os.setgroups([])
             os.setresgid(self.uid, self.uid, self.uid)
             os.setresuid(self.uid, self.uid, self.uid)
+            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a change of credentials clears it
         _prctl(_PR_SET_NO_NEW_PRIVS, 1)
 
         write_frame = protocol.write_frame
@@ -613,7 +1208,7 @@ class Worker:
         program = payload.decode()
 
         if job["op"] == "script":
-            self._run_script(program, send, sink)
+            self._run_script(program, send, sink, prelude)
             return
 
         try:
@@ -624,8 +1219,15 @@ class Worker:
         entry = job["entry"]
         iterate = bool(job.get("iterate_opaque"))
         stop_on_error = bool(job.get("stop_on_error", True))
-        if job.get("guard", True):
-            _evalplus_guard()
+        if prelude is not None:
+            # Trusted code the benchmark supplies (a guard, say), in a namespace of its own.
+            try:
+                if isinstance(prelude, str):
+                    raise RuntimeError(prelude)
+                exec(prelude, {"__name__": "__prelude__"})  # noqa: S102 - trusted
+            except BaseException as exc:  # noqa: BLE001
+                send({"k": "xerr", "msg": f"prelude raised {type(exc).__name__}: {exc}"})
+                return
         env: dict[str, Any] = {}
         try:
             exec(compile(program, "<solution>", "exec"), env)  # noqa: S102 - sandboxed
@@ -698,10 +1300,14 @@ class Worker:
         send({"k": "done", "status": "ok"})
 
     @staticmethod
-    def _run_script(program: str, send: Any, sink: _Sink) -> None:
+    def _run_script(program: str, send: Any, sink: _Sink, prelude: Any) -> None:
         status, msg = "ok", ""
         send({"k": "ready"})
         try:
+            if isinstance(prelude, str):
+                raise RuntimeError(prelude)
+            if prelude is not None:
+                exec(prelude, {"__name__": "__prelude__"})  # noqa: S102 - trusted
             exec(compile(program, "<program>", "exec"), {"__name__": "__main__"})  # noqa: S102
         except SystemExit as exc:
             if exc.code not in (None, 0):
@@ -737,6 +1343,7 @@ def main() -> None:
             __import__(name)
         except Exception:  # noqa: BLE001 - a missing optional module is fine
             pass
+    _libc()  # loaded once, before any fork
     gc.collect()
     gc.freeze()
     worker = Worker(cfg)

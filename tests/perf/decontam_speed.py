@@ -34,12 +34,12 @@ def main() -> int:
 
     import benchmarks  # noqa: F401
     from harness import benchmark as registry
-    from harness.decontamination import ALL_BENCHMARKS, DEFAULT_METHODS, AuditOptions, audit
+    from harness.decontamination import DEFAULT_METHODS, AuditOptions, audit
     from harness.decontamination.index import TRIVIAL, collect_items, squash_bytes
     from tests.synthetic_contamination import make_dataset, score
 
     data_dir = os.environ.get("HARNESS_DATA_DIR")
-    benches = [b for b in ALL_BENCHMARKS if b in registry.names()]
+    benches = registry.references()
     tmp = Path(tempfile.mkdtemp(prefix="decontam-perf-"))
     items, _ = collect_items(benches, data_dir)
     t0 = time.perf_counter()

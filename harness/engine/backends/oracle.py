@@ -47,7 +47,7 @@ class OracleBackend(Backend):
 
     def _bench(self, name: str) -> Any:
         if name not in self._benchmarks:
-            self._benchmarks[name] = registry.get(name, data_dir=self.options.data_dir)  # type: ignore[attr-defined]
+            self._benchmarks[name] = registry.reader(name, data_dir=self.options.data_dir)  # type: ignore[attr-defined]
         return self._benchmarks[name]
 
     def run(self, jobs: Sequence[Job], emit: Emit) -> None:

@@ -1,0 +1,240 @@
+"""The one grading runner: every benchmark's programs are graded here.
+
+A benchmark says *what* to run for a program (:meth:`Benchmark.jobs`: call,
+script or command jobs) and the rule that turns the results into a verdict
+(:meth:`Benchmark.verdict`). The runner does the rest, once for all:
+
+* the verdict cache (a program graded before is not run again) and dedup of
+  identical programs within a run;
+* setup jobs first (expected outputs): a task's programs start as soon as
+  what they need exists, in the same sandbox run;
+* a window of open tasks (tests decoded only for the tasks in flight);
+* streaming: each verdict reaches the cache and the caller as soon as its
+  jobs are done, so an interrupted run keeps what finished;
+* scheduling, splitting long suites across idle workers and time budgets
+  (the sandbox's work stealing over the jobs' cost estimates).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.benchmark import Benchmark, GradeContext, GradeOptions, Verdict
+from harness.errors import HarnessError
+from harness.execution import CallJob, Sandbox, ScriptJob
+from harness.verdict_cache import VerdictCache, verdict_key
+
+
+@dataclass
+class GradeOutcome:
+    """Verdicts in program order, and where they came from."""
+
+    verdicts: list[Verdict]
+    cache_hits: int = 0
+    graded: int = 0
+    prepare_seconds: float = 0.0
+    seconds: float = 0.0
+    keys: list[str] = field(default_factory=list)
+
+
+def cache_keys(bench: Benchmark, programs: Sequence[tuple[str, str]], options: GradeOptions, memory: int) -> list[str]:
+    """Verdict-cache keys: the grader, benchmark, its options and salt, dataset, task, program, core options."""
+    salt = bench.verdict_salt()
+    opts = bench.options.model_dump(mode="json")
+    ident = f"{bench.name}|{salt}|{sorted(opts.items())!r}"
+    dataset = bench.dataset().hash
+    return [verdict_key(ident, dataset, tid, prog, options, memory) for tid, prog in programs]
+
+
+def _release(job: Any) -> None:
+    # The sandbox keeps every job object until its run ends; a finished job
+    # lets go of its program and inputs (large test sets, many samples).
+    if isinstance(job, CallJob):
+        job.code, job.inputs_payload, job.check = "", _no_payload, None
+    elif isinstance(job, ScriptJob):
+        job.code = ""
+    elif hasattr(job, "files"):
+        job.files = {}
+
+
+def _no_payload() -> bytes:
+    return b""
+
+
+def grade_programs(
+    bench: Benchmark,
+    sandbox: Sandbox,
+    programs: Sequence[tuple[str, str]],
+    options: GradeOptions,
+    *,
+    cache: VerdictCache | None = None,
+    on_verdict: Callable[[int, Verdict], None] | None = None,
+    on_graded: Callable[[], None] | None = None,
+) -> GradeOutcome:
+    """Grade ``(task_id, program)`` pairs; verdicts come back in the same order.
+
+    ``on_verdict(k, verdict)`` is called for each program as soon as it is
+    known (cached verdicts first, then as jobs finish); ``on_graded()`` once per
+    program actually run (progress bars). With ``cache``, verdicts are read
+    from and written to it and identical programs are graded once.
+    """
+    t0 = time.perf_counter()
+    n = len(programs)
+    verdicts: list[Verdict | None] = [None] * n
+    ctxs: dict[int, GradeContext] = {}
+    hits = 0
+    keys: list[str] = []
+    todo: list[int] = list(range(n))
+    copies: dict[int, list[int]] = {}  # program graded -> identical programs that take its verdict
+
+    def publish(k: int, verdict: Verdict) -> None:
+        verdicts[k] = verdict
+        if on_verdict is not None:
+            on_verdict(k, verdict)
+
+    if cache is not None:
+        keys = cache_keys(bench, programs, options, sandbox.settings.memory_bytes)
+        found = cache.get_many(keys)
+        todo = []
+        first_of: dict[str, int] = {}
+        for k, key in enumerate(keys):
+            if key in found:
+                hits += 1
+                publish(k, found[key].model_copy(update={"cached": True}))
+            elif key in first_of:
+                hits += 1
+                copies.setdefault(first_of[key], []).append(k)  # an identical program is graded once
+            else:
+                first_of[key] = k
+                todo.append(k)
+
+    by_task: dict[str, list[int]] = {}
+    for k in todo:
+        by_task.setdefault(programs[k][0], []).append(k)
+    ready: deque[str] = deque()
+    pending_setup: set[str] = set(by_task)
+    opened: dict[str, Any] = {}
+    left: dict[str, int] = {}
+    owners: list[tuple[str, Any, int, int]] = []  # per sandbox job: ("setup", SetupJob) or ("program", k, slot)
+    results: dict[int, list[Any]] = {}
+    needed: dict[int, int] = {}
+    prepare = [0.0]
+    setup_left = [0]
+    window = bench.task_window
+
+    def finish_program(k: int) -> None:
+        tid, program = programs[k]
+        got = results.pop(k, [])
+        try:
+            verdict = bench.verdict(tid, program, opened.get(tid), got, ctxs[k])
+        finally:
+            needed.pop(k, None)
+            ctxs.pop(k, None)
+        if cache is not None:
+            cache.put(keys[k], verdict)
+        publish(k, verdict)
+        for j in copies.get(k, []):  # identical programs take the verdict of the one graded
+            publish(j, verdict.model_copy(update={"cached": True}))
+        if on_graded is not None:
+            on_graded()
+        left[tid] -= 1
+        if left[tid] == 0:
+            state = opened.pop(tid, None)
+            bench.close_task(tid, state)
+
+    def open_more() -> list[Any]:
+        jobs: list[Any] = []
+        while ready and (window is None or len(opened) < window):
+            tid = ready.popleft()
+            t = time.perf_counter()
+            state = bench.open_task(tid, options)
+            opened[tid] = state
+            left[tid] = len(by_task[tid])
+            instant: list[int] = []
+            for k in by_task[tid]:
+                ctxs[k] = GradeContext(options=options, memory_bytes=sandbox.settings.memory_bytes)
+                mine = list(bench.jobs(tid, programs[k][1], state, ctxs[k]))
+                results[k] = [None] * len(mine)
+                needed[k] = len(mine)
+                if not mine:
+                    instant.append(k)
+                for slot, job in enumerate(mine):
+                    owners.append(("program", None, k, slot))
+                    jobs.append(job)
+            prepare[0] += time.perf_counter() - t
+            for k in instant:  # decided without running anything (a task without tests)
+                finish_program(k)
+        return jobs
+
+    def release_tasks(tids: Sequence[str]) -> None:
+        for tid in tids:
+            if tid in pending_setup:
+                pending_setup.discard(tid)
+                ready.append(tid)
+
+    setup = bench.setup_jobs(sandbox, list(by_task), options) if by_task else []
+    first: list[Any] = []
+    if setup:
+        setup_left[0] = len(setup)
+        for s in setup:
+            owners.append(("setup", s, -1, -1))
+            first.append(s.job)
+    else:
+        release_tasks(list(by_task))
+        first = open_more()
+
+    def done(j: int, res: Any) -> list[Any] | None:
+        kind, setup_job, k, slot = owners[j]
+        if kind == "setup":
+            release_tasks(setup_job.done(res))
+            setup_left[0] -= 1
+            if setup_left[0] == 0:
+                prepare[0] += time.perf_counter() - t0
+                release_tasks(sorted(pending_setup))  # whatever setup did not name is ready now
+        else:
+            results[k][slot] = res
+            needed[k] -= 1
+            if needed[k] == 0:
+                finish_program(k)
+        more = open_more()
+        return more or None
+
+    if first:
+        run = getattr(sandbox, "run", None)
+        if run is None:  # a sandbox without mixed-job support: call jobs only
+            run = sandbox.run_calls
+        all_jobs: list[Any] = []
+
+        def on_done(j: int, res: Any) -> list[Any] | None:
+            try:
+                more = done(j, res)
+            finally:
+                if j < len(all_jobs):
+                    _release(all_jobs[j])
+            if more:
+                all_jobs.extend(more)
+            return more
+
+        all_jobs.extend(first)
+        run(first, on_done=on_done)
+    # Programs still open after the run ended (nothing left to schedule) are decided now.
+    while ready:
+        extra = open_more()
+        if extra:
+            raise HarnessError(f"{bench.name}: tasks became ready after the sandbox run ended")  # a runner bug
+    missing = [k for k in range(n) if verdicts[k] is None]
+    for k in missing:
+        publish(k, Verdict(status="error", error="not graded"))
+    bench.prepare_seconds = prepare[0]
+    return GradeOutcome(
+        verdicts=[v for v in verdicts if v is not None],
+        cache_hits=hits,
+        graded=len(todo),
+        prepare_seconds=prepare[0],
+        seconds=time.perf_counter() - t0,
+        keys=keys,
+    )
