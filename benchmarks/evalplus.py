@@ -439,7 +439,9 @@ class EvalPlusBenchmark(Benchmark):
     def _save_in_background(self) -> None:
         # Writing ~100s of MB must not delay grading.
         expected = dict(self._expected or {})
-        self._saver = threading.Thread(target=self._save_expected, args=(self.expected_cache_path(), expected))
+        # Not a daemon (it may start in a sandbox thread, which is one): the process waits for the file at exit.
+        self._saver = threading.Thread(target=self._save_expected, args=(self.expected_cache_path(), expected),
+                                       daemon=False)
         self._saver.start()
 
     def _save_expected(self, path: Path, expected: dict[str, dict[str, Any]]) -> None:

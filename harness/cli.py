@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness import __version__
 from harness.cliargs import add_benchmark_flags, benchmark_flag_values, key_value, positive_int
-from harness.errors import HarnessError
+from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, HarnessError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +56,7 @@ def _grading_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verdict-cache", action="store_true", help="re-grade programs even when a verdict is cached")
     p.add_argument("--memory-limit", type=positive_int, metavar="MIB", default=4096,
                    help="address-space cap per program (MiB, default 4096)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in --output")
     p.add_argument("--isolation", choices=["auto", "bwrap", "process"], default=None,
                    help="sandbox isolation: bwrap (fails when bubblewrap cannot start), process (no namespaces), "
                    "auto (default, or $HARNESS_ISOLATION): bwrap when it works here")  # fmt: skip
@@ -284,7 +285,7 @@ def _eval(args: argparse.Namespace) -> int:
     eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
                cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel,
                sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
-               bench_options=options_for(benches, benchmark_flag_values(args)))  # fmt: skip
+               bench_options=options_for(benches, benchmark_flag_values(args)), overwrite=args.overwrite)  # fmt: skip
     return 0
 
 
@@ -309,6 +310,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad_samples,
         sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
         bench_options=options_for([args.benchmark], benchmark_flag_values(args))[args.benchmark],
+        overwrite=args.overwrite,
     )
     return 0
 
@@ -372,14 +374,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; finished samples and verdicts are cached, rerun the same command to resume", file=sys.stderr)
-        return 130
+        keep = "finished generations are in the response cache" if args.command in ("eval", "train", "generate") else ""
+        if getattr(args, "no_verdict_cache", False):
+            what = "verdicts were not cached (--no-verdict-cache): a rerun grades everything again"
+        else:
+            what = "finished verdicts are in the verdict cache"
+        print(f"interrupted; {', '.join(x for x in (keep, what) if x)}; rerun the same command to resume",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line
         from harness.settings import current
 
         if args.debug or current().debug:
             traceback.print_exc()
-        print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
-        return 1
+        print(f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and "
+              "report it)", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERNAL

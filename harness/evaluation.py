@@ -18,7 +18,7 @@ from harness import benchmark as bench_registry
 from harness import registry
 from harness.benchmark import Benchmark, GradeOptions, Verdict
 from harness.data import cache_dir
-from harness.errors import DataError
+from harness.errors import ConfigError, DataError
 from harness.execution import Sandbox, SandboxSettings
 from harness.grading import grade_programs
 from harness.passk import mean_pass_at_k
@@ -37,6 +37,57 @@ from harness.store import (
     write_json_atomic,
 )
 from harness.verdict_cache import VerdictCache
+
+
+def check_output(paths: Sequence[Path], overwrite: bool, samples: int = 0) -> None:
+    """Fail before any work when results cannot be written, or would replace an earlier run's.
+
+    The folder must be creatable and writable, with room for what the run
+    writes (records grow with the samples); an existing run record there is
+    kept unless ``overwrite``.
+    """
+    import shutil
+    import tempfile
+
+    folders = list(dict.fromkeys(p.parent for p in paths))
+    existing = [p for p in paths if p.name.endswith("run.json") and p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{existing[0]} holds the results of an earlier run; pass --overwrite to replace them "
+                          "(cached verdicts and generations make a rerun cheap) or choose another --output")  # fmt: skip
+    need = (16 << 20) + 4096 * samples
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".harness-write-check-"):
+                pass
+            free = shutil.disk_usage(folder).free
+        except OSError as exc:
+            raise ConfigError(f"cannot write results to {folder}: {exc.strerror or exc}; choose another --output"
+                              ) from None  # fmt: skip
+        if free < need:
+            raise ConfigError(f"{folder} has {free >> 20} MiB free, the results need about {need >> 20} MiB; free "
+                              "some space or choose another --output")  # fmt: skip
+
+
+def cap_parallel(requested: int | None, echo: Callable[[str], None] = print) -> int | None:
+    """``--parallel`` within what the machine holds: a few workers per core, about 256 MiB of memory each."""
+    import os
+
+    if requested is None:
+        return None
+    cores = os.cpu_count() or 1
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        avail = 0
+    limit = 4 * cores
+    if avail:
+        limit = max(1, min(limit, avail // (256 << 20)))
+    if requested > limit:
+        echo(f"warning: --parallel {requested} capped to {limit} (this machine: {cores} cores, "
+             f"{avail >> 30} GiB memory available)")  # fmt: skip
+        return limit
+    return requested
 
 
 def output_paths(samples: Path, output: Path | None) -> tuple[Path, Path]:
@@ -61,6 +112,7 @@ def evaluate_samples(
     generation: GenerationInfo | None = None,
     bench: Benchmark | None = None,
     bench_options: Mapping[str, Any] | None = None,
+    overwrite: bool = True,
     **options: Any,
 ) -> RunRecord:
     """Read a samples file and grade it (:func:`evaluate`); writes ``eval_results.json`` and ``run.json``.
@@ -70,6 +122,8 @@ def evaluate_samples(
     ``memory_accounting="program"`` for EvalPlus), validated by its ``Options``.
     """
     samples_path = Path(samples)
+    results_path, run_path = output_paths(samples_path, Path(output) if output else None)
+    check_output([results_path, run_path], overwrite)
     if isinstance(benchmark, Benchmark):
         bench = benchmark
     if bench is None:
@@ -78,7 +132,6 @@ def evaluate_samples(
         bench.options = bench.make_options({**bench.options.model_dump(), **dict(bench_options or {}), **options})
     rows, bad = bench.load_samples(samples_path, skip_bad=skip_bad)
     skipped = [SkippedSample(line=b.line, task_id=b.task_id, reason=b.reason) for b in bad]
-    results_path, run_path = output_paths(samples_path, Path(output) if output else None)
     return evaluate(
         bench, rows, results_path=results_path, run_path=run_path, skipped=skipped, parallel=parallel,
         test_details=test_details, use_verdict_cache=use_verdict_cache, sandbox_settings=sandbox_settings,
@@ -134,6 +187,7 @@ def evaluate(
         for s in graded
     ]
     options = GradeOptions(test_details=test_details)
+    parallel = cap_parallel(parallel, echo)
     base = sandbox_settings or SandboxSettings()
     settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
     cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None

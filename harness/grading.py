@@ -65,6 +65,18 @@ def _no_payload() -> bytes:
     return b""
 
 
+#: Room for program ranks inside a job's priority (a benchmark's own priority stays the major key).
+_RANKS = 1 << 40
+
+
+def _cost(job: Any) -> float:
+    """Estimated seconds of a job (its inputs' ground-truth times, or its declared cost)."""
+    costs = getattr(job, "costs", None)
+    if costs is not None:
+        return float(sum(costs))
+    return float(getattr(job, "cost", 0.0) or 0.0)
+
+
 def grade_programs(
     bench: Benchmark,
     sandbox: Sandbox,
@@ -126,7 +138,11 @@ def grade_programs(
     setup_left = [0]
     window = bench.task_window
 
+    aborted = [False]
+
     def finish_program(k: int) -> None:
+        if aborted[0]:
+            return  # results after an interruption come from workers being torn down: never a verdict
         tid, program = programs[k]
         got = results.pop(k, [])
         try:
@@ -146,8 +162,10 @@ def grade_programs(
             state = opened.pop(tid, None)
             bench.close_task(tid, state)
 
+    order = [0]
+
     def open_more() -> list[Any]:
-        jobs: list[Any] = []
+        made: list[tuple[float, int, list[Any]]] = []
         while ready and (window is None or len(opened) < window):
             tid = ready.popleft()
             t = time.perf_counter()
@@ -160,14 +178,23 @@ def grade_programs(
                 mine = list(bench.jobs(tid, programs[k][1], state, ctxs[k]))
                 results[k] = [None] * len(mine)
                 needed[k] = len(mine)
-                if not mine:
+                if mine:
+                    made.append((sum(_cost(j) for j in mine), k, mine))
+                else:
                     instant.append(k)
-                for slot, job in enumerate(mine):
-                    owners.append(("program", None, k, slot))
-                    jobs.append(job)
             prepare[0] += time.perf_counter() - t
             for k in instant:  # decided without running anything (a task without tests)
                 finish_program(k)
+        # Programs run whole and costliest first: a program's jobs share one rank, so finished
+        # verdicts accumulate from the start (an interrupted run keeps them) and the slowest
+        # programs still start early (the sandbox splits their long suites across idle workers).
+        jobs: list[Any] = []
+        for _, k, mine in sorted(made, key=lambda m: -m[0]):
+            order[0] += 1
+            for slot, job in enumerate(mine):
+                job.priority = int(getattr(job, "priority", 1)) * _RANKS + order[0]
+                owners.append(("program", None, k, slot))
+                jobs.append(job)
         return jobs
 
     def release_tasks(tids: Sequence[str]) -> None:
@@ -220,7 +247,13 @@ def grade_programs(
             return more
 
         all_jobs.extend(first)
-        run(first, on_done=on_done)
+        try:
+            run(first, on_done=on_done)
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed: jobs still finishing in worker threads while the
+            # sandbox shuts down must not become verdicts (nor enter the cache).
+            aborted[0] = True
+            raise
     # Programs still open after the run ended (nothing left to schedule) are decided now.
     while ready:
         extra = open_more()

@@ -22,7 +22,7 @@ from harness.benchmark import Benchmark, Problem, Prompt
 from harness.engine import Engine, Request, Result, Sampling, shared_engine
 from harness.engine.types import Message
 from harness.errors import HarnessError
-from harness.evaluation import evaluate
+from harness.evaluation import check_output, evaluate
 from harness.execution import SandboxSettings
 from harness.progress import Bar
 from harness.samples import Sample
@@ -79,6 +79,7 @@ def eval_model(
     echo: Callable[[str], None] = print,
     engine: Engine | None = None,
     bench_options: Mapping[str, Mapping[str, Any]] | None = None,
+    overwrite: bool = True,
 ) -> dict[str, RunRecord]:
     """Generate, grade and record every benchmark (None: the registry's defaults); returns records by benchmark.
 
@@ -101,6 +102,8 @@ def eval_model(
             extra = {**cls.oracle_options(), **extra}
         per[name] = {**extra, **per[name]}
     benches = {name: registry.get(name, data_dir=data_dir, **per[name]) for name in names}
+    # Before any generation: every result folder must be writable and must not hold an earlier run.
+    check_output([out / name / "run.json" for name in names] + [out / "summary.json"], overwrite)
     options = dict(engine_options or {})
     if backend == "oracle" and data_dir is not None:
         options.setdefault("data_dir", str(data_dir))

@@ -220,15 +220,20 @@ def git_commit() -> str | None:
 
 
 def write_json_atomic(path: Path, doc: Any) -> None:
-    """Write JSON so that an interrupted write never leaves a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Write JSON so that an interrupted write never leaves a half file; a failed write names the file."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f)
+        os.chmod(tmp, 0o644)  # results are for reading by others (mkstemp makes 0600)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise HarnessError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose another "
+                           "--output") from None  # fmt: skip
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

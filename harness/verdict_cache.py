@@ -1,9 +1,12 @@
 """A persistent verdict cache: re-grading an identical program is free.
 
-Keyed by everything that decides a verdict: grader version, benchmark,
-dataset hash, task, the program text and the grading options (limits).
-Only definite verdicts (``pass``/``fail``) are stored; a ``timeout`` is
-always re-run.
+Keyed by everything that decides a verdict: grader version, benchmark (its
+options and salt), dataset hash, task, the program text and the core grading
+options. Only definite verdicts (``pass``/``fail``) are stored; a ``timeout``
+is always re-run. Each entry carries a checksum of its text: a damaged entry
+is reported once and graded again, never used. Every verdict is committed as
+it is stored (WAL, ``synchronous=NORMAL``: a killed process loses nothing
+committed), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 from harness.benchmark import GradeOptions, Verdict
+from harness.errors import DataError
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 
 def verdict_key(
@@ -26,52 +31,88 @@ def verdict_key(
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 class VerdictCache:
     """SQLite-backed verdict store (one file, safe for concurrent runs)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)")
-        self._db.commit()
-        self._pending = 0
+        self.damaged = 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)")
+            cols = {row[1] for row in self._db.execute("PRAGMA table_info(verdicts)")}
+            if "checksum" not in cols:  # a cache written before checksums: its entries are re-verified as graded
+                self._db.execute("ALTER TABLE verdicts ADD COLUMN checksum TEXT")
+            self._db.commit()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc: Exception) -> DataError:
+        return DataError(f"verdict cache {self.path} is unusable ({exc}); delete it (it only saves re-grading) or "
+                         "pass --no-verdict-cache")  # fmt: skip
 
     def get_many(self, keys: list[str]) -> dict[str, Verdict]:
-        """Cached verdicts for the keys that have one."""
+        """Cached verdicts for the keys that have one (damaged entries are left out and counted)."""
         out: dict[str, Verdict] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, text in self._db.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk):  # noqa: S608
-                try:
-                    out[key] = Verdict.model_validate_json(text)
-                except ValueError:
-                    continue
+        damaged = 0
+        try:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, verdict, checksum FROM verdicts WHERE key IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+                for key, text, checksum in rows:
+                    if checksum is None or checksum != _digest(text):
+                        damaged += 1
+                        continue
+                    try:
+                        out[key] = Verdict.model_validate_json(text)
+                    except ValueError:
+                        damaged += 1
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
+        if damaged:
+            self.damaged += damaged
+            print(f"warning: {damaged} entries of the verdict cache {self.path} failed their checksum; "
+                  "those programs are graded again", file=sys.stderr)  # fmt: skip
         return out
 
     def put(self, key: str, verdict: Verdict) -> None:
-        """Store a definite verdict."""
+        """Store and commit a definite verdict."""
         if verdict.status not in ("pass", "fail") or any(p.status == "timeout" for p in verdict.parts.values()):
             return
         if any("worker died" in r for p in verdict.parts.values() for r in p.reasons.values()):
             return
-        self._db.execute(
-            "INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?, ?)",
-            (key, verdict.model_copy(update={"cached": False}).model_dump_json()),
-        )
-        self._pending += 1
-        if self._pending >= 50:  # an interrupted run keeps what it graded
-            self.commit()
+        text = verdict.model_copy(update={"cached": False}).model_dump_json()
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO verdicts (key, verdict, checksum) VALUES (?, ?, ?)", (key, text, _digest(text))
+            )
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
 
     def commit(self) -> None:
-        """Flush pending writes."""
-        self._db.commit()
-        self._pending = 0
+        """Flush pending writes (each put commits already)."""
+        try:
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from None
 
     def close(self) -> None:
         """Commit and close."""
-        self._db.commit()
+        try:
+            self._db.commit()
+        except sqlite3.Error:
+            pass  # nothing is pending: every put committed
         self._db.close()

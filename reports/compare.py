@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_INCOMPLETE, HarnessError
 from harness.registry import RunEntry
 from harness.store import RunRecord, TaskResult
 
@@ -56,6 +56,8 @@ class NotComparable(HarnessError):
 
 class MissingTasks(HarnessError):
     """The gate's candidate did not grade every task the baseline graded."""
+
+    exit_code = EXIT_INCOMPLETE
 
 
 def incomparable_reasons(a: RunEntry, b: RunEntry) -> list[str]:

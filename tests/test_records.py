@@ -197,7 +197,7 @@ def test_gate_on_v1_and_v2_records(store: dict[str, Path]) -> None:
     decision = json.loads(worse.stdout)
     assert decision["regression"] is False and decision["suite"]["pass@1_b"] == 0.5
     partial = harness(root, "gate", "--baseline", str(store["v1_he"]), "--candidate", str(store["partial"]))
-    assert partial.returncode == 2 and partial.stdout == ""
+    assert partial.returncode == 4 and partial.stdout == ""
     assert partial.stderr.strip().splitlines() == [partial.stderr.strip()]
     assert "lacks 2 of the baseline's 4 tasks" in partial.stderr and "--allow-missing" in partial.stderr
     allowed = harness(root, "gate", "--baseline", str(store["v1_he"]), "--candidate", str(store["partial"]),

@@ -456,7 +456,7 @@ def test_gate_refuses_a_candidate_that_lacks_baseline_tasks(runs: Runs, tmp_path
     part = save(altered(runs.orig, two, model="sc2-two-tasks"), tmp_path / "two" / "run.json")
     reg = ["--registry", str(runs.registry)]
     code, out, err = run_cli("gate", "--baseline", str(runs.paths["orig"]), "--candidate", str(part), *reg)
-    assert code == 2 and out == "", out
+    assert code == 4 and out == "", out  # its own exit code: neither a regression (1) nor an input error (2)
     assert len(err.strip().splitlines()) == 1, err
     assert "lacks 162 of the baseline's 164 tasks" in err and "rerun the candidate" in err and "--allow-missing" in err
     code, out, _ = run_cli("gate", "--baseline", str(runs.paths["orig"]), "--candidate", str(part), "--allow-missing",

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,12 +47,12 @@ ISOLATIONS = ["default", "process"]
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler (gcc or cc) on PATH")
 
 
-def _settings(isolation: str, **kw: object) -> SandboxSettings:
-    base: dict[str, object] = {"workers": 2, "memory_bytes": MEMORY, "file_size_bytes": 8 << 20}
+def _settings(isolation: str, **kw: Any) -> SandboxSettings:
+    """Two workers, a 512 MiB cap, 8 MiB files; ``default`` leaves the isolation to this machine."""
+    base: dict[str, Any] = {"workers": 2, "memory_bytes": MEMORY, "file_size_bytes": 8 << 20}
     if isolation != "default":
         base["isolation"] = isolation
-    base.update(kw)
-    return SandboxSettings(**base)  # type: ignore[arg-type]
+    return SandboxSettings(**{**base, **kw})
 
 
 @pytest.fixture(scope="module", params=ISOLATIONS)
@@ -98,13 +99,11 @@ def strays(box: Sandbox) -> list[str]:
     return [f"{p} {table[p][3]} uid={table[p][1]}" for p in sorted(found) if p in table]
 
 
-def c_job(source: str, *, cpu: float = 0.5, stdin: str = "", name: str = MARK, **step: object) -> CommandJob:
+def c_job(source: str, *, cpu: float = 0.5, stdin: str = "", name: str = MARK, **limits: Any) -> CommandJob:
     """Compile ``source`` with the C compiler, then run it (the binary is named ``name``)."""
-    return CommandJob(
-        steps=[Step([str(CC), "-O1", "-o", name, "prog.c"], cpu_limit=20), Step([f"./{name}"], stdin=stdin,
-                                                                                 cpu_limit=cpu, **step)],  # type: ignore[arg-type]
-        files={"prog.c": source},
-    )  # fmt: skip
+    compile_step = Step([str(CC), "-O1", "-o", name, "prog.c"], cpu_limit=20)
+    run_step = Step([f"./{name}"], stdin=stdin, cpu_limit=cpu, **limits)
+    return CommandJob(steps=[compile_step, run_step], files={"prog.c": source})
 
 
 def run_one(box: Sandbox, job: CommandJob) -> CommandResult:
@@ -147,10 +146,10 @@ HOSTILE_C = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_C))
 def test_hostile_c_program_is_classified_and_leaves_nothing(sb: Sandbox, name: str) -> None:
     source, expected = HOSTILE_C[name]
-    limits: dict[str, object] = {"wall_limit": 1.0} if name == "sleeps forever" else {}
+    limits: dict[str, Any] = {"wall_limit": 1.0} if name == "sleeps forever" else {}
     if name.startswith("memory bomb"):
         limits = {"memory_bytes": 128 << 20, "cpu": 2.0}  # a cap of the step's own, reached well within its CPU
-    result = run_one(sb, c_job(source, **limits))  # type: ignore[arg-type]
+    result = run_one(sb, c_job(source, **limits))
     assert len(result.steps) == 2 and result.steps[0].status == "ok", result
     step = result.steps[1]
     assert result.status in ("fail", "timeout") and step.status in expected, (name, step)

@@ -181,9 +181,9 @@ class Step:
 
     Limits apply to the step alone.  Threads count as processes against
     ``SandboxSettings.max_processes`` (the step's uid's RLIMIT_NPROC, as
-    root): a JVM wants about 20 with ``-XX:+UseSerialGC``, more with its
-    default collector on a many-core machine.  The stack limit is the
-    worker's (usually 8 MiB).
+    root): a small JVM program has about 15 with ``-XX:+UseSerialGC``,
+    and the default collector adds threads per core.  The stack limit is
+    the worker's (usually 8 MiB).
     """
 
     #: argv[0] is looked up on the steps' PATH (the worker's, unless the job's env sets one) unless it contains

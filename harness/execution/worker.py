@@ -76,6 +76,7 @@ _MEMORY_NEAR = 0.9  # a step that fails after reaching this share of its address
 # Top-level folders other programs could write to: what the program uid leaves there is removed.
 _SHARED_TMP = ("/tmp", "/dev/shm", "/var/tmp")
 _IPC_RMID = 0
+_SHM_INFO, _MSG_INFO, _SEM_INFO = 14, 12, 19  # <sys/shm.h>, <sys/msg.h>, <sys/sem.h> (Linux)
 
 
 def _cpu_clock(pid: int) -> int:
@@ -196,7 +197,7 @@ def _rmtree(path: str) -> None:
     """Remove a tree a program made (never following its symlinks), even folders it made unreadable."""
     shutil.rmtree(path, ignore_errors=True)
     if not os.path.lexists(path) or os.geteuid() == 0:
-        return  # root needs no permission; anything left is gone with the sandbox's tmpfs
+        return  # root needs no permission: what is left could not be removed at all
     try:
         if stat_mod.S_ISDIR(os.lstat(path).st_mode):
             os.chmod(path, 0o700)
@@ -240,7 +241,6 @@ class Worker:
         self.out_fd = 1
         self.in_fd = 0
         self.counter = 0
-        self.libc: Any = None
 
     # ------------------------------------------------------------------ io
     def send(self, header: dict[str, Any], *payload: bytes | bytearray | memoryview) -> None:
@@ -321,7 +321,7 @@ class Worker:
         finally:
             os.close(rfd)
             self._sweep(pid, self.uid)
-            shutil.rmtree(workdir, ignore_errors=True)
+            _rmtree(workdir)
             self._clean_tmp(self.uid)
             end_map.close()
 
@@ -987,7 +987,20 @@ class Worker:
         data over to the next program.  None is only passed in a private
         IPC namespace (bubblewrap), where everything is the programs'.
         """
+        # How many of each exist, one syscall each (SHM_INFO, MSG_INFO, SEM_INFO): usually none, and
+        # then the /proc listings (slow to generate) are not read.
+        libc = _libc()
+        info = (ctypes.c_int * 64)()
+        counts = {}
+        try:
+            counts["shm"] = info[0] if libc.shmctl(0, _SHM_INFO, info) >= 0 else 1
+            counts["msg"] = info[0] if libc.msgctl(0, _MSG_INFO, info) >= 0 else 1
+            counts["sem"] = info[7] if libc.semctl(0, 0, _SEM_INFO, info) >= 0 else 1
+        except (AttributeError, OSError):
+            counts = {"shm": 1, "msg": 1, "sem": 1}
         for kind in ("shm", "msg", "sem"):
+            if not counts[kind]:
+                continue
             try:
                 with builtins.open(f"/proc/sysvipc/{kind}", "rb") as f:
                     lines = f.read().splitlines()
@@ -1008,7 +1021,6 @@ class Worker:
                     ident = int(cols[1])
                 except (ValueError, IndexError):
                     continue
-                libc = _libc()
                 if kind == "shm":
                     libc.shmctl(ident, _IPC_RMID, None)
                 elif kind == "msg":
