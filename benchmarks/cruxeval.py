@@ -46,6 +46,10 @@ Deliberate differences from CRUXEval, each for a reason:
 * pass@5 with fewer than 5 generations: CRUXEval's estimator answers 1.0 for
   every problem; the run record leaves pass@k out where ``n < k`` (the core's
   rule), while ``eval_results.json`` keeps CRUXEval's value and says so.
+
+The core's ``pass_at_k`` lists k in 1/10/100, so with 5 or more generations per
+problem the run record's ``breakdown["pass_at_k"]`` carries pass@1 and pass@5
+(the same estimator).  ``docs/benchmarks/cruxeval.md`` says all this at length.
 """
 
 from __future__ import annotations

@@ -16,11 +16,13 @@ decoded plain data, and limits are CPU time rather than wall time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +55,7 @@ from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
 from harness.samples import Sample, program_for
 
 # Bump when expected-output computation changes, so caches are rebuilt.
-EXPECTED_FORMAT = "3"
+EXPECTED_FORMAT = "4"  # 4: a SHA-256 trailer over the whole file
 
 # Address space EvalPlus 0.3.1's checker process maps before a program runs
 # (VmSize after `import evalplus.evaluate` with its dependencies; `datasets`
@@ -199,6 +201,10 @@ def _jsonable(x: Any) -> Any:
     if isinstance(x, bytes):
         return x.decode("latin-1")
     return x
+
+
+class ChecksumError(ValueError):
+    """A cache file whose content does not match its checksum."""
 
 
 class EvalPlusOptions(BenchmarkOptions):
@@ -365,6 +371,10 @@ class EvalPlusBenchmark(Benchmark):
         try:
             self._expected = self._load_expected(path)
             return True
+        except ChecksumError as exc:
+            print(f"warning: {exc}; recomputing the expected outputs", file=sys.stderr)
+            self._expected = None
+            return False
         except (OSError, ValueError, KeyError, TypeError):
             self._expected = None  # a damaged or stale cache is recomputed
             return False
@@ -451,8 +461,14 @@ class EvalPlusBenchmark(Benchmark):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
+            digest = hashlib.sha256()
             with open(tmp, "wb") as f:
-                f.write(json.dumps({"hash": self._hash, "format": EXPECTED_FORMAT}).encode() + b"\n")
+
+                def write(data: bytes) -> None:
+                    digest.update(data)
+                    f.write(data)
+
+                write(json.dumps({"hash": self._hash, "format": EXPECTED_FORMAT}).encode() + b"\n")
                 for tid, e in expected.items():
                     for phase in PHASES:
                         head = {
@@ -462,10 +478,11 @@ class EvalPlusBenchmark(Benchmark):
                             "time": e[f"{phase}_time"],
                             "footprint": e[f"{phase}_footprint"],
                         }
-                        f.write(json.dumps(head).encode() + b"\n")
+                        write(json.dumps(head).encode() + b"\n")
                         for out in e[phase]:
-                            f.write(_RECORD.pack(len(out)))
-                            f.write(out)
+                            write(_RECORD.pack(len(out)))
+                            write(out)
+                f.write(json.dumps({"sha256": digest.hexdigest()}).encode() + b"\n")
             os.replace(tmp, path)
         except OSError:
             pass  # an unwritable cache only costs the next run the computation
@@ -480,8 +497,16 @@ class EvalPlusBenchmark(Benchmark):
 
     def _load_expected(self, path: Path) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
+        digest = hashlib.sha256()
+        checked = False
         with open(path, "rb") as f:
-            head = json.loads(f.readline())
+
+            def read(n: int | None = None) -> bytes:
+                data = f.readline() if n is None else f.read(n)
+                digest.update(data)
+                return data
+
+            head = json.loads(read())
             if head.get("hash") != self._hash or head.get("format") != EXPECTED_FORMAT:
                 raise ValueError("stale expected-output cache")
             while True:
@@ -489,13 +514,19 @@ class EvalPlusBenchmark(Benchmark):
                 if not line:
                     break
                 suite = json.loads(line)
+                if "sha256" in suite:  # the trailer: everything before it must hash to this
+                    if suite["sha256"] != digest.hexdigest():
+                        raise ChecksumError(f"the expected-output cache {path} failed its checksum (damaged)")
+                    checked = True
+                    break
+                digest.update(line)
                 values = []
                 for _ in range(int(suite["n"])):
-                    size_bytes = f.read(_RECORD.size)
+                    size_bytes = read(_RECORD.size)
                     if len(size_bytes) != _RECORD.size:
                         raise ValueError("truncated expected-output cache")
                     (size,) = _RECORD.unpack(size_bytes)
-                    value = f.read(size)
+                    value = read(size)
                     if len(value) != size:
                         raise ValueError("truncated expected-output cache")
                     values.append(value)
@@ -503,6 +534,8 @@ class EvalPlusBenchmark(Benchmark):
                 entry[suite["phase"]] = values
                 entry[f"{suite['phase']}_time"] = [float(t) for t in suite["time"]]
                 entry[f"{suite['phase']}_footprint"] = int(suite["footprint"])
+        if not checked:
+            raise ChecksumError(f"the expected-output cache {path} has no checksum trailer (truncated)")
         if set(out) != set(self._rows) or any(len(e) != 3 * len(PHASES) for e in out.values()):
             raise ValueError("expected-output cache does not cover the dataset")
         return out

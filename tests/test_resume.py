@@ -115,3 +115,37 @@ def test_existing_results_are_kept_unless_overwrite(data_dir: Path, tmp_path: Pa
                                 text=True, timeout=600)  # fmt: skip
     assert unwritable.returncode == 2 and "cannot write results to /proc/x" in unwritable.stderr
     assert len(unwritable.stderr.strip().splitlines()) == 1
+
+
+def _he_run(data_dir: Path, samples: Path, out: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HARNESS_REGISTRY": "off", "HARNESS_CACHE_DIR": str(cache)}
+    cmd = [sys.executable, "-m", "harness", "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
+           "--data-dir", str(data_dir), "--output", str(out), "--parallel", "2", "--overwrite"]  # fmt: skip
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_damaged_caches_are_reported_and_recomputed(data_dir: Path, tmp_path: Path) -> None:
+    lines = (data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[:6]
+    samples = tmp_path / "he.jsonl"
+    samples.write_text("\n".join(lines) + "\n")
+    cache = tmp_path / "cache"
+    first = _he_run(data_dir, samples, tmp_path / "a", cache)
+    assert first.returncode == 0, first.stderr
+    expected = _verdicts(tmp_path / "a")
+    # One changed byte in the middle of the expected outputs (it used to move pass@1 without a word).
+    (cached,) = (cache / "expected").glob("humanevalplus-*.bin")
+    blob = bytearray(cached.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    cached.write_bytes(bytes(blob))
+    # And one verdict entry whose text no longer matches its checksum.
+    with sqlite3.connect(cache / "verdicts.sqlite") as con:
+        key, text = con.execute("SELECT key, verdict FROM verdicts LIMIT 1").fetchone()
+        flipped = text.replace('"pass"', '"fail"') if '"pass"' in text else text.replace('"fail"', '"pass"')
+        con.execute("UPDATE verdicts SET verdict = ? WHERE key = ?", (flipped, key))
+    second = _he_run(data_dir, samples, tmp_path / "b", cache)
+    assert second.returncode == 0, second.stderr
+    assert "expected-output cache" in second.stderr and "failed its checksum" in second.stderr
+    assert "verdict cache" in second.stderr and "graded again" in second.stderr
+    assert _verdicts(tmp_path / "b") == expected
+    record = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert record["timings"]["graded_programs"] == 1  # only the damaged verdict was graded again

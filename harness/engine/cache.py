@@ -3,9 +3,9 @@
 A sample is keyed only on what changes it: the model's identity (backend,
 weights hash or revision, adapter), the request's text, the sampling
 settings that matter, the seed and the sample's index.  ``n`` is not part of
-the key, so raising ``--n`` from 1 to 10 reuses the first sample.  Writes are
-committed every half second and on close, so a killed run keeps all but
-the last moments of its work.
+the key, so raising ``--n`` from 1 to 10 reuses the first sample.  Every
+sample is committed as it is stored, so a killed run keeps every finished
+sample; each carries a checksum, and a damaged entry is generated again.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -40,10 +41,13 @@ def sample_key(identity: str, request: Request, index: int) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _checksum(text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> str:
+    doc = json.dumps([text, finish, prompt_tokens, completion_tokens], ensure_ascii=False)
+    return hashlib.sha256(doc.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 class ResponseCache:
     """Completed samples by key; safe to share between threads of one process."""
-
-    COMMIT_EVERY_S = 0.5
 
     def __init__(self, directory: str | Path) -> None:
         self.path = Path(directory) / CACHE_FILE
@@ -58,6 +62,8 @@ class ResponseCache:
             )
             self._db.execute("CREATE TABLE IF NOT EXISTS file_hashes (path TEXT, size INTEGER, mtime_ns INTEGER,"
                              " sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))")  # fmt: skip
+            if "checksum" not in {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}:
+                self._db.execute("ALTER TABLE samples ADD COLUMN checksum TEXT")
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise HarnessError(
@@ -71,16 +77,24 @@ class ResponseCache:
         """Cached completions for the keys that have one."""
         keys = list(dict.fromkeys(keys))
         found: dict[str, Completion] = {}
+        damaged = 0
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, text, finish, prompt_tokens, completion_tokens FROM samples WHERE key IN ({marks})",
+                    "SELECT key, text, finish, prompt_tokens, completion_tokens, checksum FROM samples "
+                    f"WHERE key IN ({marks})",
                     chunk,
                 )
-                for key, text, finish, ptok, ctok in rows:
+                for key, text, finish, ptok, ctok, checksum in rows:
+                    if checksum is not None and checksum != _checksum(text, finish, ptok, ctok):
+                        damaged += 1  # a damaged entry is generated again, never used
+                        continue
                     found[key] = Completion(text, finish, ptok, ctok, cached=True)
+        if damaged:
+            print(f"warning: {damaged} entries of the response cache {self.path} failed their checksum; "
+                  "those samples are generated again", file=sys.stderr)  # fmt: skip
         return found
 
     def put(self, key: str, completion: Completion) -> None:
@@ -88,14 +102,16 @@ class ResponseCache:
         if completion.finish_reason == "error":
             return
         with self._lock:
+            c = completion
             self._db.execute(
-                "INSERT OR REPLACE INTO samples VALUES (?, ?, ?, ?, ?, ?)",
-                (key, completion.text, completion.finish_reason, completion.prompt_tokens,
-                 completion.completion_tokens, time.time()),
+                "INSERT OR REPLACE INTO samples (key, text, finish, prompt_tokens, completion_tokens, created, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, time.time(),
+                 _checksum(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)),
             )  # fmt: skip
-            self._pending += 1
-            if time.monotonic() - self._last_commit >= self.COMMIT_EVERY_S:
-                self._commit()
+            # Committed at once (WAL with synchronous=NORMAL: no fsync per commit): a sample costs far
+            # more to generate than to commit, and a killed run must keep every finished one.
+            self._commit()
 
     def file_hash(self, path: Path) -> str | None:
         """A remembered SHA-256 of ``path`` while its size and mtime are unchanged."""
