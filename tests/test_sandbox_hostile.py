@@ -289,3 +289,51 @@ def test_script_cpu_time_is_reported_in_full(hostile_sandbox: Sandbox) -> None:
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\n"
     (result,) = hostile_sandbox.run_scripts([ScriptJob(busy, cpu_limit=5)])
     assert result.status == "pass" and result.cpu >= 0.3
+
+
+POSIX_FORK_BOMB = """
+import posix  # the guard disables os.fork; posix.fork is the same call by another name
+def f(x):
+    for _ in range(12):
+        try:
+            if posix.fork() == 0:
+                while True:
+                    pass
+        except OSError:
+            break
+    while True:
+        pass
+"""
+
+# Every child stays far under the per-input limit on its own; together they spin for much longer.
+SPREAD_BOMB = """
+import posix, time
+def f(x):
+    for _ in range(40):
+        try:
+            pid = posix.fork()
+        except OSError:
+            break
+        if pid == 0:
+            t = time.process_time()
+            while time.process_time() - t < 0.2:
+                pass
+            posix._exit(0)
+    time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("code", [POSIX_FORK_BOMB, SPREAD_BOMB], ids=["posix_fork_bomb", "spread_bomb"])
+def test_cpu_of_a_programs_children_counts(hostile_sandbox: Sandbox, sentinel: Path, code: str) -> None:
+    import time
+
+    t0 = time.monotonic()
+    # A call with a 0.5 s per-input limit: the children's CPU counts against it, so the program is
+    # stopped at about that much CPU, not after the wall-clock safety limit (3 x limit + 1 s).
+    assert call(hostile_sandbox, code, [0], limit=0.5) in ("fail", "timeout")
+    assert time.monotonic() - t0 < 0.5 + 1.5  # the limit, plus the poll and the sweep
+    t0 = time.monotonic()
+    status = script(hostile_sandbox, code.replace("def f(x):", "def f(x=0):") + "\nf()\n", cpu=1.0)
+    assert status == "timeout"
+    assert time.monotonic() - t0 < 1.0 + 1.5
+    assert_unharmed(hostile_sandbox, sentinel)

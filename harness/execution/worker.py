@@ -71,6 +71,8 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+_TREE_POLL = 0.05  # seconds between looks at the CPU of a Python program's child processes
+_TREE_NOISE = 0.03  # below this the children's CPU is clock-tick noise of the runner's own figure
 _STEP_POLL = 0.02  # seconds between looks at a command step's process tree (exit is seen at once)
 _MEMORY_NEAR = 0.9  # a step that fails after reaching this share of its address-space cap failed for memory
 # Top-level folders other programs could write to: what the program uid leaves there is removed.
@@ -350,6 +352,20 @@ class Worker:
         exited = False
         last_cpu = 0.0
         last_result = [0.0, 0.0]  # runner CPU and wall clock when its last result arrived
+        # CPU of the processes the program started (a fork bomb through posix.fork spins in children,
+        # which the runner's own clock never sees): measured every _TREE_POLL s, counted with the runner's.
+        tree = {"extra": 0.0, "at": time.monotonic(), "input": -1, "input_extra": 0.0}
+
+        def extra_cpu() -> float:
+            now = time.monotonic()
+            if now - tree["at"] >= _TREE_POLL:
+                tree["at"] = now
+                total, _ = self._tree_usage(pid, self.uid)
+                # The tree's figure includes the runner's own ticks (10 ms grain): what is left is the children's.
+                others = total - cpu_now()
+                if others > _TREE_NOISE:
+                    tree["extra"] = max(tree["extra"], others)
+            return tree["extra"]
 
         def cpu_now() -> float:
             nonlocal last_cpu
@@ -434,16 +450,19 @@ class Worker:
         def over_limit() -> tuple[str | None, float]:
             """Why the runner must stop now, or how long to wait before checking again."""
             cpu, wall = cpu_now(), time.monotonic()
+            extra = extra_cpu()
             if not ready:
-                limit, used, waited = exec_limit, cpu, wall - started_wall
+                limit, used, waited = exec_limit, cpu + extra, wall - started_wall
                 reason = "exec_timeout"
             elif not is_call:
-                limit, used, waited = exec_limit, cpu - ready_cpu, wall - started_wall
+                limit, used, waited = exec_limit, cpu - ready_cpu + extra, wall - started_wall
                 reason = "timeout"
             else:
-                if cpu - ready_cpu > budget:
+                if cpu - ready_cpu + extra > budget:
                     return "budget", 0.0
                 idx, cpu_start, wall_start = in_progress()
+                if idx != tree["input"]:
+                    tree["input"], tree["input_extra"] = idx, extra
                 if idx >= end:
                     # Working on inputs another unit now owns; what it has not
                     # sent yet is run again (see the harness's requeue).
@@ -451,7 +470,7 @@ class Worker:
                 # An implausible index (only a hostile program publishes one)
                 # gets the most generous limit; the budget still bounds it.
                 limit = limits[idx - start] if idx - start < len(limits) else max(limits, default=exec_limit)
-                used = cpu - min(max(cpu_start, ready_cpu), cpu)
+                used = cpu - min(max(cpu_start, ready_cpu), cpu) + (extra - tree["input_extra"])
                 waited = wall - min(max(wall_start, started_wall), wall)
                 reason = "timeout"
             # CPU limits keep verdicts stable on a busy machine; the wall
