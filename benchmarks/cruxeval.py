@@ -47,9 +47,9 @@ Deliberate differences from CRUXEval, each for a reason:
   every problem; the run record leaves pass@k out where ``n < k`` (the core's
   rule), while ``eval_results.json`` keeps CRUXEval's value and says so.
 
-The core's ``pass_at_k`` lists k in 1/10/100, so with 5 or more generations per
-problem the run record's ``breakdown["pass_at_k"]`` carries pass@1 and pass@5
-(the same estimator).  ``docs/benchmarks/cruxeval.md`` says all this at length.
+The run record's ``pass_at_k`` holds pass@1 and pass@5 (``pass_at_k_values``;
+pass@5 where every problem has 5 or more generations), with the same
+estimator as CRUXEval's.  ``docs/benchmarks/cruxeval.md`` says all this at length.
 """
 
 from __future__ import annotations
@@ -387,6 +387,7 @@ class CruxEvalBenchmark(Benchmark):
     suites = ("base",)
     default = False
     decontamination_reference = True
+    pass_at_k_values = (1, 5)  # what CRUXEval reports
 
     def __init__(self, data_dir: str | Path | None = None, **options: Any) -> None:
         """``data_dir``: offline data folder holding ``cruxeval/cruxeval.jsonl``; ``options``: ``cot``."""
@@ -544,14 +545,6 @@ class CruxEvalBenchmark(Benchmark):
         """The limit, the guard and the driver change verdicts: the verdict cache keys on them."""
         digest = hashlib.sha256((GUARD_PRELUDE + _driver("")).encode()).hexdigest()[:16]
         return f"time_limit={self.time_limit};guard+driver={digest}"
-
-    def breakdown(self, passed: dict[str, list[bool]]) -> dict[str, Any]:
-        """pass@5 beside pass@1 when every problem has 5 generations (CRUXEval reports both)."""
-        counts = [(len(v), sum(v)) for v in passed.values() if v]
-        if not counts or min(n for n, _ in counts) < 5:
-            return {}
-        return {"pass_at_k": {f"pass@{k}": round(sum(pass_at_k(n, c, k) for n, c in counts) / len(counts), 4)
-                              for k in (1, 5)}}  # fmt: skip
 
     def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
                          ) -> dict[str, Any]:  # fmt: skip

@@ -654,10 +654,16 @@ class EvalPlusBenchmark(Benchmark):
         """Each suite's status; the program passes when every suite passes."""
         phases = self.phases()
         parts: dict[str, PartVerdict] = {}
+        load_error = next((res for res in results if res.error), None)
         for phase, res in zip(phases, results):
             parts[phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu)
             if res.error:
                 parts[phase].reasons.setdefault(-1, res.error)
+            elif load_error is not None and not self.inputs(task_id, phase):
+                # A suite without inputs never runs the program here, but EvalPlus executes the program for
+                # it all the same: a program that does not load fails that suite too (Mbpp/793's plus suite).
+                status = "timeout" if load_error.status == "timeout" else "fail"
+                parts[phase] = PartVerdict(status=status, reasons={-1: load_error.error or status})
         return _overall(parts, phases)
 
     @classmethod

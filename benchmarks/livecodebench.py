@@ -48,7 +48,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -120,7 +120,7 @@ IMPORT_HEADER = (
 # ``exit`` and ``open`` stay: LiveCodeBench leaves them, and a stdin program
 # may end with ``exit()``); it keeps verdicts alike, the sandbox is the
 # security boundary.
-_PRELUDE = '''\
+_GUARD_DEF = '''\
 import builtins as __lcb_builtins
 import sys as __lcb_sys
 
@@ -144,9 +144,8 @@ def __lcb_guard():
         __lcb_sys.modules[name] = None
 
 
-__lcb_guard()
-del __lcb_guard
 '''
+_PRELUDE = _GUARD_DEF + "\n\n__lcb_guard()\ndel __lcb_guard\n"
 
 # The call target of a functional problem, as LiveCodeBench finds it: one
 # ``Solution()`` when the program's text mentions ``class Solution``, else the
@@ -169,24 +168,321 @@ def __lcb_resolve(namespace, name, uses_class):
     return function
 '''
 
-_STDIN_RUNNER = '''
+# Shared by both stdin modes (trusted code, run in the sandbox): a test's
+# input as a file on fd 0 and a real standard input over it.  A memfd holds
+# the input (seekable, like a judge's input file); one larger than the
+# sandbox's file-size limit cannot be written there and is given through
+# ``sys.stdin`` alone (fd 0 then reads nothing).
+_STDIO_COMMON = '''
 
-def __lcb_stdin(text):
-    import io
+import io as __lcb_io
+import os as __lcb_os
 
-    saved = __lcb_sys.stdin, __lcb_sys.stdout
-    captured = io.StringIO()
-    __lcb_sys.stdin, __lcb_sys.stdout = io.StringIO(text), captured
-    namespace = {"__name__": "__main__", "__builtins__": __lcb_builtins}
+
+def __lcb_input_fd(data, _os=__lcb_os):
+    """A memfd holding ``data`` at offset 0, or None when it cannot hold it."""
     try:
-        exec(__lcb_header, namespace)
-        exec(__lcb_code, namespace)
-    except SystemExit:  # exit() ends the test, its output counts
+        fd = _os.memfd_create("stdin", _os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        return None
+    try:
+        view = memoryview(data)
+        while len(view):
+            view = view[_os.write(fd, view):]
+        _os.lseek(fd, 0, 0)
+    except OSError:  # over RLIMIT_FSIZE
+        _os.close(fd)
+        return None
+    return fd
+
+
+def __lcb_real_stdin(data, backed, _io=__lcb_io):
+    """sys.stdin as Python makes it for a file: UTF-8, lines split at \\\\n, a .buffer and a fileno."""
+    raw = _io.BufferedReader(_io.FileIO(0, "rb", closefd=False)) if backed else _io.BytesIO(data)
+    return _io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="\\n")
+
+
+def __lcb_read_fd(fd, _os=__lcb_os):
+    size = _os.fstat(fd).st_size
+    return _os.pread(fd, size, 0) if size else b""
+'''
+
+# --lcb-stdio lcb: LiveCodeBench's grader (grade_stdio of testing_util.py),
+# in the program's own process (the runner), one test after another.  The
+# program is rewritten as LiveCodeBench rewrites it: a trailing ``if __name__
+# == '__main__':`` is unwrapped, top-level imports stay at module level after
+# the import header, everything else becomes the body of
+# ``wrapped_function()`` in a module named ``tmp_sol``; a text that mentions
+# ``class Solution`` is taken for a LeetCode class and fails, as there.  Per
+# test, ``wrapped_function()`` runs with stdout captured until it returns
+# (``SystemExit`` ends it normally); output a thread prints later is lost.
+# Unlike LiveCodeBench's mock stdin, fd 0 holds the test input and
+# sys.stdin/sys.stdout are real text files over fds 0 and 1 (a memfd each),
+# so every reading and writing idiom behaves as on a judge.
+_STDIN_LCB = '''
+
+import ast as __lcb_ast
+
+
+def __lcb_wrapped(source, header):
+    """LiveCodeBench's clean_if_name then make_function, on the program's text."""
+    ast = __lcb_ast
+    try:
+        tree = ast.parse(source)
+        last = tree.body[-1]
+        if isinstance(last, ast.If) and ast.unparse(last.test).strip() == "__name__ == '__main__'":
+            source = ast.unparse(tree.body[:-1]) + "\\n" + ast.unparse(last.body)
+    except Exception:
+        pass
+    try:
+        tree = ast.parse(source)
+        imports = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+        rest = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+        fields = {"name": "wrapped_function", "body": rest, "decorator_list": [], "lineno": -1,
+                  "args": ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[])}
+        if "type_params" in ast.FunctionDef._fields:
+            fields["type_params"] = []
+        return header + "\\n" + ast.unparse(imports) + "\\n" + ast.unparse(ast.FunctionDef(**fields))
+    except Exception as exc:
+        # LiveCodeBench then runs the program as it is and finds no wrapped_function: the program fails.
+        raise RuntimeError("LiveCodeBench's grader cannot wrap the program: %s: %s" % (type(exc).__name__, exc))
+
+
+__lcb_text = __lcb_wrapped(__lcb_source, __lcb_header_text)
+if "class Solution" in __lcb_text:
+    # LiveCodeBench: compile_code takes any program mentioning class Solution for a LeetCode class.
+    raise AttributeError("module 'tmp_sol' has no attribute 'Solution' (LiveCodeBench's grader instantiates "
+                         "Solution when the program's text mentions class Solution, also for stdin problems)")
+__lcb_module = compile(__lcb_text, "<solution>", "exec")
+del __lcb_text, __lcb_source
+__lcb_fds = []
+
+
+def __lcb_stdin(text, _os=__lcb_os, _io=__lcb_io, _sys=__lcb_sys, _builtins=__lcb_builtins):
+    """Run the program on one test; returns what it wrote to stdout until wrapped_function returned."""
+    if not __lcb_fds:
+        __lcb_fds.extend((_os.dup(0), _os.dup(1)))  # the runner's own stdin and stdout, restored after each test
+    data = text.encode("utf-8", "surrogatepass")
+    in_fd = __lcb_input_fd(data)
+    out_fd = _os.memfd_create("stdout", _os.MFD_CLOEXEC)
+    try:
+        if in_fd is not None:
+            _os.dup2(in_fd, 0)
+            _os.close(in_fd)
+        _os.dup2(out_fd, 1)
+        stdin = __lcb_real_stdin(data, in_fd is not None)
+        stdout = _io.TextIOWrapper(_io.BufferedWriter(_io.FileIO(1, "wb", closefd=False)), encoding="utf-8",
+                                   newline="\\n", write_through=True)
+        saved = _sys.stdin, _sys.stdout
+        _sys.stdin, _sys.stdout = stdin, stdout
+        try:
+            namespace = {"__name__": "tmp_sol", "__builtins__": _builtins}
+            exec(__lcb_module, namespace)
+            namespace["wrapped_function"]()
+        except SystemExit:  # exit() ends the test, its output counts
+            pass
+        finally:
+            current = _sys.stdout
+            _sys.stdin, _sys.stdout = saved
+            if current is not stdout:
+                del current  # a stdout the program installed flushes into fd 1 as it goes
+        stdout.flush()
+        return __lcb_read_fd(out_fd).decode("utf-8", "replace")
+    finally:
+        _os.dup2(__lcb_fds[0], 0)
+        _os.dup2(__lcb_fds[1], 1)
+        _os.close(out_fd)
+'''
+
+# --lcb-stdio process: a judge's process per test.  The runner forks a
+# child per test (a fresh process of the warm interpreter, faster than
+# starting one); the child gets the test input on fd 0 and memfds on fds 1
+# and 2, applies the guard, and runs the import header and the program as
+# ``__main__``; at its end the interpreter's shutdown is replayed (non-daemon
+# threads joined, atexit handlers, stdout and stderr flushed, the program's
+# objects released so files it left open flush) and the child exits with the
+# program's exit status.  Its stdout is read after it exited, threads
+# included.  A non-zero status or a signal is a runtime error (as on a
+# judge); CPU time over the limit (the child's own and its children's) is a
+# timeout.  The runner's own CPU stays near zero: the child's CPU is watched
+# here and, from outside, by the sandbox worker, which counts a program's
+# child processes.
+_STDIN_PROCESS = '''
+
+import select as __lcb_select
+import signal as __lcb_signal
+import time as __lcb_time
+
+__lcb_fork = __lcb_os.fork
+
+
+class LCBTimeLimitExceeded(Exception):
+    """The test's process used more CPU than the limit."""
+
+
+class LCBRuntimeError(Exception):
+    """The test's process ended with a non-zero status or a signal."""
+
+
+def __lcb_exit_status(exc, _sys=__lcb_sys):
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        print(code, file=_sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def __lcb_child(data, in_fd, out_fd, err_fd, _os=__lcb_os, _io=__lcb_io, _sys=__lcb_sys):
+    status = 1
+    try:
+        import atexit
+        import gc
+        import resource
+        import threading
+        import traceback
+        import types
+
+        _os.setpgid(0, 0)  # its own group: a timeout kills what it started too
+        if in_fd is not None:
+            _os.dup2(in_fd, 0)
+        else:
+            null = _os.open(_os.devnull, _os.O_RDONLY)
+            _os.dup2(null, 0)
+        _os.dup2(out_fd, 1)
+        _os.dup2(err_fd, 2)
+        _os.closerange(3, 65536)  # nothing of the runner's (its pipe to the worker) stays open
+        soft = int(__lcb_limit) + 2
+        try:  # a backstop: the runner watches the CPU more finely
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        except (ValueError, OSError):
+            pass
+        __lcb_signal.signal(__lcb_signal.SIGPIPE, __lcb_signal.SIG_IGN)  # as Python sets it up
+        __lcb_signal.signal(__lcb_signal.SIGINT, __lcb_signal.default_int_handler)
+        stdin = __lcb_real_stdin(data, in_fd is not None)
+        stdout = _io.TextIOWrapper(_io.BufferedWriter(_io.FileIO(1, "wb", closefd=False)), encoding="utf-8",
+                                   newline="\\n")
+        stderr = _io.TextIOWrapper(_io.BufferedWriter(_io.FileIO(2, "wb", closefd=False)), encoding="utf-8",
+                                   errors="backslashreplace", newline="\\n", line_buffering=True)
+        _sys.stdin = _sys.__stdin__ = stdin
+        _sys.stdout = _sys.__stdout__ = stdout
+        _sys.stderr = _sys.__stderr__ = stderr
+        _sys.argv = ["main.py"]
+        atexit._clear()
+        __lcb_guard()
+        module = types.ModuleType("__main__")
+        module.__dict__["__builtins__"] = __lcb_builtins
+        _sys.modules["__main__"] = module
+        status = 0
+        try:
+            exec(__lcb_header, module.__dict__)
+            exec(__lcb_code, module.__dict__)
+        except SystemExit as exc:
+            status = __lcb_exit_status(exc)
+        except BaseException:
+            status = 1
+            traceback.print_exc()
+        # The interpreter's shutdown: wait for non-daemon threads, run atexit handlers, flush the
+        # standard streams, release the program's objects (files it left open flush as they close).
+        try:
+            threading._shutdown()
+        except BaseException:
+            traceback.print_exc()
+        atexit._run_exitfuncs()
+        for stream in (_sys.stdout, _sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                if stream is _sys.stdout:
+                    status = status or 120  # Python's status when stdout cannot be flushed at exit
+        module.__dict__.clear()
+        _sys.stdout = _sys.stderr = None
+        gc.collect()
+        for stream in (stdout, stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    except BaseException:
         pass
     finally:
-        __lcb_sys.stdin, __lcb_sys.stdout = saved
-    return captured.getvalue()
+        _os._exit(status)
+
+
+def __lcb_signal_name(sig, _signal=__lcb_signal):
+    try:
+        return _signal.Signals(sig).name
+    except ValueError:
+        return "signal %d" % sig
+
+
+def __lcb_wait(pid, _os=__lcb_os, _time=__lcb_time, _select=__lcb_select, _signal=__lcb_signal):
+    """Wait for the test's process under its limits: (CPU seconds, killed for time, wait status)."""
+    clock = ((~pid) << 3) | 2  # the kernel's CPU clock of process pid
+    wall = __lcb_limit * 3.0 + 0.5  # under the worker's wall-clock limit (limit x 3 + 1 by default)
+    start = _time.monotonic()
+    killed = False
+    pidfd = _os.pidfd_open(pid)
+    poller = _select.poll()
+    poller.register(pidfd, _select.POLLIN)
+    try:
+        while not poller.poll(20):
+            try:
+                used = _time.clock_gettime(clock)
+            except OSError:
+                break
+            if used > __lcb_limit or _time.monotonic() - start > wall:
+                killed = True
+                break
+    finally:
+        _os.close(pidfd)
+    if killed:
+        for target in (-pid, pid):
+            try:
+                _os.kill(target, _signal.SIGKILL)
+            except OSError:
+                pass
+    _, status, usage = _os.wait4(pid, 0)
+    try:
+        _os.kill(-pid, _signal.SIGKILL)  # what the program started and left behind
+    except OSError:
+        pass
+    return usage.ru_utime + usage.ru_stime, killed, status
+
+
+def __lcb_stdin(text, _os=__lcb_os):
+    """Run the program on one test in a fresh process; returns its stdout, or raises why it failed."""
+    data = text.encode("utf-8", "surrogatepass")
+    in_fd = __lcb_input_fd(data)
+    out_fd = _os.memfd_create("stdout", _os.MFD_CLOEXEC)
+    err_fd = _os.memfd_create("stderr", _os.MFD_CLOEXEC)
+    try:
+        pid = __lcb_fork()
+        if pid == 0:
+            __lcb_child(data, in_fd, out_fd, err_fd)
+        cpu, killed, status = __lcb_wait(pid)
+        if killed or cpu > __lcb_limit:
+            raise LCBTimeLimitExceeded("%.2f s of CPU" % cpu)
+        if _os.WIFSIGNALED(status):
+            raise LCBRuntimeError("killed by %s" % __lcb_signal_name(_os.WTERMSIG(status)))
+        code = _os.WEXITSTATUS(status)
+        if code != 0:
+            lines = __lcb_read_fd(err_fd)[-4000:].decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1].strip() if lines else ""
+            raise LCBRuntimeError(("raised %s (exit status %d)" % (last, code)) if last else "exit status %d" % code)
+        return __lcb_read_fd(out_fd).decode("utf-8", "replace")
+    finally:
+        for fd in (in_fd, out_fd, err_fd):
+            if fd is not None:
+                _os.close(fd)
 '''
+
+#: How stdin programs run (``--lcb-stdio``): LiveCodeBench's in-process grader, or a judge's process per test.
+STDIO_MODES = ("lcb", "process")
 
 
 def functional_code(program: str, func_name: str) -> str:
@@ -199,14 +495,21 @@ def functional_code(program: str, func_name: str) -> str:
     )
 
 
-def stdin_code(program: str) -> str:
-    """The module a stdin problem's program runs in; ``__lcb_stdin(text)`` runs it once, returns its stdout."""
-    return (
-        _PRELUDE
-        + f"__lcb_code = compile({program!r}, '<solution>', 'exec')\n"
-        + f"__lcb_header = compile({IMPORT_HEADER!r}, '<header>', 'exec')\n"
-        + _STDIN_RUNNER
-    )
+def stdin_code(program: str, mode: str = "lcb", time_limit: float = DEFAULT_TIME_LIMIT) -> str:
+    """The module a stdin problem's program runs in; ``__lcb_stdin(text)`` runs it on one test, returns its stdout.
+
+    ``mode`` ``lcb``: LiveCodeBench's grader in the program's process; ``process``: a fresh process per
+    test under ``time_limit`` CPU seconds (see the module docstring).  The program is compiled when the
+    module loads, so a syntax error fails it once, before any test.
+    """
+    if mode not in STDIO_MODES:
+        raise HarnessError(f"unknown --lcb-stdio mode {mode!r}; choose from {', '.join(STDIO_MODES)}")
+    compiled = f"__lcb_code = compile({program!r}, '<solution>', 'exec')\n"
+    if mode == "lcb":
+        return (_PRELUDE + compiled + f"__lcb_source = {program!r}\n__lcb_header_text = {IMPORT_HEADER!r}\n"
+                + _STDIO_COMMON + _STDIN_LCB)  # fmt: skip
+    return (_GUARD_DEF + compiled + f"__lcb_header = compile({IMPORT_HEADER!r}, '<header>', 'exec')\n"
+            + f"__lcb_limit = {float(time_limit)!r}\n" + _STDIO_COMMON + _STDIN_PROCESS)  # fmt: skip
 
 
 # ---------------------------------------------------------------- releases
@@ -445,6 +748,11 @@ class LiveCodeBenchOptions(BenchmarkOptions):
     difficulty: str | None = Field(default=None, description="comma list (easy, medium, hard)")
     release: str | None = Field(default=None,
                                 description="release_v1..release_v6 (cumulative), v1..v6 (one file) or vA_vB")  # fmt: skip
+    lcb_stdio: Literal["lcb", "process"] = Field(
+        default="lcb",
+        description="how stdin programs run: lcb (LiveCodeBench's in-process grader, with a real stdin and stdout) "
+        "or process (a fresh process per test, as a judge runs it)",
+    )
 
 
 class LiveCodeBench(Benchmark):
@@ -613,9 +921,14 @@ class LiveCodeBench(Benchmark):
     def _private_count(self) -> int:
         return sum(_has_private(r["private"]) for r in self._rows.values())
 
+    @property
+    def stdio(self) -> str:
+        """How stdin programs run: ``lcb`` or ``process`` (``--lcb-stdio``)."""
+        return str(getattr(self.options, "lcb_stdio", None) or "lcb")
+
     def verdict_salt(self) -> str:
-        """The per-test time limit changes verdicts."""
-        return f"time_limit={self.time_limit}"
+        """The per-test time limit and how stdin programs run change verdicts (``runner`` versions the runner)."""
+        return f"time_limit={self.time_limit};stdio={self.stdio};runner=2"
 
     def describe(self) -> dict[str, Any]:
         """The selection actually used: release, window, filters, contest-date span, private tests."""
@@ -630,6 +943,7 @@ class LiveCodeBench(Benchmark):
             "last_contest_date": f"{max(dates):%Y-%m-%d}",
             "private_tests": private,
             "time_limit_s": self.time_limit,
+            "stdio": self.stdio,
         })  # fmt: skip
         if with_private not in (0, len(rows)):
             out["problems_with_private_tests"] = with_private
@@ -710,7 +1024,7 @@ class LiveCodeBench(Benchmark):
         if suite.functional:
             code, entry = functional_code(program, suite.func_name), "__lcb_call"
         else:
-            code, entry = stdin_code(program), "__lcb_stdin"
+            code, entry = stdin_code(program, self.stdio, self.time_limit), "__lcb_stdin"
         n = len(suite.tests)
         checker = _Checker(suite)
         payload = suite.payload
@@ -734,6 +1048,9 @@ class LiveCodeBench(Benchmark):
     def _verdict(self, suite: _Suite, res: CallResult, checker: _Checker) -> Verdict:
         reasons: dict[int, str] = {}
         status = res.status
+        # --lcb-stdio process: the runner reports a test process's timeout or crash as an exception of its own.
+        process = not suite.functional and self.stdio == "process"
+        timed_out: set[int] = set()
         for i in res.failed:
             why = res.reasons.get(i, "failed")
             kind = "public" if suite.tests[i].public else "private"
@@ -742,11 +1059,17 @@ class LiveCodeBench(Benchmark):
                 reasons[i] = f"wrong answer on test {i} ({kind})" + (f": {detail}" if detail else "")
             elif why == "time limit exceeded":
                 reasons[i] = f"timeout on test {i} ({kind}): over {self.time_limit:g} s of CPU"
+            elif process and why.startswith("raised LCBTimeLimitExceeded: "):
+                reasons[i] = f"timeout on test {i} ({kind}): over {self.time_limit:g} s of CPU"
+                timed_out.add(i)
+            elif process and why.startswith("raised LCBRuntimeError: "):
+                detail = why[len("raised LCBRuntimeError: "):]
+                reasons[i] = f"test {i} ({kind}) " + (detail if detail.startswith("raised ") else f"failed: {detail}")
             elif why.startswith("raised "):
                 reasons[i] = f"test {i} ({kind}) {why}"
             else:
                 reasons[i] = f"{why} on test {i} ({kind})"
-        if res.failed and res.reasons.get(res.failed[0]) == "time limit exceeded":
+        if res.failed and (res.reasons.get(res.failed[0]) == "time limit exceeded" or res.failed[0] in timed_out):
             status = "timeout"
         if res.error:
             if res.error == "exec_timeout":

@@ -183,6 +183,8 @@ class Benchmark(ABC):
     breakdowns: ClassVar[tuple[str, ...]] = ()
     #: Options whose values decide which problems are scored (a date window): runs compare only when equal.
     selection_options: ClassVar[tuple[str, ...]] = ()
+    #: The k of pass@k the run record reports (each where every task has at least k samples).
+    pass_at_k_values: ClassVar[tuple[int, ...]] = (1, 10, 100)
     #: Tasks the grading runner holds open at once (their tests decoded); None: all.
     task_window: ClassVar[int | None] = None
     #: Seconds the last grading spent loading or computing what grading needs (expected outputs, tests).

@@ -237,7 +237,7 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdi
             if ok:
                 t.correct[suite] += 1
         t.samples.append(SampleResult(line=sample.line, verdict=verdict, reason=verdict.reason()))
-    pak = {s: mean_pass_at_k([(t.n, t.correct[s]) for t in tasks.values()]) for s in suites}
+    pak = {s: mean_pass_at_k([(t.n, t.correct[s]) for t in tasks.values()], bench.pass_at_k_values) for s in suites}
     missing = [tid for tid in bench.problems() if tid not in tasks]
     first = suites[0]
     passed = {tid: [s.verdict.parts.get(first) is not None and s.verdict.parts[first].status == "pass"
