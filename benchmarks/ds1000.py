@@ -419,7 +419,7 @@ class DS1000(Benchmark):
             raise HarnessError(f"samples file {p} does not exist" if not p.exists() else f"{p} is not a file")
         samples: list[Sample] = []
         bad: list[BadLine] = []
-        with p.open("r", encoding="utf-8", errors="replace") as f:
+        with p.open("r", encoding="utf-8-sig", errors="replace") as f:
             for lineno, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue

@@ -484,8 +484,10 @@ class EvalPlusBenchmark(Benchmark):
                             write(out)
                 f.write(json.dumps({"sha256": digest.hexdigest()}).encode() + b"\n")
             os.replace(tmp, path)
-        except OSError:
-            pass  # an unwritable cache only costs the next run the computation
+        except OSError as exc:
+            # An unwritable cache only costs the next run the computation, but say so: every run pays it.
+            print(f"warning: the expected outputs could not be cached in {path.parent} ({exc.strerror or exc}); "
+                  "every run computes them again until there is room", file=sys.stderr)  # fmt: skip
         finally:
             if tmp.exists():
                 tmp.unlink()

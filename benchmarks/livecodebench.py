@@ -19,9 +19,30 @@ first failure, 6 s each (here CPU seconds, measured by the sandbox).
   otherwise the module-level function of that name.  A returned tuple becomes
   a list (only at the top level) and must ``==`` the JSON-decoded expected
   value.
-* Stdin/stdout problems: the program runs as ``__main__`` with ``sys.stdin``
-  a ``StringIO`` of the test input and ``sys.stdout`` captured; ``SystemExit``
-  ends the test normally.  Both outputs are stripped and split on ``"\\n"``,
+* Stdin/stdout problems, ``--lcb-stdio lcb`` (the default): LiveCodeBench's
+  ``grade_stdio``.  The program is rewritten as LiveCodeBench rewrites it (a
+  trailing ``if __name__ == '__main__':`` unwrapped, top-level imports kept
+  at module level after the import header, every other statement the body
+  of ``wrapped_function()`` in a module named ``tmp_sol``; a program whose
+  text mentions ``class Solution`` fails, as LiveCodeBench takes it for a
+  LeetCode class), then ``wrapped_function()`` runs once per test in the
+  grader's process, with stdout captured until it returns; ``SystemExit``
+  (any code) ends the test normally, and what a thread prints after the
+  function returned is lost.  Deliberate difference: the test input is a
+  real file on fd 0 and ``sys.stdin``/``sys.stdout`` are real text files
+  over fds 0 and 1, so ``sys.stdin.buffer``, ``open(0)``, ``os.read(0, n)``,
+  ``for line in sys.stdin``, ``readline()`` then ``read()``,
+  ``sys.stdout.buffer.write`` and ``os.write(1, ...)`` behave as on a judge
+  (LiveCodeBench's mock stdin breaks each of them: see
+  ``docs/benchmarks/livecodebench.md``).
+* Stdin/stdout problems, ``--lcb-stdio process``: a judge's semantics.  Each
+  test runs in a fresh process (a fork of the sandbox's warm runner) with
+  the input on fd 0; the import header and the program run as ``__main__``;
+  the interpreter's shutdown is replayed (non-daemon threads joined, atexit
+  handlers, streams flushed) and stdout is read from fd 1 after the process
+  exited.  A non-zero exit status or a signal is a runtime error; the
+  process's CPU time (threads and children included) is limited.
+* Both modes then compare as LiveCodeBench does: both outputs are stripped and split on ``"\\n"``,
   each line stripped; line counts must match and each line must be equal, or
   its whitespace-separated tokens must all parse as ``Decimal`` and be equal
   as numbers (``"1.0"`` equals ``"1.00000"``, ``"0.1"`` does not equal

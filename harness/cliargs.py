@@ -36,9 +36,15 @@ def key_value(text: str) -> tuple[str, object]:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A TOML or JSON config file as a dict, or a one-line error."""
     p = Path(path)
+    if p.is_dir():
+        raise HarnessError(f"config file {p} is a folder; pass a .toml or .json file")
     if not p.is_file():
         raise HarnessError(f"config file {p} does not exist")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"config file {p} is not UTF-8 text (byte {exc.start}); pass a .toml or .json file"
+                           ) from None  # fmt: skip
     try:
         if p.suffix == ".json":
             doc = json.loads(text)

@@ -91,6 +91,13 @@ def eval_model(
     names = registry.parse_list(list(benchmarks) if benchmarks is not None else None)
     if settings.style not in STYLES:
         raise HarnessError(f"unknown --style {settings.style!r}; choose from {', '.join(STYLES)}")
+    # Checked before any model loads (a load can take minutes).
+    if settings.temperature < 0:
+        raise HarnessError(f"--temperature must be >= 0, got {settings.temperature}")
+    if not 0 < settings.top_p <= 1:
+        raise HarnessError(f"--top-p must be in (0, 1], got {settings.top_p}")
+    if settings.max_tokens < 1:
+        raise HarnessError(f"--max-tokens must be >= 1, got {settings.max_tokens}")
     per = {name: dict((bench_options or {}).get(name, {})) for name in names}
     backend = model.split(":", 1)[0]
     for name in names:
@@ -176,8 +183,12 @@ def _samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompt
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise HarnessError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose another --output"
+                           ) from None  # fmt: skip
     return path
 
 

@@ -522,7 +522,15 @@ class Registry:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created, indexed, id"
-        return [self._entry(row) for row in self._db.execute(sql, args)]
+        entries = [self._entry(row) for row in self._db.execute(sql, args)]
+        # A record deleted from disk is no result any more: leave it out (its entry stays until `runs rm`).
+        kept = [e for e in entries if Path(e.path).is_file()]
+        if len(kept) < len(entries):
+            gone = [e.id for e in entries if not Path(e.path).is_file()]
+            print(f"warning: {len(gone)} indexed run(s) whose run.json is gone are left out "
+                  f"({', '.join(gone[:3])}{'...' if len(gone) > 3 else ''}; `harness runs rm ID` drops them)",
+                  file=sys.stderr)  # fmt: skip
+        return kept
 
     def get(self, ref: str) -> RunEntry:
         """The entry with id ``ref`` (or a unique prefix of at least 4 characters)."""

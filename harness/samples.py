@@ -53,7 +53,8 @@ def load_samples(path: str | Path, skip_bad: bool = False) -> tuple[list[Sample]
         raise HarnessError(f"{p} is a folder; pass an EvalPlus samples .jsonl file")
     samples: list[Sample] = []
     bad: list[BadLine] = []
-    with p.open("r", encoding="utf-8", errors="replace") as f:
+    # utf-8-sig: a byte-order mark (editors on Windows write one) is not part of the first line.
+    with p.open("r", encoding="utf-8-sig", errors="replace") as f:
         for lineno, raw in enumerate(f, start=1):
             text = raw.strip()
             if not text:

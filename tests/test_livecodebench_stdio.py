@@ -31,69 +31,114 @@ IDIOMS: dict[str, tuple[str, tuple[str, str], tuple[str, str]]] = {
     "input()": ("input()\nprint(sum(map(int, input().split())))\n", PASS, PASS),
     "sys.stdin.buffer.read()": ("import sys\nd = sys.stdin.buffer.read().split()\n" + SUM, PASS, PASS),
     "readline then read the rest": (
-        "import sys\nn = int(sys.stdin.readline())\nprint(sum(map(int, sys.stdin.read().split())))\n", PASS, PASS),
+        "import sys\nn = int(sys.stdin.readline())\nprint(sum(map(int, sys.stdin.read().split())))\n",
+        PASS,
+        PASS,
+    ),
     "sys.stdin.buffer.readline": (
         "import sys\ninput = sys.stdin.buffer.readline\ninput()\nprint(sum(map(int, input().split())))\n",
-        PASS, PASS),
+        PASS,
+        PASS,
+    ),
     "open(0).read()": ("d = open(0).read().split()\n" + SUM, PASS, PASS),
     "open(0, 'rb')": ("d = open(0, 'rb').read().decode().split()\n" + SUM, PASS, PASS),
     "os.read(0, n)": ("import os\nd = os.read(0, 1 << 20).split()\n" + SUM, PASS, PASS),
     "sys.stdout.buffer.write": (
         "import sys\nd = sys.stdin.read().split()\nsys.stdout.buffer.write(b'%d\\n' % sum(map(int, d[1:])))\n",
-        PASS, PASS),
+        PASS,
+        PASS,
+    ),
     "print then stdout.buffer": (
         "import sys\nd = sys.stdin.read().split()\nprint(sum(map(int, d[1:])), end='')\n"
-        "sys.stdout.buffer.write(b'\\n')\n", PASS, PASS),
-    "os.write(1, ...)": ("import os\nd = open(0).read().split()\nos.write(1, b'%d\\n' % sum(map(int, d[1:])))\n",
-                         PASS, PASS),
+        "sys.stdout.buffer.write(b'\\n')\n",
+        PASS,
+        PASS,
+    ),
+    "os.write(1, ...)": (
+        "import os\nd = open(0).read().split()\nos.write(1, b'%d\\n' % sum(map(int, d[1:])))\n",
+        PASS,
+        PASS,
+    ),
     "thread with a big stack": (
         "import sys, threading\nsys.setrecursionlimit(1 << 20)\nthreading.stack_size(1 << 26)\n"
         "def main():\n    input()\n    a = list(map(int, input().split()))\n"
         "    def f(i):\n        return 0 if i == len(a) else a[i] + f(i + 1)\n    print(f(0))\n"
-        "t = threading.Thread(target=main)\nt.start()\nt.join()\n", PASS, PASS),
+        "t = threading.Thread(target=main)\nt.start()\nt.join()\n",
+        PASS,
+        PASS,
+    ),
     "deep recursion in the main thread": (
         "import sys\nsys.setrecursionlimit(10 ** 6)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
-        "assert depth(100000) == 100000\ninput()\nprint(sum(map(int, input().split())))\n", PASS, PASS),
+        "assert depth(100000) == 100000\ninput()\nprint(sum(map(int, input().split())))\n",
+        PASS,
+        PASS,
+    ),
     "print(..., flush=True)": ("input()\nprint(sum(map(int, input().split())), flush=True)\n", PASS, PASS),
     "for line in sys.stdin": (
-        "import sys\nlines = [line for line in sys.stdin]\nprint(sum(map(int, lines[1].split())))\n", PASS, PASS),
+        "import sys\nlines = [line for line in sys.stdin]\nprint(sum(map(int, lines[1].split())))\n",
+        PASS,
+        PASS,
+    ),
     "input() until EOFError": (
         "lines = []\nwhile True:\n    try:\n        lines.append(input())\n    except EOFError:\n        break\n"
-        "print(sum(map(int, lines[1].split())))\n", PASS, PASS),
-    "input() past the end": ("while True:\n    input()\n",
-                             ("fail", "test 0 (public) raised EOFError: EOF when reading a line"),
-                             ("fail", "test 0 (public) raised EOFError: EOF when reading a line (exit status 1)")),
+        "print(sum(map(int, lines[1].split())))\n",
+        PASS,
+        PASS,
+    ),
+    "input() past the end": (
+        "while True:\n    input()\n",
+        ("fail", "test 0 (public) raised EOFError: EOF when reading a line"),
+        ("fail", "test 0 (public) raised EOFError: EOF when reading a line (exit status 1)"),
+    ),
     "from sys import stdin": (
         "from sys import stdin\ninput = stdin.readline\ninput()\nprint(sum(map(int, input().split())))\n",
-        PASS, PASS),
-    "main guard": ("def main():\n    input()\n    print(sum(map(int, input().split())))\n"
-                   "if __name__ == \"__main__\":\n    main()\n", PASS, PASS),
-    "exit() after the answer": ("input()\nprint(sum(map(int, input().split())))\nexit()\nprint('never')\n",
-                                PASS, PASS),
+        PASS,
+        PASS,
+    ),
+    "main guard": (
+        'def main():\n    input()\n    print(sum(map(int, input().split())))\nif __name__ == "__main__":\n    main()\n',
+        PASS,
+        PASS,
+    ),
+    "exit() after the answer": ("input()\nprint(sum(map(int, input().split())))\nexit()\nprint('never')\n", PASS, PASS),
 }
 
 #: Where the two modes differ, on purpose (docs/benchmarks/livecodebench.md): LiveCodeBench's verdict, then a judge's.
 DIFFERENCES: dict[str, tuple[str, tuple[str, str], tuple[str, str]]] = {
     # stdout is captured until the program's main code returns: a thread still running then loses its output.
     "thread outlives main": (
-        "import threading, time\n" + THREAD_MAIN.replace("    input()\n", "    input()\n    time.sleep(0.3)\n")
+        "import threading, time\n"
+        + THREAD_MAIN.replace("    input()\n", "    input()\n    time.sleep(0.3)\n")
         + "threading.Thread(target=main).start()\n",
-        ("fail", "wrong answer on test 0 (public): line 1: got '', expected '6'"), PASS),
+        ("fail", "wrong answer on test 0 (public): line 1: got '', expected '6'"),
+        PASS,
+    ),
     # The program runs as the body of wrapped_function(): its top-level names are that function's locals.
     "global of a top-level name": (
         "total = 0\ndef add(x):\n    global total\n    total += x\ninput()\nfor x in input().split():\n"
         "    add(int(x))\nprint(total)\n",
-        ("fail", "test 0 (public) raised NameError: name 'total' is not defined"), PASS),
+        ("fail", "test 0 (public) raised NameError: name 'total' is not defined"),
+        PASS,
+    ),
     # Only a main guard that is the program's last statement is unwrapped; the module is tmp_sol, not __main__.
-    "main guard not last": (THREAD_MAIN + "if __name__ == '__main__':\n    main()\nDONE = True\n",
-                            ("fail", "line 1: got '', expected '6'"), PASS),
+    "main guard not last": (
+        THREAD_MAIN + "if __name__ == '__main__':\n    main()\nDONE = True\n",
+        ("fail", "line 1: got '', expected '6'"),
+        PASS,
+    ),
     # A text mentioning class Solution is taken for a LeetCode class, stdin problem or not.
     "class Solution in a stdin program": (
         "class Solution:\n    def solve(self):\n        input()\n        print(sum(map(int, input().split())))\n"
-        "Solution().solve()\n", ("fail", "module 'tmp_sol' has no attribute 'Solution'"), PASS),
+        "Solution().solve()\n",
+        ("fail", "module 'tmp_sol' has no attribute 'Solution'"),
+        PASS,
+    ),
     # SystemExit ends a test normally in LiveCodeBench whatever its code; a judge sees the exit status.
-    "sys.exit(3) after the answer": ("import sys\ninput()\nprint(sum(map(int, input().split())))\nsys.exit(3)\n",
-                                     PASS, ("fail", "test 0 (public) failed: exit status 3")),
+    "sys.exit(3) after the answer": (
+        "import sys\ninput()\nprint(sum(map(int, input().split())))\nsys.exit(3)\n",
+        PASS,
+        ("fail", "test 0 (public) failed: exit status 3"),
+    ),
 }
 
 

@@ -52,6 +52,9 @@ class HFBackend(Backend):
         if not local.exists() and (identifier.startswith((".", "/", "~")) or identifier.count("/") > 1):
             raise HarnessError(f"model path {identifier} does not exist; pass hf:PATH to a saved model or a hub id")
         self.local = local if local.exists() else None
+        if self.local is not None and self.local.is_dir() and not (self.local / "config.json").is_file():
+            raise HarnessError(f"{identifier} holds no transformers model (no config.json); pass hf:PATH to a folder "
+                               "written by save_pretrained, or a hub id")  # fmt: skip
         source = str(local) if self.local else identifier
         if opts.device == "auto":
             self.device = "cuda" if self.torch.cuda.is_available() else "cpu"
@@ -70,8 +73,9 @@ class HFBackend(Backend):
             self.model = transformers.AutoModelForCausalLM.from_pretrained(
                 source, revision=opts.revision, dtype=dtype, trust_remote_code=opts.trust_remote_code
             )
-        except OSError as exc:
-            raise HarnessError(f"cannot load model {identifier!r}: {str(exc).splitlines()[0]}") from None
+        except (OSError, ValueError) as exc:  # tokenizer libraries raise ValueError for unusable folders
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HarnessError(f"cannot load model {identifier!r}: {first}") from None
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
