@@ -78,3 +78,48 @@ def test_a_deleted_record_leaves_listings(data_dir: Path, tmp_path: Path) -> Non
     listed = _harness(tmp_path, "runs", "list", "--json")
     assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 1
     assert "whose run.json is gone" in listed.stderr
+
+
+def test_isolation_is_chosen_said_and_recorded(data_dir: Path, tmp_path: Path) -> None:
+    line = (data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[0]
+    samples = tmp_path / "one.jsonl"
+    samples.write_text(line + "\n")
+    args = ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir),
+            "--parallel", "1"]  # fmt: skip
+    proc = _harness(tmp_path, *args, "--output", str(tmp_path / "p"), "--isolation", "process")
+    assert proc.returncode == 0, proc.stderr
+    assert "isolation process" in proc.stdout
+    assert json.loads((tmp_path / "p" / "run.json").read_text())["settings"]["isolation"] == "process"
+    # bwrap asked for where bubblewrap cannot start (not on PATH): a hard error naming the fix, not a silent fallback.
+    env = {**os.environ, "PATH": str(tmp_path / "empty-path"), "HARNESS_REGISTRY": "off"}
+    proc = subprocess.run([sys.executable, "-m", "harness", *args, "--output", str(tmp_path / "b"), "--isolation",
+                           "bwrap"], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)  # fmt: skip
+    err = _one_line_error(proc)
+    assert "bubblewrap" in err
+
+
+def test_a_damaged_verdict_cache_is_named_with_the_fix(data_dir: Path, tmp_path: Path) -> None:
+    line = (data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[0]
+    samples = tmp_path / "one.jsonl"
+    samples.write_text(line + "\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "verdicts.sqlite").write_bytes(b"this is not a database" * 100)
+    env = {**os.environ, "HARNESS_REGISTRY": "off", "HARNESS_CACHE_DIR": str(cache)}
+    proc = subprocess.run([sys.executable, "-m", "harness", "evaluate", "--benchmark", "humaneval", "--samples",
+                           str(samples), "--data-dir", str(data_dir), "--output", str(tmp_path / "o"), "--parallel",
+                           "1"], capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    err = _one_line_error(proc)
+    assert "verdicts.sqlite" in err and "--no-verdict-cache" in err
+
+
+def test_parallel_is_capped_to_what_the_machine_holds(data_dir: Path, tmp_path: Path) -> None:
+    line = (data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[0]
+    samples = tmp_path / "one.jsonl"
+    samples.write_text(line + "\n")
+    proc = _harness(tmp_path, "evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir",
+                    str(data_dir), "--output", str(tmp_path / "o"), "--parallel", "1000")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--parallel 1000 capped to" in proc.stdout + proc.stderr
+    workers = json.loads((tmp_path / "o" / "run.json").read_text())["settings"]["parallel"]
+    assert workers <= 4 * (os.cpu_count() or 1)

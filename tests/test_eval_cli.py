@@ -101,6 +101,7 @@ def test_tiny_hf_model_end_to_end_then_from_the_cache(tiny_model: Path, data_dir
     record = load_run(tmp_path / "a" / "humaneval" / "run.json")
     assert record.generation is not None and record.generation.style == "instruct"
     assert record.generation.identity["weights"]
+    assert record.generation.seconds > 0  # it was always 0.0: the time never reached the record
     gens = [json.loads(x) for x in (tmp_path / "a" / "humaneval" / "generations.jsonl").read_text().splitlines()]
     assert all(g["response_prefix"] == "```python\n" and g["completion_tokens"] <= 24 for g in gens)
     second = harness(*common, "--output", str(tmp_path / "b"))
