@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,13 +44,6 @@ class SeedsConfig(_Section):
     licence: str | None = None  # recorded as provenance when the source does not say
 
 
-def _reference_benchmarks() -> list[str]:
-    """Every installed benchmark whose items are decontamination references (the registry decides)."""
-    from harness.benchmark import references
-
-    return references()
-
-
 class FilterConfig(_Section):
     """Stage 2: which filters run, and their settings."""
 
@@ -65,7 +58,9 @@ class FilterConfig(_Section):
     typecheck_batch: int = 200
     typecheck_timeout: float = 600.0
     decontaminate: bool = True
-    benchmarks: list[str] = Field(default_factory=_reference_benchmarks)
+    benchmarks: list[str] | Literal["all"] = Field(
+        default="all", description="benchmarks to decontaminate against; all: every installed reference benchmark "
+        "whose data is here (the registry decides)")
     judge: bool = True
     judge_max_tokens: int = 4
 
@@ -103,7 +98,9 @@ class SelectConfig(_Section):
     """Stage 8: final decontamination, deduplication and the dataset."""
 
     decontaminate: bool = True
-    benchmarks: list[str] = Field(default_factory=_reference_benchmarks)
+    benchmarks: list[str] | Literal["all"] = Field(
+        default="all", description="benchmarks to decontaminate against; all: every installed reference benchmark "
+        "whose data is here (the registry decides)")
     dedup_threshold: float = 0.5
     output: str = "dataset"  # folder name under the work folder: <output>.jsonl and <output>/ (datasets)
 

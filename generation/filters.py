@@ -415,7 +415,7 @@ def _decontaminate(rows: list[dict[str, Any]], cfg: FilterConfig, data_dir: str 
         with path.open("w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps({"seed": r["seed"]}, ensure_ascii=False) + "\n")
-        report = audit(path, fields=["seed"], benchmarks=list(cfg.benchmarks), options=AuditOptions(),
+        report = audit(path, fields=["seed"], benchmarks=None if cfg.benchmarks == "all" else list(cfg.benchmarks), options=AuditOptions(),
                        data_dir=data_dir, cache_dir=cache_dir(),
                        echo=lambda m: echo(f"[filter] decontamination: {m}"))  # fmt: skip
     hits: dict[int, str] = {}

@@ -51,7 +51,7 @@ def dataset_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ decontamination
-def contaminated(rows: Sequence[dict[str, Any]], benchmarks: Sequence[str], data_dir: str | None,
+def contaminated(rows: Sequence[dict[str, Any]], benchmarks: Sequence[str] | str, data_dir: str | None,
                  echo: Callable[[str], None]) -> dict[int, list[dict[str, Any]]]:  # fmt: skip
     """Index of each row the audit flags -> its findings (benchmark, task, part, method, field)."""
     from harness.data import cache_dir
@@ -64,7 +64,7 @@ def contaminated(rows: Sequence[dict[str, Any]], benchmarks: Sequence[str], data
         with path.open("w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps({k: str(row.get(k) or "") for k in AUDITED_FIELDS}, ensure_ascii=False) + "\n")
-        report = audit(path, fields=list(AUDITED_FIELDS), benchmarks=list(benchmarks), options=AuditOptions(),
+        report = audit(path, fields=list(AUDITED_FIELDS), benchmarks=None if benchmarks == "all" else list(benchmarks), options=AuditOptions(),
                        data_dir=data_dir, cache_dir=cache_dir(), echo=lambda m: echo(f"[select] {m}"))  # fmt: skip
     found: dict[int, list[dict[str, Any]]] = {}
     for flag in report["flagged"]:
@@ -216,6 +216,6 @@ def run(ctx: Context) -> Funnel:
     if not selected:
         notes.append("no pair survived: the dataset is empty")
     extra = {"dataset_rows": len(selected), "dataset_jsonl": f"{cfg.output}.jsonl", "dataset_dir": cfg.output,
-             "decontaminate": cfg.decontaminate, "benchmarks": list(cfg.benchmarks),
+             "decontaminate": cfg.decontaminate, "benchmarks": cfg.benchmarks if cfg.benchmarks == "all" else list(cfg.benchmarks),
              "flagged_this_run": flagged_rows, "dedup_threshold": cfg.dedup_threshold}  # fmt: skip
     return stage_funnel("select", files, len(rows), skipped, extra=extra, notes=notes)

@@ -145,7 +145,8 @@ def _decontam(args: argparse.Namespace) -> int:
         print(f"window: {args.output / 'window.json'}")
         return 0
 
-    benches = parse_list(args.benchmarks)
+    # "all": every reference benchmark whose data is here (the others are named in the report); a list: exactly those.
+    benches = None if args.benchmarks.strip() == "all" else parse_list(args.benchmarks)
     fields = [f.strip() for f in args.fields.split(",") if f.strip()] if args.fields else None
     judge = None
     if args.judge_model:

@@ -249,11 +249,18 @@ def audit(
     cache_dir: Path | None = None,
     echo: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Audit a dataset against ``benchmarks`` (None: every decontamination reference); returns the report."""
+    """Audit a dataset against ``benchmarks`` (None: every decontamination reference); returns the report.
+
+    With None, a reference benchmark whose data cannot be had here is left out
+    with a warning and listed in the report's ``skipped_benchmarks``; a named
+    one that cannot be loaded is an error.
+    """
+    skipped: dict[str, str] | None = None
     if benchmarks is None:
         from harness.benchmark import references
 
         benchmarks = references()
+        skipped = {}
     opts = options or AuditOptions()
     bad = [m for m in opts.methods if m not in METHODS]
     if bad:
@@ -261,7 +268,11 @@ def audit(
     params = params or IndexParams(minhash_threshold=opts.minhash_threshold)
     t0 = time.perf_counter()
     ds = load_dataset(dataset, fields)
-    idx, cached = load_or_build(list(benchmarks), data_dir, params, cache_dir)
+    idx, cached = load_or_build(list(benchmarks), data_dir, params, cache_dir, skipped)
+    if skipped:
+        for name, why in skipped.items():
+            echo(f"warning: {name} left out of the audit: {why}")
+        benchmarks = [b for b in benchmarks if b not in skipped]
     t_index = time.perf_counter() - t0
     echo(f"benchmark index: {len(idx.items)} reference strings from {', '.join(benchmarks)} "
          f"({'from cache' if cached else f'built in {idx.build_seconds:.1f} s'})")  # fmt: skip
@@ -284,7 +295,9 @@ def audit(
         echo(f"{method}: {len(found)} findings in {timings[method]:.1f} s")
         flags.extend(found)
     timings["total"] = round(time.perf_counter() - t0, 3)
-    return _report(ds, idx, list(benchmarks), opts, flags, timings, cached)
+    report = _report(ds, idx, list(benchmarks), opts, flags, timings, cached)
+    report["skipped_benchmarks"] = dict(skipped or {})
+    return report
 
 
 def _report(ds: Dataset, idx: BenchmarkIndex, benchmarks: list[str], opts: AuditOptions, flags: list[Flag],

@@ -208,17 +208,30 @@ class BenchmarkIndex:
         return f"{it.benchmark}:{it.task_id}:{it.part}"
 
 
-def collect_items(benchmarks: list[str], data_dir: str | Path | None) -> tuple[list[RefItem], dict[str, dict[str, str]]]:
-    """Reference items of the named benchmarks, and their dataset identities."""
+def collect_items(benchmarks: list[str], data_dir: str | Path | None, skipped: dict[str, str] | None = None
+                  ) -> tuple[list[RefItem], dict[str, dict[str, str]]]:  # fmt: skip
+    """Reference items of the named benchmarks, and their dataset identities.
+
+    With ``skipped`` (a dict to fill), a benchmark whose data cannot be had
+    (offline without its files, a required option unset) is left out and its
+    reason recorded there instead of failing the whole audit.
+    """
     from harness import benchmark as registry
 
     items: list[RefItem] = []
     datasets: dict[str, dict[str, str]] = {}
     for name in benchmarks:
-        bench = registry.reader(name, data_dir=data_dir)
-        info = bench.dataset()
+        try:
+            bench = registry.reader(name, data_dir=data_dir)
+            info = bench.dataset()
+            refs = bench.reference_items()
+        except HarnessError as exc:
+            if skipped is None:
+                raise
+            skipped[name] = str(exc)
+            continue
         datasets[name] = {"name": info.name, "version": info.version, "hash": info.hash}
-        for tid, part, text in bench.reference_items():
+        for tid, part, text in refs:
             if isinstance(text, str) and text.strip():
                 items.append(RefItem(name, tid, part, text))
     return items, datasets
@@ -336,9 +349,9 @@ def cache_key(datasets: dict[str, dict[str, str]], params: IndexParams) -> str:
 
 
 def load_or_build(benchmarks: list[str], data_dir: str | Path | None, params: IndexParams,
-                  cache_dir: Path | None) -> tuple[BenchmarkIndex, bool]:  # fmt: skip
+                  cache_dir: Path | None, skipped: dict[str, str] | None = None) -> tuple[BenchmarkIndex, bool]:  # fmt: skip
     """The index for these benchmarks, from the cache when it was built before; returns (index, from_cache)."""
-    items, datasets = collect_items(benchmarks, data_dir)
+    items, datasets = collect_items(benchmarks, data_dir, skipped)
     if not items:
         raise HarnessError(f"the benchmarks {', '.join(benchmarks)} gave no reference items")
     path = cache_dir / f"decontam-index-{cache_key(datasets, params)}.pkl" if cache_dir else None
