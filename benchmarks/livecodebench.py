@@ -33,7 +33,7 @@ first failure, 6 s each (here CPU seconds, measured by the sandbox).
   over fds 0 and 1, so ``sys.stdin.buffer``, ``open(0)``, ``os.read(0, n)``,
   ``for line in sys.stdin``, ``readline()`` then ``read()``,
   ``sys.stdout.buffer.write`` and ``os.write(1, ...)`` behave as on a judge
-  (LiveCodeBench's mock stdin breaks each of them: see
+  (LiveCodeBench's mock stdin and its StringIO stdout break several of them: see
   ``docs/benchmarks/livecodebench.md``).
 * Stdin/stdout problems, ``--lcb-stdio process``: a judge's semantics.  Each
   test runs in a fresh process (a fork of the sandbox's warm runner) with
@@ -42,11 +42,14 @@ first failure, 6 s each (here CPU seconds, measured by the sandbox).
   handlers, streams flushed) and stdout is read from fd 1 after the process
   exited.  A non-zero exit status or a signal is a runtime error; the
   process's CPU time (threads and children included) is limited.
-* Both modes then compare as LiveCodeBench does: both outputs are stripped and split on ``"\\n"``,
+* Functional problems run as above in both modes.  Stdin outputs compare as
+  LiveCodeBench compares them: both are stripped and split on ``"\\n"``,
   each line stripped; line counts must match and each line must be equal, or
   its whitespace-separated tokens must all parse as ``Decimal`` and be equal
   as numbers (``"1.0"`` equals ``"1.00000"``, ``"0.1"`` does not equal
   ``"0.10000001"``: there is no tolerance).
+* A test input larger than the sandbox's file-size limit (64 MiB by default)
+  cannot be put on fd 0 and is given through ``sys.stdin`` only.
 
 Comparisons run in the harness on decoded plain data, never inside the
 program's process (see :mod:`harness.execution.codec`).
@@ -321,7 +324,7 @@ def __lcb_stdin(text, _os=__lcb_os, _io=__lcb_io, _sys=__lcb_sys, _builtins=__lc
 # and 2, applies the guard, and runs the import header and the program as
 # ``__main__``; at its end the interpreter's shutdown is replayed (non-daemon
 # threads joined, atexit handlers, stdout and stderr flushed, the program's
-# objects released so files it left open flush) and the child exits with the
+# globals released so files they hold flush) and the child exits with the
 # program's exit status.  Its stdout is read after it exited, threads
 # included.  A non-zero status or a signal is a runtime error (as on a
 # judge); CPU time over the limit (the child's own and its children's) is a
@@ -362,7 +365,6 @@ def __lcb_child(data, in_fd, out_fd, err_fd, _os=__lcb_os, _io=__lcb_io, _sys=__
     status = 1
     try:
         import atexit
-        import gc
         import resource
         import threading
         import traceback
@@ -420,9 +422,8 @@ def __lcb_child(data, in_fd, out_fd, err_fd, _os=__lcb_os, _io=__lcb_io, _sys=__
             except Exception:
                 if stream is _sys.stdout:
                     status = status or 120  # Python's status when stdout cannot be flushed at exit
-        module.__dict__.clear()
+        module.__dict__.clear()  # what only the program's globals hold is released now (files flush)
         _sys.stdout = _sys.stderr = None
-        gc.collect()
         for stream in (stdout, stderr):
             try:
                 stream.flush()

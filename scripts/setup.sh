@@ -20,6 +20,26 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   bash scripts/install_chromium.sh >/dev/null 2>&1 || echo "setup: could not install chromium; the HTML rendering test will be skipped" >&2
 fi
 
+# HumanEval-X: Go's toolchain, Debian's sources of the Rust crates regex and md5 (its Rust tests use them),
+# Boost's headers (CPP/22, CPP/137) and OpenSSL's (CPP/162).  g++, Node.js, the JDK and rustc come with these
+# machines.  Whatever cannot be installed is left ungraded by the benchmark, with the reason in the run.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  hx_pkgs=""
+  command -v go >/dev/null 2>&1 || hx_pkgs="$hx_pkgs golang-go"
+  ls -d /usr/share/cargo/registry/regex-1.* >/dev/null 2>&1 || hx_pkgs="$hx_pkgs librust-regex-dev"
+  ls -d /usr/share/cargo/registry/md5-0.7.* >/dev/null 2>&1 || hx_pkgs="$hx_pkgs librust-md5-dev"
+  [ -f /usr/include/boost/any.hpp ] || hx_pkgs="$hx_pkgs libboost-dev"
+  [ -f /usr/include/openssl/md5.h ] || hx_pkgs="$hx_pkgs libssl-dev"
+  if [ -n "$hx_pkgs" ]; then
+    echo "setup: installing$hx_pkgs (HumanEval-X toolchains and libraries)" >&2
+    apt-get update -qq >/dev/null 2>&1 || true
+    for pkg in $hx_pkgs; do
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 \
+        || echo "setup: could not install $pkg; HumanEval-X leaves what needs it ungraded" >&2
+    done
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -425,3 +425,132 @@ def test_cli_eval_replay_by_task_id(lcb_dir: Path, tmp_path: Path) -> None:
     assert record.notes == [NOTE_NO_PRIVATE]
     rows = [json.loads(x) for x in (out / "livecodebench" / "samples.jsonl").read_text().splitlines()]
     assert {r["task_id"] for r in rows} == {"3702", "3684"}
+
+
+# ------------------------------------------------------------- self-repair
+# The day's four easy problems: one program passes, two give wrong answers, one raises.
+SUM_SQUARED = "A, B = map(int, input().split())\nprint((A + B) ** 2)\n"
+FIRST_PROGRAMS = {
+    "abc387_b": NINE_BY_NINE,
+    "abc387_a": "A, B = map(int, input().split())\nprint(A + B)\n",
+    "3702": "class Solution:\n    def maxLength(self, nums):\n        return 4\n",
+    "3684": "class Solution:\n    def hasMatch(self, s, p):\n        raise ValueError('no idea')\n",
+}
+
+
+def replay_file(path: Path, programs: dict[str, str]) -> Path:
+    path.write_text("".join(json.dumps({"task_id": t, "solution": code}) + "\n" for t, code in programs.items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(lcb_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A livecodebench run (harness eval, replayed) of the day's easy problems: its folder."""
+    tmp = tmp_path_factory.mktemp("lcb-first-run")
+    proc = harness("eval", "--model", f"replay:{replay_file(tmp / 'first.jsonl', FIRST_PROGRAMS)}", "--benchmarks",
+                   "livecodebench", "--data-dir", str(lcb_dir), "--start-date", DAY, "--end-date", DAY,
+                   "--difficulty", "easy", "--output", str(tmp / "run"), "--parallel", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "run" / "livecodebench"
+
+
+def test_repair_prompts_carry_livecodebenchs_feedback(lcb_dir: Path, first_run: Path) -> None:
+    from benchmarks.livecodebench_repair import FORMATTING_REPEAT, PLACEHOLDER, SYSTEM_MESSAGE, LiveCodeBenchRepair
+
+    bench = LiveCodeBenchRepair(data_dir=lcb_dir, first_run=str(first_run))
+    problems = bench.problems()
+    assert list(problems) == list(FIRST_PROGRAMS)
+    assert bench.prompt(problems["abc387_b"], "instruct").instruction == PLACEHOLDER  # passed: not asked again
+    prompts = {t: bench.prompt(problems[t], "instruct") for t in ("abc387_a", "3702", "3684")}
+    for tid, prompt in prompts.items():
+        text = prompt.instruction or ""
+        assert prompt.system == SYSTEM_MESSAGE and prompt.response_prefix == ""
+        assert text.startswith("### Question:\n" + problems[tid].prompt + "\n\n### Answer:\n```python\n"
+                               + FIRST_PROGRAMS[tid] + "\n```\n\n")  # fmt: skip
+        assert "\n### Format: Read the inputs from stdin solve the problem" in text  # for LeetCode problems too
+        assert text.endswith("### Answer: (use the provided format with backticks)\n\n\n\n" + FORMATTING_REPEAT)
+    # LiveCodeBench's metadata: raw stdin text; the parsed arguments and value of a functional problem.
+    assert ("The above code is incorrect and got a wrong answer.\nInput: 20 25\nGenerated Output: 45\n\n"
+            "Expected: 2025\n### Format") in (prompts["abc387_a"].instruction or "")  # fmt: skip
+    assert ("got a wrong answer.\nInput: [[1, 2, 1, 2, 1, 1, 1]]\nGenerated Output: 4\nExpected: 5\n"
+            in (prompts["3702"].instruction or ""))  # fmt: skip
+    assert ("The above code is incorrect and got a runtime error.\nInput: ['leetcode', 'ee*e']\nExpected: True\n"
+            "ValueError('no idea')\n" in (prompts["3684"].instruction or ""))  # fmt: skip
+    described = bench.describe()
+    assert described["first_run"] == str((first_run / "run.json").resolve())
+    assert described["first_run_dataset_hash"] == load_run(first_run / "run.json").dataset.hash
+    assert (described["failed_in_first_run"], described["first_run_pass@1"]) == (3, 0.25)
+    assert bench.sample(problems["abc387_b"], "instruct", prompts["3702"], "anything") == {"solution": NINE_BY_NINE}
+    reply = "It returns a constant.\n```python\nprint(1)\n```\nThen:\n```python\nprint(2)\n```\n"
+    assert bench.sample(problems["3702"], "instruct", prompts["3702"], reply) == {"solution": "print(2)"}
+
+
+def test_repair_feedback_texts() -> None:
+    from benchmarks.livecodebench_repair import check_message, extract_last_block, truncate
+
+    assert check_message("timeout", "3", "4", error="TimeoutException()") == (
+        "The above code is incorrect and got time limit exceeded.\nTimeoutException()\nInput: 3\nExpected: 4")
+    assert truncate("x" * 300) == "x" * 300
+    assert truncate("a" * 150 + "b" * 151) == "a" * 150 + "...(truncated) ..." + "b" * 150
+    assert truncate([1, 2]) == "[1, 2]"
+    assert extract_last_block("no code") == "" and extract_last_block("```\nx\n```") == "x"
+
+
+def test_repair_end_to_end_with_scripted_repairs(lcb_dir: Path, first_run: Path, tmp_path: Path) -> None:
+    repairs = {
+        "abc387_b": "print('ignored: this task passed in the first run')\n",
+        "abc387_a": "Wrong operator.\n```python\n" + SUM_SQUARED + "```\n",  # repaired
+        "3702": "class Solution:\n    def maxLength(self, nums):\n        return 5\n",  # still wrong on test 1
+        "3684": HAS_MATCH,  # repaired
+    }
+    out = tmp_path / "repair"
+    proc = harness("eval", "--model", f"replay:{replay_file(tmp_path / 'r.jsonl', repairs)}", "--benchmarks",
+                   "livecodebench-repair", "--first-run", str(first_run), "--data-dir", str(lcb_dir),
+                   "--output", str(out), "--parallel", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = load_run(out / "livecodebench-repair" / "run.json")
+    assert record.title == "LiveCodeBench self-repair" and record.n_tasks == 4
+    assert record.pass_at_k["base"]["pass@1"] == pytest.approx(0.75)
+    assert {t: r.correct["base"] for t, r in record.tasks.items()} == {"abc387_b": 1, "abc387_a": 1, "3702": 0,
+                                                                       "3684": 1}  # fmt: skip
+    repair = record.breakdown["repair"]
+    assert repair["first run"] == {"score": 0.25, "n": 4} and repair["after repair"] == {"score": 0.75, "n": 4}
+    assert repair["repair rate"] == {"score": pytest.approx(2 / 3), "n": 3}
+    assert record.benchmark_options["first_run"] == str((first_run / "run.json").resolve())
+    assert record.benchmark_options["first_run_dataset_hash"] == record.dataset.hash
+    rows = [json.loads(x) for x in (out / "livecodebench-repair" / "samples.jsonl").read_text().splitlines()]
+    assert rows[0] == {"task_id": "abc387_b", "solution": NINE_BY_NINE}  # the first run's program, graded again
+    assert "repair rate   0.667  (n=3)" in proc.stdout
+
+
+def test_repair_with_the_tiny_model(lcb_dir: Path, first_run: Path, tmp_path: Path, tiny_model: Path) -> None:
+    out = tmp_path / "tiny"
+    proc = harness("eval", "--model", f"hf:{tiny_model}", "--benchmarks", "livecodebench-repair", "--first-run",
+                   str(first_run / "run.json"), "--data-dir", str(lcb_dir), "--output", str(out), "--max-tokens", "8",
+                   "--parallel", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = load_run(out / "livecodebench-repair" / "run.json")
+    assert record.generation is not None and record.generation.backend == "hf" and record.n_tasks == 4
+    assert record.benchmark_options["first_run"] == str((first_run / "run.json").resolve())
+    assert record.tasks["abc387_b"].correct["base"] == 1  # kept from the first run
+
+
+def test_repair_needs_a_livecodebench_first_run(lcb_dir: Path, first_run: Path, tmp_path: Path) -> None:
+    from benchmarks.livecodebench_repair import LiveCodeBenchRepair
+
+    with pytest.raises(HarnessError, match="needs --first-run PATH"):
+        LiveCodeBenchRepair(data_dir=lcb_dir).problems()
+    with pytest.raises(HarnessError, match="no run record there"):
+        LiveCodeBenchRepair(data_dir=lcb_dir, first_run=str(tmp_path))
+    other = tmp_path / "other.json"
+    other.write_text((first_run / "run.json").read_text().replace('"benchmark": "livecodebench"',
+                                                                  '"benchmark": "humaneval"', 1))  # fmt: skip
+    with pytest.raises(HarnessError, match="is a humaneval run"):
+        LiveCodeBenchRepair(data_dir=lcb_dir, first_run=str(other))
+    # The first run's dataset, and only it: other files (even with the same problems) are refused.
+    copy = write_dataset(tmp_path / "data", [public_row(lcb_dir, qid) for qid in FIRST_PROGRAMS])
+    with pytest.raises(HarnessError, match="was graded on dataset"):
+        LiveCodeBenchRepair(data_dir=copy, first_run=str(first_run)).problems()
+    # The first run's stdio mode unless --lcb-stdio says otherwise.
+    bench = LiveCodeBenchRepair(data_dir=lcb_dir, first_run=str(first_run), lcb_stdio="process")
+    assert bench.stdio == "process" and LiveCodeBenchRepair(data_dir=lcb_dir, first_run=str(first_run)).stdio == "lcb"

@@ -59,6 +59,12 @@ IDIOMS: dict[str, tuple[str, tuple[str, str], tuple[str, str]]] = {
         PASS,
         PASS,
     ),
+    "a buffered writer on fd 1, never flushed": (
+        "import sys\nout = open(1, 'w', buffering=1 << 16)\nd = sys.stdin.read().split()\n"
+        "out.write(str(sum(map(int, d[1:]))) + '\\n')\n",
+        PASS,
+        PASS,
+    ),
     "thread with a big stack": (
         "import sys, threading\nsys.setrecursionlimit(1 << 20)\nthreading.stack_size(1 << 26)\n"
         "def main():\n    input()\n    a = list(map(int, input().split()))\n"
