@@ -70,7 +70,7 @@ def test_verdict_cache_makes_regrading_free(data_dir: Path, tmp_path: Path) -> N
     # Programs no other test grades, so the session's verdict cache starts without them.
     unique = [{**row, "completion": row["completion"] + "    # verdict-cache test\n"} for row in SMALL]
     samples = write_samples(tmp_path / "s.jsonl", unique * 3)
-    args = ("--output", str(tmp_path / "o"))
+    args = ("--output", str(tmp_path / "o"), "--overwrite")  # the same folder again: replace the earlier run
     assert evaluate(samples, data_dir, *args).returncode == 0
     record = RunRecord.model_validate_json((tmp_path / "o" / "run.json").read_text())
     assert record.timings.graded_programs == 2 and record.timings.verdict_cache_hits == 4
