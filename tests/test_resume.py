@@ -24,6 +24,8 @@ def _samples(data_dir: Path, path: Path) -> Path:
     rows = []
     for line in lines:
         row = json.loads(line)
+        if row["task_id"] == "Mbpp/599":
+            continue  # ~49 s of CPU alone, and on a loaded machine its wall-clock limit decides it: not this test's point
         field = "solution" if "solution" in row else "completion"
         row[field] = row[field] + "\n# resume test\n"
         rows.append(json.dumps(row))
