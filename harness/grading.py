@@ -231,9 +231,6 @@ def grade_programs(
         return more or None
 
     if first:
-        run = getattr(sandbox, "run", None)
-        if run is None:  # a sandbox without mixed-job support: call jobs only
-            run = sandbox.run_calls
         all_jobs: list[Any] = []
 
         def on_done(j: int, res: Any) -> list[Any] | None:
@@ -248,7 +245,7 @@ def grade_programs(
 
         all_jobs.extend(first)
         try:
-            run(first, on_done=on_done)
+            sandbox.run(first, on_done=on_done)
         except BaseException:
             # Interrupted (Ctrl-C) or failed: jobs still finishing in worker threads while the
             # sandbox shuts down must not become verdicts (nor enter the cache).

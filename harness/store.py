@@ -83,7 +83,7 @@ class RunSettings(BaseModel):
     time_limit_kind: Literal["cpu", "wall"] = "cpu"
     test_details: bool
     verdict_cache: bool
-    isolation: Literal["bwrap", "process"] | str
+    isolation: str = Field(description="bwrap or process: what the sandbox gave programs")
     memory_limit_bytes: int
 
 

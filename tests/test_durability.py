@@ -39,3 +39,17 @@ def test_unexpected_errors_exit_3_and_input_errors_exit_2(monkeypatch: pytest.Mo
     monkeypatch.setattr(cli, "_evaluate", bad)
     assert cli.main(["evaluate", "--benchmark", "humaneval", "--samples", "x.jsonl"]) == EXIT_USAGE == 2
     assert capsys.readouterr().err.strip() == "error: bad input; fix it"
+
+
+def test_a_damaged_response_is_generated_again_not_used(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = ResponseCache(tmp_path)
+    cache.put("good", Completion("kept", "stop", 1, 2))
+    cache.put("bad", Completion("original", "stop", 1, 2))
+    cache.close()
+    with sqlite3.connect(tmp_path / "responses.sqlite") as db:  # one entry changed behind the cache's back
+        db.execute("UPDATE samples SET text = 'tampered' WHERE key = 'bad'")
+    again = ResponseCache(tmp_path)
+    found = again.get_many(["good", "bad"])
+    again.close()
+    assert set(found) == {"good"} and found["good"].text == "kept"
+    assert "failed their checksum" in capsys.readouterr().err
