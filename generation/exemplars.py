@@ -2,7 +2,8 @@
 
 The exemplars live in ``generation/exemplars/fewshot.txt`` (plain text is
 easier to write and review than strings in code).  The file holds one
-``### System: S->C`` / ``C->I`` / ``I->R`` paragraph per stage and numbered
+``### System: S->C`` / ``C->I`` / ``I->R`` paragraph per stage (and ``S->I`` for the direct seed ->
+instruction ablation, optional in other files) and numbered
 ``### Example N`` blocks, each with the five sections of the SelfCodeAlign
 layout: ``[Code]`` (a seed snippet), ``[Property]`` (category, language,
 difficulty, concepts), ``[Instruction]``, ``[Response]`` (explanation and a
@@ -22,7 +23,9 @@ from harness.errors import HarnessError
 
 FEWSHOT_FILE = Path(__file__).with_name("exemplars") / "fewshot.txt"
 SECTIONS = ("Code", "Property", "Instruction", "Response", "Tests")
-MODES = ("S->C", "C->I", "I->R")
+MODES = ("S->C", "C->I", "I->R", "S->I")
+#: The modes every few-shot file must have (S->I is needed only by ``instruct.mode = "S->I"``).
+REQUIRED_MODES = ("S->C", "C->I", "I->R")
 EXAMPLE_MARK = "### Example"
 
 _HEADER = re.compile(r"^### (System: (?P<mode>\S+)|Example (?P<num>\d+))\s*$", re.MULTILINE)
@@ -84,7 +87,7 @@ def parse_fewshot(text: str, where: str = "few-shot text") -> Fewshot:
             for i, (name, m) in enumerate(zip(names, marks))
         }
         exemplars.append(Exemplar(number, **{name.lower(): value for name, value in parts.items()}))
-    missing = [m for m in MODES if m not in systems]
+    missing = [m for m in REQUIRED_MODES if m not in systems]
     if missing:
         raise HarnessError(f"{where}: no system prompt for {', '.join(missing)}")
     return Fewshot(systems, tuple(exemplars))

@@ -1,11 +1,13 @@
 """Stage 2: seed filtering, cheapest filters first, each counted under its own reason.
 
 1. ``does not parse`` / ``not a function``: the seed must be one function definition.
-2. ``no docstring`` / ``no return value``: a non-empty docstring, and a ``return <expr>`` (not a bare
-   ``return`` or ``return None``) in the function itself -- returns of nested functions, lambdas and classes
-   do not count.
+2. ``no docstring`` / ``no return value`` / ``no arguments``: a non-empty docstring, a ``return <expr>`` (not a
+   bare ``return`` or ``return None``) in the function itself -- returns of nested functions, lambdas and
+   classes do not count -- and (``filter.require_arguments``, as SelfCodeAlign) at least one parameter.
 3. ``too long``: more than ``filter.max_lines`` lines.
-4. ``banned marker``: TODO, FIXME, ... as whole words (``TODOS`` and ``todo`` do not match).
+4. ``banned marker``: TODO, FIXME, ... as whole words (``TODOS`` and ``todo`` do not match); the default
+   ``NotImplementedError`` catches stubs, and ``return NotImplemented`` (the binary-operator protocol) never
+   counts as a marker, even when ``NotImplemented`` is listed.
 5. ``banned import``: a banned module (os, sys, subprocess, ...) imported in the seed (``import os``,
    ``import os.path``, ``from os import ...``, ``__import__("os")``), or reached through a name the seed reads
    without binding it: ``os.getcwd()`` or ``sp.run()`` where the module's recorded imports bind ``sp`` to
@@ -16,15 +18,23 @@
 7. ``type error``: a real checker (basedpyright, else pyright) reports an error.  Seeds are checked in
    batches of ``filter.typecheck_batch`` files (each file: the recorded imports the seed uses, then the
    seed) in a temporary folder, basic mode, errors only, unresolved imports ignored (the corpus's
-   dependencies need not be installed).  Names the seed uses but never defines are errors: seeds should be
-   self-contained.
+   dependencies need not be installed).  With ``filter.typecheck_scope = "module"`` (the default) the names
+   of the seed's own module that it uses (helper functions, classes, constants) are declared first, as
+   ``Any``-typed stand-ins, so a seed is not rejected for leaning on its module (SelfCodeAlign's autoimport
+   played that part for imports); with ``"seed"`` such names are errors.  Both counts are reported: the
+   seeds that pass under the chosen scope are checked the other way too (only those whose text differs),
+   and the funnel's ``extra.typecheck`` and notes give the errors either way.
    *Batch failures*: a batch that times out (``filter.typecheck_timeout``) or crashes is split in two and
    each half retried once; seeds whose half fails again are removed as ``typecheck batch timed out`` /
    ``typecheck batch failed`` (nothing unchecked is kept, nothing is dropped silently) and the funnel's
    notes say how many.  They are recorded in ``filter.removed.jsonl`` like any removal: delete those lines
    to have a rerun check them again.
-8. ``docstring judged poor``: the model answers a few-shot Yes/No question about the docstring (greedy, a few
-   tokens, stop at the newline) through the shared engine; a seed is kept on "Yes".
+8. ``docstring judged poor``: the model answers a few-shot Yes/No question about the docstring through the
+   shared engine, as SelfCodeAlign's judge does: ``filter.judge_fewshot`` (7) of the exemplars in an order
+   shuffled per seed, greedy, at most ``filter.judge_max_tokens`` (5) tokens, stop at the newline; the
+   answer's "yes" and "no" words are counted and the majority wins, a tie is No.
+
+``filter.enabled = false`` (the unfiltered-seeds ablation) passes every seed through untouched.
 
 Static filters run over every pending seed at once, then the audit; the type-check and the judge run per
 chunk of seeds, and each chunk's results are appended before the next starts (an interruption loses at
@@ -36,6 +46,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -171,6 +182,14 @@ def banned_import(func: ast.FunctionDef | ast.AsyncFunctionDef, module_imports: 
     return None
 
 
+_PROTOCOL_NOT_IMPLEMENTED = re.compile(r"\breturn\s+NotImplemented\b(?![A-Za-z0-9_])")
+
+
+def _has_parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    a = func.args
+    return bool(a.posonlyargs or a.args or a.vararg or a.kwonlyargs or a.kwarg)
+
+
 @dataclass
 class StaticVerdict:
     """Why a seed fails the static filters (``reason`` None: it passes)."""
@@ -194,12 +213,15 @@ def static_check(seed: str, imports: Sequence[str], cfg: FilterConfig,
         return StaticVerdict("no docstring", {})
     if not returns_value(func):
         return StaticVerdict("no return value", {})
+    if cfg.require_arguments and not _has_parameters(func):
+        return StaticVerdict("no arguments", {})
     lines = seed.count("\n") + (not seed.endswith("\n"))
     if lines > cfg.max_lines:
         return StaticVerdict("too long", {"lines": lines, "max_lines": cfg.max_lines})
     pattern = markers if markers is not None else marker_pattern(cfg.banned_markers)
     if pattern is not None:
-        m = pattern.search(seed)
+        # ``return NotImplemented`` is the protocol for unsupported operand types, not an unfinished stub
+        m = pattern.search(_PROTOCOL_NOT_IMPLEMENTED.sub("return", seed))
         if m:
             return StaticVerdict("banned marker", {"marker": m.group(0)})
     module = banned_import(func, imports, cfg.banned_imports)
@@ -244,10 +266,29 @@ class CheckResult:
     detail: str = ""
 
 
-def typecheck_file_text(seed: str, imports: Sequence[str]) -> str:
-    """What the checker sees for one seed: the recorded imports it uses, then the seed."""
+def typecheck_file_text(seed: str, imports: Sequence[str], module_names: dict[str, str] | None = None) -> str:
+    """What the checker sees for one seed: the recorded imports it uses, the module's names it uses (``Any``
+    stand-ins, when given), then the seed."""
     head = "\n".join(imports)
-    return (head + "\n\n\n" if head else "") + seed
+    stubs = module_stubs(module_names or {})
+    parts = [p for p in (head, stubs) if p]
+    return ("\n\n\n".join(parts) + "\n\n\n" if parts else "") + seed
+
+
+def module_stubs(names: dict[str, str]) -> str:
+    """``Any``-typed stand-ins for module-level names: a class deriving from Any, a function of any arguments
+    returning Any, a value of type Any (so calls, attributes and annotations using them all check)."""
+    lines = []
+    for name, kind in sorted(names.items()):
+        if not name.isidentifier() or name == "_SeedAny":
+            continue
+        if kind == "class":
+            lines.append(f"class {name}(_SeedAny): ...")
+        elif kind == "function":
+            lines.append(f"def {name}(*args: _SeedAny, **kwargs: _SeedAny) -> _SeedAny: ...")
+        else:
+            lines.append(f"{name}: _SeedAny = None")
+    return "from typing import Any as _SeedAny\n" + "\n".join(lines) if lines else ""
 
 
 def _run_checker(checker: str, texts: list[str], timeout: float) -> list[CheckResult] | CheckResult:
@@ -384,15 +425,34 @@ def _judge_block(code: str) -> str:
     return f"### Function\n```python\n{code.rstrip()}\n```\n{JUDGE_QUESTION}"
 
 
-def judge_prompt(seed: str) -> str:
-    """The few-shot prompt asking the model about ``seed``'s docstring; the answer is the next word."""
-    shots = "".join(f"{_judge_block(code)} {verdict}\n\n" for code, verdict in JUDGE_EXEMPLARS)
-    return JUDGE_INTRO + shots + _judge_block(seed)
+def judge_prompt(seed: str, shots: int | None = None, shuffle_seed: int | None = None) -> str:
+    """The few-shot prompt asking the model about ``seed``'s docstring; the answer is the next word.
+
+    ``shots`` exemplars (default: all, in file order) in an order shuffled with ``shuffle_seed`` when given.
+    """
+    examples = list(JUDGE_EXEMPLARS)
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(examples)
+    if shots is not None:
+        examples = examples[: max(0, shots)]
+    text = "".join(f"{_judge_block(code)} {verdict}\n\n" for code, verdict in examples)
+    return JUDGE_INTRO + text + _judge_block(seed)
+
+
+def judge_prompt_for(row: dict[str, Any], cfg: FilterConfig, pipeline_seed: int) -> str:
+    """The judge prompt the filter stage sends for a seed row (its exemplar order derived from its key)."""
+    from generation.instruct import derive_seed
+
+    return judge_prompt(row["seed"], cfg.judge_fewshot, derive_seed(pipeline_seed, "judge", row["key"]))
+
+
+_YES_NO = re.compile(r"(?<![a-z])(yes|no)(?![a-z])")
 
 
 def judge_says_yes(answer: str) -> bool:
-    """Whether a completion of :func:`judge_prompt` is a Yes."""
-    return answer.strip().lower().startswith("yes")
+    """Whether a completion of :func:`judge_prompt` is a Yes: more "yes" than "no" words (a tie is No)."""
+    words = _YES_NO.findall(answer.lower())
+    return words.count("yes") > words.count("no")
 
 
 # ------------------------------------------------------------------------------------------------------ stage
@@ -432,7 +492,8 @@ def run(ctx: Context) -> Funnel:
     done = files.done_keys()
     t0 = time.perf_counter()
     funnel = Funnel(stage=STAGE, input=len(rows))
-    checker = find_checker(cfg.checker) if cfg.typecheck else None  # fail before any work when it is missing
+    # fail before any work when the checker is missing
+    checker = find_checker(cfg.checker) if cfg.typecheck and cfg.enabled else None
     pending: list[dict[str, Any]] = []
     seen: set[str] = set()
     for r in rows:
@@ -441,6 +502,14 @@ def run(ctx: Context) -> Funnel:
         elif r["key"] not in seen:
             seen.add(r["key"])
             pending.append(r)
+    if not cfg.enabled:
+        files.append(pending)
+        funnel.output = len(files.rows())
+        funnel.removed = {}
+        funnel.seconds = round(time.perf_counter() - t0, 3)
+        funnel.notes.append("filter.enabled = false: every seed passes unfiltered (the unfiltered-seeds ablation)")
+        funnel.extra = {"enabled": False}
+        return funnel
     # 1-5: static filters, all at once
     markers = marker_pattern(cfg.banned_markers)
     survivors: list[dict[str, Any]] = []
@@ -463,23 +532,12 @@ def run(ctx: Context) -> Funnel:
     workers = max(1, min(os.cpu_count() or 1, 4))
     chunk = max(1, cfg.typecheck_batch) * workers
     failed_batches = {"timeout": 0, "failed": 0}
+    both = {"checked": 0, "errors_with_module_names": 0, "errors_seed_alone": 0}
     for start in range(0, len(survivors), chunk):
         part = survivors[start : start + chunk]
         removed: list[tuple[str, str, dict[str, Any]]] = []
         if checker is not None:
-            results = typecheck([typecheck_file_text(r["seed"], r.get("imports") or []) for r in part], checker,
-                                cfg.typecheck_batch, cfg.typecheck_timeout, workers)  # fmt: skip
-            keep = []
-            for r, res in zip(part, results):
-                if res.status == "ok":
-                    keep.append(r)
-                elif res.status == "error":
-                    removed.append((r["key"], "type error", {"name": r.get("name"), "error": res.detail}))
-                else:
-                    failed_batches[res.status] += 1
-                    why = "typecheck batch timed out" if res.status == "timeout" else "typecheck batch failed"
-                    removed.append((r["key"], why, {"name": r.get("name"), "error": res.detail}))
-            part = keep
+            part = _typecheck_part(part, cfg, checker, workers, removed, failed_batches, both)
         if cfg.judge and part:
             part = _judge(ctx, cfg, part, removed, funnel)
         files.append(part)
@@ -498,7 +556,52 @@ def run(ctx: Context) -> Funnel:
                             f"as unchecked (see {files.removed.name})")  # fmt: skip
     funnel.extra = {"checker": Path(checker).name if checker else None, "typecheck_batch": cfg.typecheck_batch,
                     "judge": cfg.judge, "decontaminate": cfg.decontaminate}  # fmt: skip
+    if checker is not None and both["checked"]:
+        funnel.extra["typecheck"] = {"scope": cfg.typecheck_scope, **both}
+        funnel.notes.append(f"type-check this run: {both['errors_seed_alone']} of {both['checked']} seeds have errors "
+                            f"alone, {both['errors_with_module_names']} with their module's names in scope "
+                            f"(filter.typecheck_scope = {cfg.typecheck_scope} decides)")  # fmt: skip
     return funnel
+
+
+def _typecheck_part(part: list[dict[str, Any]], cfg: FilterConfig, checker: str, workers: int,
+                    removed: list[tuple[str, str, dict[str, Any]]], failed_batches: dict[str, int],
+                    both: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
+    """Type-check one chunk under ``filter.typecheck_scope``; count errors under the other scope too."""
+    module = cfg.typecheck_scope == "module"
+
+    def text(r: dict[str, Any], with_module: bool) -> str:
+        return typecheck_file_text(r["seed"], r.get("imports") or [], r.get("module_names") if with_module else None)
+
+    results = typecheck([text(r, module) for r in part], checker, cfg.typecheck_batch, cfg.typecheck_timeout, workers)
+    keep, errors = [], []
+    for r, res in zip(part, results):
+        if res.status == "ok":
+            keep.append(r)
+        elif res.status == "error":
+            errors.append(r)
+            removed.append((r["key"], "type error", {"name": r.get("name"), "error": res.detail,
+                                                     "scope": cfg.typecheck_scope}))  # fmt: skip
+        else:
+            failed_batches[res.status] += 1
+            why = "typecheck batch timed out" if res.status == "timeout" else "typecheck batch failed"
+            removed.append((r["key"], why, {"name": r.get("name"), "error": res.detail}))
+    # The other scope differs only for seeds that use module-level names: the stand-ins can only remove errors,
+    # so with module scope only the passing ones need the check alone, and with seed scope only the failing ones.
+    other = [r for r in (keep if module else errors) if r.get("module_names")]
+    flipped = 0
+    if other:
+        again = typecheck([text(r, not module) for r in other], checker, cfg.typecheck_batch, cfg.typecheck_timeout,
+                          workers)  # fmt: skip
+        flipped = sum((res.status == "error") if module else (res.status == "ok") for res in again)
+    both["checked"] += len(keep) + len(errors)
+    if module:
+        both["errors_with_module_names"] += len(errors)
+        both["errors_seed_alone"] += len(errors) + flipped
+    else:
+        both["errors_seed_alone"] += len(errors)
+        both["errors_with_module_names"] += len(errors) - flipped
+    return keep
 
 
 def _judge(ctx: Context, cfg: FilterConfig, part: list[dict[str, Any]],
@@ -506,7 +609,8 @@ def _judge(ctx: Context, cfg: FilterConfig, part: list[dict[str, Any]],
     from harness.engine import Request, Sampling
 
     sampling = Sampling(n=1, temperature=0.0, max_tokens=max(1, cfg.judge_max_tokens), stop=("\n",))
-    results = ctx.engine.generate([Request(prompt=judge_prompt(r["seed"]), sampling=sampling) for r in part])
+    prompts = [judge_prompt_for(r, cfg, ctx.config.seed) for r in part]
+    results = ctx.engine.generate([Request(prompt=p, sampling=sampling) for p in prompts])
     keep = []
     for r, res in zip(part, results):
         c = res.completions[0]

@@ -1,7 +1,13 @@
 """The funnel report: ``funnel.md`` and a chart (PNG and SVG) of every stage's in, out and removals by reason.
 
-It also writes the pipeline's stage order into ``funnel.json`` (its ``stages`` list), so that readers of the
-file (``harness report``'s funnel chart) need not import the pipeline to know the order.
+Each stage's row counts one unit (``Funnel.unit``: functions for seeds, seeds, then instructions); the
+validate stage gets a second row in responses: how many were sampled and passed, by outcome, read from the
+outcome counts ``validate.jsonl`` and ``validate.removed.jsonl`` carry (whatever outcomes validation
+writes).  It also writes the pipeline's stage order into ``funnel.json`` (its ``stages`` list), so that
+readers of the file (``harness report``'s funnel chart) need not import the pipeline to know the order.
+
+:func:`compare` puts several work folders side by side (the ablations: ``harness generate report --compare``):
+their switches, sizes at each step, response pass rates and contamination.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from generation.core import STAGES, Funnel
+from generation.core import STAGES, UNITS, Funnel, read_manifest
 from harness.errors import HarnessError
 from harness.store import write_json_atomic
 
@@ -33,22 +39,47 @@ def _pct(part: int, whole: int) -> str:
     return f"{part / whole:.1%}" if whole else "–"
 
 
-def markdown(funnels: dict[str, Funnel]) -> str:
-    """The funnel as a Markdown table, with each stage's notes and removal reasons."""
+def response_outcomes(workdir: Path | None, validate: Funnel | None = None) -> dict[str, int]:
+    """Validated responses by outcome: summed from the rows' ``outcomes`` (any outcome validation writes), else
+    the validate funnel's ``extra.responses``."""
+    totals: dict[str, int] = {}
+    if workdir is not None:
+        for name in ("validate.jsonl", "validate.removed.jsonl"):
+            path = workdir / name
+            if not path.exists():
+                continue
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line
+                for k, v in (row.get("outcomes") or {}).items() if isinstance(row, dict) else ():
+                    if isinstance(v, int):
+                        totals[k] = totals.get(k, 0) + v
+    if not totals and validate is not None:
+        totals = {k: int(v) for k, v in (validate.extra.get("responses") or {}).items() if isinstance(v, int)}
+    return totals
+
+
+def markdown(funnels: dict[str, Funnel], workdir: Path | None = None) -> str:
+    """The funnel as a Markdown table (one unit per row), with each stage's notes and removal reasons."""
     lines = ["# SelfCodeAlign funnel", "",
-             "| stage | in | out | kept | removed | removed by reason | done before | seconds | tokens generated |",
-             "|---|---:|---:|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+             "| stage | unit | in | out | kept | removed | removed by reason | done before | seconds | tokens generated |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]  # fmt: skip
     for f in _ordered(funnels):
         removed = sum(f.removed.values())
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(f.removed.items(), key=lambda kv: -kv[1])) or "–"
-        lines.append(f"| {f.stage} | {f.input} | {f.output} | {_pct(f.output, f.input)} | {removed} | {reasons} | "
-                     f"{f.skipped_done} | {f.seconds:.1f} | {f.completion_tokens} |")  # fmt: skip
-    validate = funnels.get("validate")
-    resp: dict[str, Any] = validate.extra.get("responses") or {} if validate is not None else {}
-    total = sum(resp.values())
-    if total:
-        lines += ["", f"Responses validated: {total}; "
-                  + ", ".join(f"{k} {v} ({_pct(v, total)})" for k, v in resp.items() if v)]  # fmt: skip
+        lines.append(f"| {f.stage} | {f.unit or UNITS.get(f.stage, 'items')} | {f.input} | {f.output} | "
+                     f"{_pct(f.output, f.input)} | {removed} | {reasons} | {f.skipped_done} | {f.seconds:.1f} | "
+                     f"{f.completion_tokens} |")  # fmt: skip
+        if f.stage == "validate":
+            resp = response_outcomes(workdir, f)
+            total = sum(resp.values())
+            if total:
+                passed = resp.get("pass", 0)
+                others = ", ".join(f"{k} {v}" for k, v in sorted(resp.items(), key=lambda kv: -kv[1]) if k != "pass")
+                lines.append(f"| validate | responses | {total} | {passed} | {_pct(passed, total)} | {total - passed} "
+                             f"| {others or '–'} | | | |")  # fmt: skip
     notes = [(f.stage, n) for f in _ordered(funnels) for n in f.notes]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {stage}: {n}" for stage, n in notes]
@@ -152,5 +183,70 @@ def report(workdir: Path | str) -> list[Path]:
     funnels = load_funnels(workdir)
     write_order(workdir)
     md = workdir / "funnel.md"
-    md.write_text(markdown(funnels), encoding="utf-8")
+    md.write_text(markdown(funnels, workdir), encoding="utf-8")
     return [md, *draw(funnels, workdir / "funnel")]
+
+
+# ------------------------------------------------------------------ ablations side by side
+#: The switches a comparison shows, with their defaults (a folder without a manifest is taken as default).
+SWITCHES = {"filter.enabled": True, "instruct.mode": "S->C->I", "validate.execution": "filter",
+            "select.responses": "one", "instruct.responses_per_instruction": 10}  # fmt: skip
+
+
+def _switches(workdir: Path) -> dict[str, Any]:
+    manifest = read_manifest(workdir) or {}
+    settings = manifest.get("settings") or {}
+    out = {}
+    for dotted, default in SWITCHES.items():
+        section, _, key = dotted.partition(".")
+        out[dotted] = (settings.get(section) or {}).get(key, default)
+    return out
+
+
+def comparison(workdirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per work folder: switches, sizes, pass rates and contamination (read from its files)."""
+    rows = []
+    for w in workdirs:
+        funnels = load_funnels(w)
+        get = funnels.get
+        resp = response_outcomes(w, get("validate"))
+        total = sum(resp.values())
+        select, filt = get("select"), get("filter")
+        contaminated = sum(v for k, v in (select.removed if select else {}).items() if k.startswith("contaminated"))
+        row: dict[str, Any] = {"workdir": str(w), **_switches(w)}
+        row.update({
+            "seeds": get("dedup").output if get("dedup") else None,
+            "seeds_flagged_as_benchmark_items": (filt.removed.get("benchmark item", 0) if filt else None),
+            "instructions": get("instructions").output if get("instructions") else None,
+            "responses": total or None,
+            "response_pass_rate": round(resp.get("pass", 0) / total, 4) if total else None,
+            "instructions_validated": get("validate").output if get("validate") else None,
+            "dataset_rows": select.extra.get("dataset_rows", select.output) if select else None,
+            "contaminated_pairs": contaminated if select else None,
+            "contamination_rate": round(contaminated / select.input, 4) if select and select.input else None,
+            "decontaminated": select.extra.get("decontaminate") if select else None,
+        })  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def compare(workdirs: list[Path | str]) -> str:
+    """The ablation table (Markdown) for several work folders: what each switch was and what came out."""
+    rows = comparison([Path(w) for w in workdirs])
+    cols = ["workdir", *SWITCHES, "seeds", "instructions", "responses", "response_pass_rate",
+            "instructions_validated", "dataset_rows", "contaminated_pairs", "contamination_rate",
+            "seeds_flagged_as_benchmark_items"]  # fmt: skip
+
+    def cell(v: Any, col: str) -> str:
+        if v is None:
+            return "–"
+        if col.endswith("_rate"):
+            return f"{v:.1%}"
+        return str(v)
+
+    lines = ["# SelfCodeAlign datasets compared", "", "| " + " | ".join(cols) + " |",
+             "|" + "|".join("---" if c == "workdir" or "." in c else "---:" for c in cols) + "|"]  # fmt: skip
+    lines += ["| " + " | ".join(cell(r.get(c), c) for c in cols) + " |" for r in rows]
+    lines += ["", "contaminated_pairs: pairs the select stage removed as benchmark items (contamination_rate: of "
+              "its input); seeds_flagged_as_benchmark_items: seeds the filter stage removed."]  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -18,13 +18,22 @@ what makes a naive extractor slow on long modules.  Big corpora are spread over 
 Each seed row: ``key`` (sha1 of repository, path, qualified name and source), ``seed`` (the function's
 source from its ``def`` line, dedented; decorators are left out), ``name`` (qualified), ``path``,
 ``repository``, ``lineno`` / ``end_lineno`` (1-based, in the original file), ``licence``, ``docstring``
-(cleaned) and ``imports``: the module's top-level import statements that bind a name the seed mentions, so
-later filters can resolve aliases (``import subprocess as sp``) and type-check the seed with its imports.
+(cleaned), ``imports``: the module's top-level import statements that bind a name the seed mentions, so
+later filters can resolve aliases (``import subprocess as sp``) and type-check the seed with its imports, and
+``module_names``: the other names the module defines at its top level that the seed mentions, with their kind
+(``function``, ``class`` or ``value``), so the type-check can put them in scope.
 
-Files that cannot be decoded or parsed are counted (``removed["unparsable file"]``, listed in
-``seeds.removed.jsonl``), never fatal.  Files that cannot hold a documented function (no ``def``, or no
-indented string literal right after a ``...:`` line) are not parsed at all and count as ``no documented
-function``.  The funnel's ``input`` and ``removed`` count files; ``output`` counts seeds.
+Files that cannot be decoded or parsed are counted (listed in ``seeds.removed.jsonl``), never fatal.  Files
+that cannot hold a documented function (no ``def``, or no indented string literal right after a ``...:``
+line) are not parsed at all.  The funnel counts functions: ``input`` is every function and method found,
+``output`` the seeds, ``removed`` those without a docstring, repeated in their file, or left out by
+``seeds.max_seeds``; file counts (read, unparsable, without a documented function) are notes and ``extra``.
+
+``seeds.max_files`` and ``seeds.max_seeds`` take a sample: ``seeds.sample = "random"`` (the default) keeps
+the files, then the seeds, with the smallest hash of (``seeds.sample_seed`` or the pipeline seed, path or
+key): a seeded sample of the whole corpus that does not depend on reading order, so a rerun picks the same
+ones; ``"first"`` keeps the first in path order.  A random sample of a streamed ``hf:`` source shuffles the
+stream (``datasets``' buffered shuffle, 10,000 rows) instead of reading it all.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import ast
 import codecs
 import gc
 import hashlib
+import heapq
 import io
 import json
 import os
@@ -189,6 +199,7 @@ def extract_functions(
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     imports = _module_imports(tree.body)
+    defs = _module_defs(tree.body)
     rows: list[dict[str, Any]] = []
     functions = 0
 
@@ -197,7 +208,7 @@ def extract_functions(
         for node in body:
             if isinstance(node, _FUNCS):
                 functions += 1
-                row = _seed_row(node, prefix, lines, path, repository, licence, imports)
+                row = _seed_row(node, prefix, lines, path, repository, licence, imports, defs)
                 if row is not None:
                     rows.append(row)
             elif isinstance(node, ast.ClassDef):
@@ -214,9 +225,37 @@ def extract_functions(
     return rows, functions
 
 
+def _module_defs(body: list[ast.stmt]) -> dict[str, str]:
+    """Names a module binds at its top level (outside imports) -> ``function``, ``class`` or ``value``."""
+    found: dict[str, str] = {}
+    for node in body:
+        if isinstance(node, _FUNCS):
+            found.setdefault(node.name, "function")
+        elif isinstance(node, ast.ClassDef):
+            found.setdefault(node.name, "class")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        found.setdefault(n.id, "value")
+        elif isinstance(node, _BLOCKS):
+            for sub in _block_bodies(node):
+                for name, kind in _module_defs(sub).items():
+                    found.setdefault(name, kind)
+    return found
+
+
+def _used_module_names(seed: str, own: str, defs: dict[str, str]) -> dict[str, str]:
+    if not defs:
+        return {}
+    words = set(_WORD.findall(seed))
+    return {n: k for n, k in sorted(defs.items()) if n in words and n != own}
+
+
 def _seed_row(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, lines: list[str], path: str,
               repository: str | None, licence: str | None,
-              imports: list[tuple[str, str]]) -> dict[str, Any] | None:  # fmt: skip
+              imports: list[tuple[str, str]], defs: dict[str, str] | None = None) -> dict[str, Any] | None:  # fmt: skip
     body = node.body
     first = body[0] if body else None
     if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)):
@@ -249,6 +288,8 @@ def _seed_row(node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, lines: 
         "licence": licence,
         "docstring": doc,
         "imports": _used_imports(seed, imports),
+        # a top-level function's own name is its own, not the module's; a method's class is the module's
+        "module_names": _used_module_names(seed, node.name if not prefix else "", defs or {}),
     }
 
 
@@ -417,7 +458,7 @@ def parse_hf_source(spec: str) -> tuple[str, str | None, str]:
     return dataset, data_dir, split or "train"
 
 
-def _hf_rows(spec: str, content_field: str) -> Iterator[dict[str, Any]]:
+def _hf_rows(spec: str, content_field: str, shuffle_seed: int | None = None) -> Iterator[dict[str, Any]]:
     dataset, data_dir, split = parse_hf_source(spec)
     try:
         import datasets
@@ -428,6 +469,8 @@ def _hf_rows(spec: str, content_field: str) -> Iterator[dict[str, Any]]:
     except Exception as exc:  # the hub raises many types (gated, offline, missing split); all mean "cannot read"
         raise HarnessError(f"seed source {spec}: cannot stream {dataset} ({type(exc).__name__}: {exc}); "
                            "gated datasets need `huggingface-cli login` and an accepted licence") from None  # fmt: skip
+    if shuffle_seed is not None:
+        stream = stream.shuffle(seed=shuffle_seed, buffer_size=10_000)
     yield from stream
 
 
@@ -435,9 +478,33 @@ _PROVENANCE_COLUMNS = ["max_stars_repo_name", "max_stars_repo_path", "max_stars_
                        "repo_name", "repo", "path", "licenses", "license", "licence"]  # fmt: skip
 
 
-def corpus_documents(cfg: SeedsConfig) -> tuple[str, Iterator[Document], int | None]:
-    """(label, documents, total bytes if known) of the configured source."""
+def sample_rank(seed: int, ident: str) -> bytes:
+    """The sort key of a random sample: a hash of the sampling seed and the item's identity."""
+    return hashlib.sha1(f"{seed}\0{ident}".encode("utf-8", "surrogatepass")).digest()
+
+
+def _sample_files(docs: Iterable[Document], limit: int, seed: int) -> list[Document]:
+    """The ``limit`` documents with the smallest rank, in their reading order (streams are read to the end)."""
+    heap: list[tuple[bytes, int, Document]] = []
+    for i, d in enumerate(docs):
+        item = (sample_rank(seed, f"{d.repository or ''}\0{d.path}"), i, d)
+        if len(heap) < limit:
+            heapq.heappush(heap, (_neg(item[0]), -i, d))
+        elif item[0] < _neg(heap[0][0]):
+            heapq.heapreplace(heap, (_neg(item[0]), -i, d))
+    return [d for _, _, d in sorted(heap, key=lambda t: -t[1])]
+
+
+def _neg(rank: bytes) -> bytes:
+    # a max-heap on ranks out of heapq's min-heap: complement every byte
+    return bytes(255 - b for b in rank)
+
+
+def corpus_documents(cfg: SeedsConfig, seed: int = 0) -> tuple[str, Iterator[Document], int | None]:
+    """(label, documents, total bytes if known) of the configured source, sampled as ``seeds.sample`` says."""
     src = cfg.source
+    sample_seed = cfg.sample_seed if cfg.sample_seed is not None else seed
+    random_pick = cfg.sample == "random" and cfg.max_files is not None
     docs: Iterable[Document]
     total: int | None = None
     if src == "stdlib":
@@ -446,8 +513,10 @@ def corpus_documents(cfg: SeedsConfig) -> tuple[str, Iterator[Document], int | N
                                 skip_dirs=("site-packages", "dist-packages"))  # fmt: skip
         label = f"stdlib ({root})"
     elif src.startswith("hf:"):
-        docs = record_documents(_hf_rows(src, cfg.content_field), src, cfg.content_field, cfg.licence)
+        docs = record_documents(_hf_rows(src, cfg.content_field, sample_seed if random_pick else None), src,
+                                cfg.content_field, cfg.licence)  # fmt: skip
         label = src
+        random_pick = False  # the stream itself is shuffled
     else:
         path = Path(src).expanduser()
         if not path.exists():
@@ -463,6 +532,9 @@ def corpus_documents(cfg: SeedsConfig) -> tuple[str, Iterator[Document], int | N
             docs = record_documents(_jsonl_rows(path), path.name, cfg.content_field, cfg.licence)
         else:
             raise HarnessError(f"seed source {path}: expected a folder, .jsonl or .parquet")
+    if random_pick:
+        assert cfg.max_files is not None
+        docs = _sample_files(docs, cfg.max_files, sample_seed)
     if isinstance(docs, list):
         if cfg.max_files is not None:
             docs = docs[: cfg.max_files]
@@ -482,40 +554,59 @@ def run(ctx: Context) -> Funnel:
     cfg = ctx.config.seeds
     files = StageFiles(ctx.workdir, STAGE)
     done = files.done_keys()
-    funnel = Funnel(stage=STAGE)
+    funnel = Funnel(stage=STAGE, unit="functions")
     t0 = time.perf_counter()
-    label, docs, total = corpus_documents(cfg)
+    sample_seed = cfg.sample_seed if cfg.sample_seed is not None else ctx.config.seed
+    label, docs, total = corpus_documents(cfg, ctx.config.seed)
     ctx.echo(f"[seeds] source: {label}" + (f", {total / 1e6:.1f} MB" if total is not None else ""))
     written = sum(1 for _ in _read_keys(files.out))
     limit = cfg.max_seeds
+    sampled = cfg.sample == "random" and limit is not None
     pending: list[dict[str, Any]] = []
+    chosen: list[tuple[bytes, int, dict[str, Any]]] = []  # random max_seeds: a max-heap of the best ranks
     unparsable: list[tuple[str, str, dict[str, Any]]] = []
     seen: set[str] = set()
-    counts = {"files": 0, "bytes": 0, "functions": 0, "documented": 0, "no documented function": 0}
+    counts = {"files": 0, "bytes": 0, "functions": 0, "documented": 0, "no documented function": 0,
+              "unparsable": 0}  # fmt: skip
+    removed = {"no docstring": 0, "repeated in its file": 0, "over seeds.max_seeds": 0}
     stopped = False
+    order = 0
     for res in extract_corpus(docs, cfg.include_methods, total_bytes=total):
         counts["files"] += 1
         counts["bytes"] += res.nbytes
         if res.error is not None:
             key = hashlib.sha1(f"file\0{res.path}".encode("utf-8", "surrogatepass")).hexdigest()
-            funnel.removed["unparsable file"] = funnel.removed.get("unparsable file", 0) + 1
+            counts["unparsable"] += 1
             if key not in done:
                 unparsable.append((key, "unparsable file", {"path": res.path, "error": res.error[:300]}))
             continue
         counts["functions"] += res.functions
         counts["documented"] += len(res.rows)
+        removed["no docstring"] += res.functions - len(res.rows)
         if not res.rows:
             counts["no documented function"] += 1
-        for row in res.rows:
+        for n, row in enumerate(res.rows):
             k = row["key"]
             if k in seen:
-                continue  # the same function twice in one file (``if``/``else`` variants): one seed
+                removed["repeated in its file"] += 1  # ``if``/``else`` variants of one function: one seed
+                continue
             seen.add(k)
+            if sampled:
+                assert limit is not None
+                order += 1
+                item = (_neg(sample_rank(sample_seed, k)), -order, row)
+                if len(chosen) < limit:
+                    heapq.heappush(chosen, item)
+                else:
+                    removed["over seeds.max_seeds"] += 1
+                    heapq.heappushpop(chosen, item)
+                continue
             if k in done:
                 funnel.skipped_done += 1
                 continue
             if limit is not None and written + len(pending) >= limit:
                 stopped = True
+                removed["over seeds.max_seeds"] += len(res.rows) - n
                 break
             pending.append(row)
         if len(pending) >= WRITE_BATCH:
@@ -523,20 +614,27 @@ def run(ctx: Context) -> Funnel:
             pending = []
         if stopped:
             break
+    if sampled:
+        for _, _, row in sorted(chosen, key=lambda t: -t[1]):  # reading order
+            if row["key"] in done:
+                funnel.skipped_done += 1
+            else:
+                pending.append(row)
     written += files.append(pending)
     files.remove(unparsable)
     seconds = time.perf_counter() - t0
-    funnel.input = counts["files"]
+    funnel.input = counts["functions"]
     funnel.output = written
-    funnel.removed["no documented function"] = counts["no documented function"]
+    funnel.removed = {k: v for k, v in removed.items() if v}
     funnel.seconds = round(seconds, 3)
-    funnel.extra = {**counts, "mb_per_s": round(counts["bytes"] / 1e6 / max(seconds, 1e-9), 2), "source": label}
-    funnel.notes.append("input and removed count files; output counts seeds (functions with docstrings)")
-    if stopped:
-        funnel.notes.append(f"stopped at seeds.max_seeds = {limit}")
-    bad = funnel.removed.get("unparsable file", 0)
-    if bad:
-        funnel.notes.append(f"{bad} file(s) could not be parsed; see {files.removed.name}")
+    funnel.extra = {**counts, "mb_per_s": round(counts["bytes"] / 1e6 / max(seconds, 1e-9), 2), "source": label,
+                    "sample": cfg.sample, "sample_seed": sample_seed if cfg.sample == "random" else None}  # fmt: skip
+    funnel.notes.append(f"{counts['files']} file(s) read ({counts['bytes'] / 1e6:.1f} MB): "
+                        f"{counts['no documented function']} without a documented function, "
+                        f"{counts['unparsable']} unparsable" + (f" (see {files.removed.name})" if counts["unparsable"] else ""))  # fmt: skip
+    if stopped or sampled and removed["over seeds.max_seeds"]:
+        how = "a seeded random sample" if sampled else "the first in path order"
+        funnel.notes.append(f"seeds.max_seeds = {limit}: {how}")
     return funnel
 
 

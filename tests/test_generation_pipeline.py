@@ -295,9 +295,17 @@ def test_scripted_run_removes_what_it_should_and_keeps_the_rest(scripted_run: di
     reason = select[_key("closest_gap")]["reason"]
     assert reason.startswith("contaminated_") and "humaneval" in reason.removeprefix("contaminated_").split("_")
     assert any(x["task_id"] == "HumanEval/0" for x in select[_key("closest_gap")]["findings"])
-    assert select[_key("slug_title")] == {"key": _key("slug_title"), "reason": "near_duplicate", "of": _key("slugify")}
-    # every stage's prompt carries the configured number of exemplars (8) before the item
-    assert all("### Example 9\n" in p and "### Example 10" not in p for p in scripted_run["backend"].prompts)
+    near = select[_key("slug_title")]
+    assert (near["reason"], near["of"]) == ("near_duplicate", _key("slugify")) and near["field"] in ("instruction",
+                                                                                                  "response")  # fmt: skip
+    # S->C and C->I prompts carry the configured 8 exemplars before the item, I->R prompts 1 (SelfCodeAlign's)
+    prompts = scripted_run["backend"].prompts
+    ir = [p for p in prompts if p.endswith("[Response]\n")]
+    assert ir and all("### Example 2\n" in p and "### Example 3" not in p for p in ir)
+    assert all("### Example 9\n" in p and "### Example 10" not in p for p in prompts if p not in ir)
+    # a line per batch off a terminal, with the rate and the time left
+    assert any(re.match(r"\[concepts\] batch 1/3: \d+ kept, \d+ removed; 3/7 items \(43%\), .*ETA", x)
+               for x in scripted_run["log"]), scripted_run["log"]
 
 
 def test_dataset_rows_trace_back_to_their_seeds(scripted_run: dict[str, Any]) -> None:
@@ -380,13 +388,13 @@ def test_tiny_model_runs_end_to_end_and_reports_what_survives(tiny_model: Path, 
     instruct = {"fewshot": 1, "concepts_max_tokens": 24, "instruction_max_tokens": 24, "response_max_tokens": 32,
                 "responses_per_instruction": 2, "batch": 8}  # fmt: skip
     seeds = [_seed(name, SEED_CODE[name]) for name in ("slugify", "clamp", "chunks")]
-    # Its noise rarely makes a property block, so a second work folder starts from written concepts: the tiny
-    # model then writes instructions and responses too, and validation sees what it wrote.
-    props = _script("")
-    concepts = [{**s, "property": parse_property(props[s["name"]]["concepts"]),
-                 "concepts": parse_property(props[s["name"]]["concepts"])["concepts"]} for s in seeds]  # fmt: skip
+    # Its noise rarely makes a property block or stops before the token limit (such outputs are dropped), so a
+    # second work folder starts from written instructions: the tiny model then writes responses too, and what
+    # survives is validated.
+    script = _script("")
+    instructions = [{**s, "instruction": script[s["name"]]["instruction"]} for s in seeds]
     for workdir, source, rows in ((tmp_path / "from-seeds", "dedup", seeds),
-                                  (tmp_path / "from-concepts", "concepts", concepts)):  # fmt: skip
+                                  (tmp_path / "from-instructions", "instructions", instructions)):  # fmt: skip
         StageFiles(workdir, source).append(rows)
         ctx = Context(_config(workdir, data_dir, f"hf:{tiny_model}", instruct=instruct), workdir, echo=lambda _: None)
         stages = LATER_STAGES[LATER_STAGES.index(source) + 1 :] if source != "dedup" else LATER_STAGES
@@ -402,6 +410,46 @@ def test_tiny_model_runs_end_to_end_and_reports_what_survives(tiny_model: Path, 
         if survivors == 0:
             assert "no pair survived" in " ".join(funnels["select"].notes)
         assert set(stages) <= set(load_funnel(workdir))
-    # from the written concepts, the model's instructions and responses were generated and validated
+    # from the written instructions, the model's responses were generated; those that stopped on the token
+    # limit are counted as such
     assert funnels["responses"].completion_tokens > 0
-    assert funnels["validate"].input + sum(funnels["responses"].removed.values()) == funnels["instructions"].output
+    assert funnels["validate"].input + sum(funnels["responses"].removed.values()) == 3
+
+
+# ------------------------------------------------------------------ truncated and garbage outputs, batches, context
+def test_outputs_stopped_on_length_or_holding_control_characters_are_dropped_with_their_reason() -> None:
+    from generation.instruct import Sample, _parse_concepts, _parse_instruction, _parse_responses
+
+    rng = __import__("random").Random(0)
+    good = "Write a Python function `f(x)` that doubles x and rejects negative input."
+    assert _parse_instruction({}, [Sample(good, "stop")], rng).row == {"instruction": good}
+    assert _parse_instruction({}, [Sample(good, "length")], rng).reason == "stopped_on_length"
+    assert _parse_instruction({}, [Sample(good + "\x00\x1b[2J", "stop")], rng).reason == "control_characters"
+    assert _parse_instruction({}, [Sample(good + "\tand\r\nmore", "stop")], rng).row is not None  # tabs, newlines
+    prop = "category: function implementation\nlanguage: Python\ndifficulty: easy\nconcepts: a, b\n"
+    assert _parse_concepts({"seed": "def f(): pass"}, [Sample(prop, "length")], rng).reason == "stopped_on_length"
+    samples = [Sample(SLUG_PASS, "stop"), Sample(SLUG_PASS[:40], "length"), Sample("\x07" + SLUG_PASS, "stop"),
+               Sample(SLUG_FAIL, "stop")]  # fmt: skip
+    out = _parse_responses({}, samples, rng).row
+    assert out is not None and out["responses"] == [SLUG_PASS.rstrip(), SLUG_FAIL.rstrip()]
+    assert out["sample_indices"] == [0, 3] and out["generated"] == 4 and out["sampled"] == 2
+    assert out["dropped_samples"] == {"stopped_on_length": 1, "control_characters": 1}
+    gone = _parse_responses({}, [Sample("x", "length")] * 2, rng)
+    assert gone.row is None and gone.reason == "stopped_on_length"
+
+
+def test_batches_are_sized_by_tokens_and_prompts_are_checked_against_the_context(tmp_path: Path, data_dir: Path) -> None:
+    from generation.instruct import check_context, token_batches
+
+    assert token_batches([10, 10, 10, 10], 3, 100) == [(0, 3), (3, 4)]
+    assert token_batches([60, 60, 30, 200, 5], 10, 100) == [(0, 1), (1, 3), (3, 4), (4, 5)]
+    assert token_batches([], 4, 10) == []
+    ctx = Context(_config(tmp_path, data_dir, "scripted:x", instruct={"context_length": 2048}), tmp_path,
+                  echo=lambda _: None)  # fmt: skip
+    ctx._engine = Engine("scripted:x", Scripted(_script("")), None)
+    long_prompt = response_prompt("Write f. " * 700, pick_exemplars(load_fewshot().exemplars, 1, 0))
+    with pytest.raises(HarnessError, match=r"\[responses\] the longest prompt is [\d,]+ tokens and "
+                       r"instruct.response_max_tokens is 1,536: [\d,]+ tokens do not fit the model's 2,048-token "
+                       r"context; lower instruct.fewshot_responses \(now 1\) or instruct.response_max_tokens"):
+        check_context(ctx, "responses", ["short", long_prompt], 1536)
+    assert check_context(ctx, "responses", ["short"], 1536) is not None

@@ -50,8 +50,8 @@ def test_stdlib_seeds_trace_back_to_real_files_and_lines(tmp_path: Path) -> None
     ctx = _ctx(tmp_path, **{"seeds.max_files": 250})
     funnel = seeds.run(ctx)
     rows = _rows(ctx.workdir / "seeds.jsonl")
-    assert funnel.output == len(rows) > 100 and funnel.input == 250
-    assert funnel.extra["functions"] >= len(rows)
+    assert funnel.output == len(rows) > 100 and funnel.extra["files"] == 250  # a seeded random sample of files
+    assert funnel.input == funnel.extra["functions"] == funnel.output + sum(funnel.removed.values())
     root = seeds.stdlib_root()
     checked = 0
     for row in random.Random(0).sample(rows, 60):
@@ -129,7 +129,8 @@ def test_folder_source_counts_unparsable_files_and_records_provenance(tmp_path: 
     rows = _rows(ctx.workdir / "seeds.jsonl")
     names = sorted(r["name"] for r in rows)
     assert names == ["Box.area", "caf", "inside_if", "shell", "words"]
-    assert funnel.removed["unparsable file"] == 3 and funnel.input == 6
+    assert funnel.extra["unparsable"] == 3 and funnel.extra["files"] == 6 and funnel.unit == "functions"
+    assert (funnel.input, funnel.output, funnel.removed) == (6, 5, {"no docstring": 1})  # Box._hidden
     bad = _rows(ctx.workdir / "seeds.removed.jsonl")
     assert sorted(r["path"] for r in bad) == ["bad_syntax.py", "binary.py", "py2.py"]
     assert all(r["reason"] == "unparsable file" and r["error"] for r in bad)
@@ -137,14 +138,22 @@ def test_folder_source_counts_unparsable_files_and_records_provenance(tmp_path: 
     assert by["Box.area"]["seed"].startswith("def area(self, w: int, h: int) -> int:\n")  # dedented
     assert by["Box.area"]["lineno"] == 9 and by["Box.area"]["path"] == "pkg/good.py"
     assert by["words"]["imports"] == ["import re"] and by["shell"]["imports"] == ["import subprocess as sp"]
+    assert by["Box.area"]["module_names"] == {} and by["words"]["module_names"] == {}
     assert by["caf"]["docstring"] == "Café." and all(r["licence"] == "MIT" for r in rows)
     # without methods
     ctx2 = _ctx(tmp_path / "b", **{"seeds.source": str(src), "seeds.include_methods": False})
     seeds.run(ctx2)
     assert "Box.area" not in {r["name"] for r in _rows(ctx2.workdir / "seeds.jsonl")}
-    # a cap on seeds
-    capped = seeds.run(_ctx(tmp_path / "c", **{"seeds.source": str(src), "seeds.max_seeds": 2}))
+    # a cap on seeds: the first in path order, or a seeded random sample that does not depend on the order
+    capped = seeds.run(_ctx(tmp_path / "c", **{"seeds.source": str(src), "seeds.max_seeds": 2, "seeds.sample": "first"}))
     assert capped.output == 2 and any("max_seeds" in n for n in capped.notes)
+    assert [r["name"] for r in _rows(tmp_path / "c" / "work" / "seeds.jsonl")] == ["caf", "Box.area"]
+    picked = {}
+    for label, seed in (("s1", 1), ("s1-again", 1), ("s2", 2), ("s3", 3)):
+        f = seeds.run(_ctx(tmp_path / label, **{"seeds.source": str(src), "seeds.max_seeds": 3, "seed": seed}))
+        assert f.output == 3 and f.removed["over seeds.max_seeds"] == 2
+        picked[label] = sorted(r["name"] for r in _rows(tmp_path / label / "work" / "seeds.jsonl"))
+    assert picked["s1"] == picked["s1-again"] and len({tuple(v) for v in picked.values()}) > 1
 
 
 def test_jsonl_source_with_the_stacks_provenance_columns(tmp_path: Path) -> None:
@@ -158,8 +167,8 @@ def test_jsonl_source_with_the_stacks_provenance_columns(tmp_path: Path) -> None
     funnel = seeds.run(ctx)
     rows = _rows(ctx.workdir / "seeds.jsonl")
     assert {r["repository"] for r in rows} == {"octo/cat"} and {r["path"] for r in rows} == {"src/good.py"}
-    assert {r["licence"] for r in rows} == {"MIT OR Apache-2.0"} and funnel.removed["unparsable file"] == 1
-    assert funnel.input == 3 and funnel.removed["no documented function"] == 1
+    assert {r["licence"] for r in rows} == {"MIT OR Apache-2.0"} and funnel.extra["unparsable"] == 1
+    assert funnel.extra["files"] == 3 and funnel.extra["no documented function"] == 1
     assert seeds.parse_hf_source("hf:bigcode/the-stack") == ("bigcode/the-stack", "data/python", "train")
     assert seeds.parse_hf_source("hf:org/name/data/go:test") == ("org/name", "data/go", "test")
     with pytest.raises(HarnessError, match="OWNER/NAME"):
@@ -190,7 +199,7 @@ def test_cli_runs_the_seeds_stage(tmp_path: Path) -> None:
                            "--workdir", str(tmp_path / "w"), "--set", f"seeds.source={src}"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "unparsable file 3" in proc.stdout
+    assert "[seeds] in 6 functions, out 5, removed: no docstring 1" in proc.stdout, proc.stdout
     funnel = json.loads((tmp_path / "w" / "funnel.json").read_text())["seeds"]
     assert funnel["output"] == 5
 
@@ -230,8 +239,15 @@ def test_markers_returns_and_length() -> None:
     assert _reason(base.format("# TODO: faster")) == "banned marker"
     assert _reason(base.format("# FIXME")) == "banned marker"
     assert _reason(base.format("# todo later, TODOS, XXXL")) is None  # case and whole words
-    assert _reason(base.format("y = NotImplemented")) == "banned marker"
-    assert _reason(base.format("y = NotImplementedError")) is None
+    assert _reason(base.format("raise NotImplementedError")) == "banned marker"  # a stub
+    assert _reason(base.format("y = NotImplemented")) is None  # not a default marker
+    protocol = 'def __eq__(self, other):\n    """Equal when both hold the same x."""\n    if not isinstance(other, P):\n' \
+               '        return NotImplemented\n    return self.x == other.x\n'  # fmt: skip
+    assert _reason(protocol) is None
+    assert _reason(protocol, banned_markers=["NotImplemented"]) is None  # ``return NotImplemented`` is no marker
+    assert _reason(base.format("y = NotImplemented"), banned_markers=["NotImplemented"]) == "banned marker"
+    assert _reason('def f():\n    """Answer."""\n    return 42\n') == "no arguments"
+    assert _reason('def f():\n    """Answer."""\n    return 42\n', require_arguments=False) is None
     assert _reason('def f(x):\n    """Double x."""\n    return x * 2\n') is None
     assert _reason('def f(x):\n    """Nested only."""\n    def g():\n        return 1\n    g()\n') == "no return value"
     assert _reason('def f(x):\n    """Lambda only."""\n    h = lambda: 1\n    print(h)\n') == "no return value"
@@ -279,8 +295,13 @@ def test_typecheck_filter_runs_a_real_checker() -> None:
     texts = [filters.typecheck_file_text(textwrap.dedent(s).lstrip(), imports) for s, imports in
              ((_TYPED_OK, []), (_TYPED_BAD, []), (_UNDEFINED, []), (_WITH_IMPORT, ["import re"]),
               (_WITH_IMPORT, []))]  # fmt: skip
-    results = filters.typecheck(texts, checker, batch=2, timeout=120, workers=2)
-    assert [r.status for r in results] == ["ok", "error", "error", "ok", "error"], results
+    # with the module's names in scope: a helper function, a class used in an annotation and called, a constant
+    uses_module = 'def scaled(p: Point, k: float = SCALE) -> float:\n    """Scale."""\n    return _helper(p.x) * k + Point(1).y\n'
+    module = {"_helper": "function", "Point": "class", "SCALE": "value"}
+    texts += [filters.typecheck_file_text(textwrap.dedent(_UNDEFINED).lstrip(), [], {"_helper": "function"}),
+              filters.typecheck_file_text(uses_module, [], module), filters.typecheck_file_text(uses_module, [])]
+    results = filters.typecheck(texts, checker, batch=4, timeout=120, workers=2)
+    assert [r.status for r in results] == ["ok", "error", "error", "ok", "error", "ok", "ok", "error"], results
     assert "int" in results[1].detail and "_helper" in results[2].detail and "re" in results[4].detail
 
 
@@ -321,26 +342,43 @@ def test_filter_stage_type_checks_and_asks_the_model_and_resumes(tmp_path: Path)
     vague = _seed_row('def f(x: int) -> int:\n    """Does stuff."""\n    return x + 1\n', "b-vague")
     bad = _seed_row(_TYPED_BAD, "c-typeerror")
     marker = _seed_row('def g(x: int) -> int:\n    """Add one."""\n    # TODO\n    return x + 1\n', "d-marker")
+    helper = {**_seed_row(_UNDEFINED, "e-helper"), "module_names": {"_helper": "function"}}
+    cfg, seed = FilterConfig(), 3407
     answers = _write_jsonl(tmp_path / "judge.jsonl", [
-        {"prompt": filters.judge_prompt(good["seed"]), "completion": " Yes"},
-        {"prompt": filters.judge_prompt(vague["seed"]), "completion": " No"},
+        {"prompt": filters.judge_prompt_for(good, cfg, seed), "completion": " Yes"},
+        {"prompt": filters.judge_prompt_for(vague, cfg, seed), "completion": " No, it says nothing. No"},
+        {"prompt": filters.judge_prompt_for(helper, cfg, seed), "completion": " Yes"},
     ])  # fmt: skip
     ctx = _ctx(tmp_path, model=f"replay:{answers}", **{"filter.decontaminate": False, "filter.typecheck_batch": 2})
-    _write_jsonl(ctx.workdir / "seeds.jsonl", [good, vague, bad, marker])
+    _write_jsonl(ctx.workdir / "seeds.jsonl", [good, vague, bad, marker, helper])
     funnel = filters.run(ctx)
-    assert [r["key"] for r in _rows(ctx.workdir / "filter.jsonl")] == ["a-good"]
+    assert [r["key"] for r in _rows(ctx.workdir / "filter.jsonl")] == ["a-good", "e-helper"]
     reasons = {r["key"]: r["reason"] for r in _rows(ctx.workdir / "filter.removed.jsonl")}
     assert reasons == {"b-vague": "docstring judged poor", "c-typeerror": "type error", "d-marker": "banned marker"}
     assert funnel.removed == {"docstring judged poor": 1, "type error": 1, "banned marker": 1}
-    assert funnel.output == 1 and funnel.input == 4 and funnel.extra["checker"] in ("basedpyright", "pyright")
+    assert funnel.output == 2 and funnel.input == 5 and funnel.extra["checker"] in ("basedpyright", "pyright")
+    # the helper's seed passes with its module's names in scope; alone it would not: both counts reported
+    assert funnel.extra["typecheck"] == {"scope": "module", "checked": 4, "errors_with_module_names": 1,
+                                         "errors_seed_alone": 2}  # fmt: skip
     # a rerun writes nothing new
     size = [(ctx.workdir / n).read_text() for n in ("filter.jsonl", "filter.removed.jsonl")]
     again = filters.run(ctx)
-    assert again.skipped_done == 4 and again.output == 1 and again.removed == funnel.removed
+    assert again.skipped_done == 5 and again.output == 2 and again.removed == funnel.removed
     assert [(ctx.workdir / n).read_text() for n in ("filter.jsonl", "filter.removed.jsonl")] == size
     assert "Yes" in filters.judge_prompt("def x(): pass") and filters.judge_prompt("X").endswith(
         filters.JUDGE_QUESTION)
     assert filters.judge_says_yes(" Yes.") and not filters.judge_says_yes(" No") and not filters.judge_says_yes("")
+    # SelfCodeAlign's majority rule: more yes than no words, a tie is No
+    assert filters.judge_says_yes("Yes, yes. No") and not filters.judge_says_yes("Yes no") and \
+        not filters.judge_says_yes("Not sure, I know")  # fmt: skip
+    shots = filters.judge_prompt_for(good, cfg, seed)
+    assert shots.count("### Function") == 8 and shots != filters.judge_prompt_for(vague, cfg, seed).replace(
+        vague["seed"].rstrip(), good["seed"].rstrip())  # 7 exemplars, an order per seed
+    # the unfiltered-seeds ablation: every seed passes, no checker or model asked
+    off = _ctx(tmp_path / "off", **{"filter.enabled": False})
+    _write_jsonl(off.workdir / "seeds.jsonl", [good, vague, bad, marker, helper])
+    unfiltered = filters.run(off)
+    assert (unfiltered.output, unfiltered.removed) == (5, {}) and "filter.enabled = false" in unfiltered.notes[0]
 
 
 def test_filter_before_seeds_is_a_clear_error(tmp_path: Path) -> None:
