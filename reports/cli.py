@@ -1,4 +1,4 @@
-"""Command-line front of the reports subsystem: ``runs``, ``leaderboard``, ``compare``, ``gate``, ``report``.
+"""Command-line front of the reports subsystem: ``runs``, ``leaderboard``, ``compare``, ``gate``, ``report``, ``view``.
 
 ``harness.cli`` mounts these with :func:`add_parsers` and dispatches through :data:`HANDLERS`; handlers raise
 ``HarnessError`` for one-line errors (``error: ...``, exit 2). ``gate`` exits 1 on a regression, 0 otherwise.
@@ -40,7 +40,7 @@ def _fraction(text: str) -> float:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add ``runs``, ``leaderboard``, ``compare``, ``gate`` and ``report`` to the ``harness`` command line."""
+    """Add ``runs``, ``leaderboard``, ``compare``, ``gate``, ``report`` and ``view`` to the ``harness`` command line."""
     runs = sub.add_parser("runs", help="the run registry: list, show, add, rm indexed run records",
                           description="The run registry indexes run records (run.json) by id, model, benchmark, "
                           "dataset, harness version, date and training lineage. `harness evaluate` and "
@@ -125,17 +125,44 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     gt.add_argument("--json", action="store_true", help="print the decision as JSON")
     _registry_flag(gt)
 
-    rp = sub.add_parser("report", help="one self-contained HTML report: leaderboard, comparisons, plots",
-                        description="Write DIR/report.html (images embedded, readable offline) and DIR/plots/ "
-                        "(PNG and SVG) from every indexed run, plus the optional pipeline funnel, training "
-                        "loss and contamination heatmap.")  # fmt: skip
-    rp.add_argument("--output", required=True, type=Path, metavar="DIR", help="report folder")
+    rp = sub.add_parser("report", help="a browsable static site: leaderboard, comparisons, plots, a page per run",
+                        description="Write a static site into DIR (default ./report; opens from disk, no server, "
+                        "no network asset): DIR/report.html (also index.html) with the leaderboard, latest-vs-"
+                        "previous and fine-tuned-vs-base comparisons and the plots; a page per run (its tasks, "
+                        "filterable, each with its prompt, programs, first failing input and reason) and per "
+                        "comparison (flipped tasks with a side-by-side diff, what changed between the runs); "
+                        "DIR/plots/ (PNG and SVG). The pipeline funnel, training loss and contamination heatmap "
+                        "are found through the runs' training lineage; the flags add or replace them.")  # fmt: skip
+    rp.add_argument("--output", type=Path, default=Path("report"), metavar="DIR",
+                    help="report folder (default: ./report; a previous report there is rebuilt)")  # fmt: skip
     rp.add_argument("--funnel", type=Path, metavar="PATH", help="the data pipeline's funnel.json (or its work folder)")
     rp.add_argument("--training", type=Path, action="append", default=[], metavar="PATH",
                     help="training_run.json, metrics.jsonl or a training run folder (repeatable)")  # fmt: skip
     rp.add_argument("--decontam", type=Path, nargs="+", action="extend", default=[], metavar="PATH",
                     help="decontamination report.json files (or their folders)")  # fmt: skip
+    rp.add_argument("--data-dir", type=Path, metavar="DIR",
+                    help="benchmark data, for the prompts and task facets (default: $HARNESS_DATA_DIR, the cache)")
     _registry_flag(rp)
+
+    vw = sub.add_parser("view", help="serve the report site on 127.0.0.1 (read-only)",
+                        description="Build the same site as `harness report` (every indexed run, or the RUNs "
+                        "named) into a temporary folder and serve it on 127.0.0.1 until Ctrl-C. Only reads: "
+                        "nothing is written to the registry or beside the runs.")  # fmt: skip
+    vw.add_argument("runs", nargs="*", metavar="RUN", help="registry ids or run.json paths (default: every indexed run)")
+    vw.add_argument("--port", type=_port, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free port)")
+    vw.add_argument("--data-dir", type=Path, metavar="DIR",
+                    help="benchmark data, for the prompts and task facets (default: $HARNESS_DATA_DIR, the cache)")
+    _registry_flag(vw)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
+    return value
 
 
 def _stats_flags(p: argparse.ArgumentParser) -> None:
@@ -292,11 +319,19 @@ def _gate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from reports.html import ReportInputs, build_report
 
+    inputs = ReportInputs(funnel=args.funnel, training=list(args.training), decontam=list(args.decontam),
+                          data_dir=args.data_dir)  # fmt: skip
     with _open(args) as reg:
-        path = build_report(reg, args.output, ReportInputs(funnel=args.funnel, training=list(args.training),
-                                                           decontam=list(args.decontam)))  # fmt: skip
-    print(f"report: {path}")
+        path = build_report(reg, args.output, inputs)
+    print(f"report: {path} (open it in a browser; the run and comparison pages are beside it)")
     return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from reports.site_server import view
+
+    with _open(args) as reg:
+        return view(reg, args.runs, args.port, args.data_dir)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -305,6 +340,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compare": _compare,
     "gate": _gate,
     "report": _report,
+    "view": _view,
 }
 
 

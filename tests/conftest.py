@@ -44,6 +44,21 @@ def sandbox() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def sc2_humaneval(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The StarCoder2-15B-Instruct HumanEval+ reference samples graded once per session; the run.json path.
+
+    Shared by the report tests (tests/test_reports.py, tests/test_report_site.py): copy the file to index
+    it under another path, never write beside it.
+    """
+    from harness.evaluation import evaluate_samples
+
+    out = tmp_path_factory.mktemp("sc2-humaneval")
+    evaluate_samples("humaneval", data_dir / REFERENCE / "humaneval.jsonl", output=out, data_dir=data_dir,
+                     use_verdict_cache=True, echo=lambda _: None, parallel=2)  # fmt: skip
+    return out / "run.json"
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny local Llama with a locally trained tokenizer and a chat template (``hf:PATH`` loads it)."""
     pytest.importorskip("torch", reason="the tiny model needs torch (installed by scripts/setup.sh)")

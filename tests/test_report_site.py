@@ -1,0 +1,359 @@
+"""The report site in a real browser: Playwright driving Debian's Chromium (``executable_path``), from disk.
+
+The runs: the StarCoder2-15B-Instruct HumanEval+ reference samples graded for real (the session's shared
+run), an altered copy graded for real (five passing tasks broken five ways, one of them a program that holds
+``</script><script>alert(1)</script>``), and a fine-tune scenario laid out as the pipeline and ``harness train``
+lay out their files (a work folder with ``funnel.json``, ``manifest.json``, ``dataset.jsonl`` and a
+decontamination ``report.json``; a training folder with ``training_run.json`` and ``metrics.jsonl``; the
+checkpoint's evaluation carrying the lineage; the base model's evaluation), so that ``harness report`` with no
+flag has to find the funnel, the loss curve and the base model through the registry and the lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.registry import Registry, run_id
+from harness.store import RunRecord, load_run, save_run
+from tests.conftest import REFERENCE
+from tests.test_reports import altered, outcomes_of, run_cli
+
+XSS = "</script><script>alert(1)</script>"
+MODEL = "starcoder2-15b-instruct-v0.1"
+# Five ways to break a passing task: a wrong value, an exception, a syntax error, a missing entry point, and a
+# wrong value from a program whose text would end a <script> element if it were ever put into a page raw.
+BREAKS = [
+    "    return None\n",
+    "    raise ValueError('broken on purpose')\n",
+    "    return (\n",
+    None,  # the solution defines another function
+    f"    # {XSS}\n    return '{XSS}'\n",
+]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Site:
+    """Paths and facts of the module's site."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.registry = root / "registry.sqlite"
+        self.out = root / "site"
+        self.broken: list[str] = []
+        self.ids: dict[str, str] = {}
+
+
+def _write_finetune(root: Path, orig: RunRecord) -> tuple[RunRecord, RunRecord]:
+    """A pipeline work folder, a training run and two evaluations (base model, fine-tuned checkpoint)."""
+    work = root / "pipeline"
+    work.mkdir(parents=True)
+    (work / "dataset.jsonl").write_text(json.dumps({"instruction": "Write f.", "response": "def f(): pass",
+                                                    "manifest_digest": "d" * 64}) + "\n")  # fmt: skip
+    (work / "manifest.json").write_text(json.dumps({"format": 1, "digest": "d" * 64, "settings": {
+        "model": "hf:/models/base-coder"}, "model": {"spec": "hf:/models/base-coder"}, "harness_version": "0.1.0"}))
+    funnel = {"stages": ["seeds", "filter", "dedup", "concepts", "instructions", "responses", "validate", "select"]}
+    sizes = [("seeds", 400, 300, {"no docstring": 100}), ("filter", 300, 180, {"type check": 90, "judge: No": 30}),
+             ("dedup", 180, 150, {"near duplicate": 30}), ("concepts", 150, 150, {}),
+             ("instructions", 150, 140, {"too short": 10}), ("responses", 140, 140, {}),
+             ("validate", 140, 90, {"no passing response": 50}), ("select", 90, 85, {"contaminated": 5})]
+    for stage, n_in, n_out, removed in sizes:
+        funnel[stage] = {"stage": stage, "input": n_in, "output": n_out, "removed": removed}
+    (work / "funnel.json").write_text(json.dumps(funnel))
+    audit = work / "audit"
+    audit.mkdir()
+    (audit / "report.json").write_text(json.dumps({"dataset": {"path": str(work / "dataset.jsonl"), "rows": 90},
+                                                   "summary": {"humaneval": {"rows": 3, "rate": 0.033},
+                                                               "mbpp": {"rows": 1, "rate": 0.011}}}))  # fmt: skip
+    train = root / "train"
+    train.mkdir()
+    with (train / "metrics.jsonl").open("w") as f:
+        for step in range(1, 61):
+            f.write(json.dumps({"step": step, "epoch": step / 20, "loss": 0.6 + 1.2 * math.exp(-step / 15),
+                                "learning_rate": 1e-5 * min(1.0, step / 5)}) + "\n")  # fmt: skip
+    base = {"source": "/models/base-coder", "local": True, "digest": "b" * 64, "commit": None}
+    record = {"schema_version": 1, "kind": "train", "status": "completed", "run_key": "k" * 64,
+              "output": str(train), "dataset": {"path": str(work / "dataset.jsonl"), "format": "jsonl",
+                                                "sha256": "a" * 64, "rows": 85},
+              "base_model": base, "config": {"learning_rate": 1e-5}, "config_sha256": "c" * 64,
+              "checkpoint": str(train / "final"), "metrics_file": str(train / "metrics.jsonl"),
+              "metrics": {"global_step": 60}}  # fmt: skip
+    (train / "training_run.json").write_text(json.dumps(record))
+    lineage = {"training_run": str(train / "training_run.json"),
+               "dataset": {"path": str(work / "dataset.jsonl"), "sha256": "a" * 64, "rows": 85, "format": "jsonl"},
+               "base_model": base, "checkpoint": str(train / "final"), "adapter": False,
+               "config": {"learning_rate": 1e-5}, "config_sha256": "c" * 64, "run_key": "k" * 64}  # fmt: skip
+    oc = outcomes_of(orig)
+    failing = [tid for tid, t in orig.tasks.items() if t.base_correct == 0][:4]  # flips on base and plus
+    for tid in failing:
+        oc[tid] = (1, 1, 1)
+    base_run = orig.model_copy(update={"model": "hf:/models/base-coder", "created": "2026-02-01T10:00:00+00:00"})
+    tuned = altered(orig, oc, model=f"hf:{train / 'final'}", created="2026-02-02T10:00:00+00:00", lineage=lineage)
+    return base_run, tuned
+
+
+@pytest.fixture(scope="module")
+def site(sc2_humaneval: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The runs graded or laid out, indexed in a registry of their own, and the site built from it."""
+    from harness.evaluation import evaluate_samples
+
+    root = tmp_path_factory.mktemp("site")
+    s = Site(root)
+    orig = load_run(sc2_humaneval)
+    first = root / "runs" / "sc2"
+    first.mkdir(parents=True)
+    shutil.copy(sc2_humaneval, first / "run.json")
+    # The altered copy, graded for real; it lives in a folder named like the model so both are one model's runs.
+    lines = (data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()
+    passing = [tid for tid, t in orig.tasks.items() if t.plus_correct == 1]
+    s.broken = passing[:len(BREAKS)]
+    copy = root / "runs" / "later" / MODEL
+    copy.mkdir(parents=True)
+    out = []
+    for line in lines:
+        row = json.loads(line)
+        if row["task_id"] in s.broken:
+            body = BREAKS[s.broken.index(row["task_id"])]
+            row = {"task_id": row["task_id"], "completion": body} if body else {
+                "task_id": row["task_id"], "solution": "def something_else():\n    return 1\n"}
+        out.append(json.dumps(row))
+    (copy / "humaneval.jsonl").write_text("\n".join(out) + "\n")
+    evaluate_samples("humaneval", copy / "humaneval.jsonl", output=copy, data_dir=data_dir, use_verdict_cache=True,
+                     echo=lambda _: None, parallel=2)  # fmt: skip
+    base_run, tuned = _write_finetune(root / "finetune", orig)
+    save_run(root / "runs" / "base" / "run.json", base_run)
+    save_run(root / "runs" / "tuned" / "run.json", tuned)
+    code, _, err = run_cli("runs", "add", str(root / "runs"), "--registry", str(s.registry))
+    assert code == 0, err
+    for name, path in (("orig", first / "run.json"), ("later", copy / "run.json"),
+                       ("base", root / "runs" / "base" / "run.json"), ("tuned", root / "runs" / "tuned" / "run.json")):
+        s.ids[name] = run_id(path, load_run(path).created)
+    code, stdout, err = run_cli("report", "--output", str(s.out), "--registry", str(s.registry), "--data-dir",
+                                str(data_dir))  # fmt: skip
+    assert code == 0, err
+    assert "report: " in stdout
+    return s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module (Debian's, through Playwright's executable_path)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
+    path = _chromium()
+    if path is None:
+        pytest.skip("chromium is not installed (scripts/install_chromium.sh; Debian: apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A browser page that records console errors, page errors and dialogs (an alert is a failed escape)."""
+
+    def __init__(self, browser: Any) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def open(self, path: Path) -> Any:
+        self.page.goto(path.resolve().as_uri())
+        return self.page
+
+    def check(self) -> None:
+        assert not self.errors, self.errors
+        assert not self.dialogs, self.dialogs
+
+
+def test_run_page_filters_and_opens_a_task_with_its_failing_input(site: Site, browser: Any, tmp_path: Path) -> None:
+    p = Page(browser)
+    page = p.open(site.out / "runs" / f"{site.ids['later']}.html")
+    rows = page.locator("#tasks tbody tr[data-key]")
+    assert rows.count() == 164
+    page.select_option("select[data-attr='data-status']", "fail")
+    record = load_run(Path(Registry(site.registry).get(site.ids["later"]).path))
+    failing = sum(1 for t in record.tasks.values() if t.plus_correct == 0)
+    assert page.locator("#tasks tbody tr[data-key]:visible").count() == failing
+    assert page.locator("[data-count-of='tasks']").inner_text() == f"{failing} of 164 shown"
+    # The task whose program carries the script-closing text: shown as text, nothing runs.
+    tid = site.broken[-1]
+    page.fill("input[data-search-of='tasks']", tid)
+    page.locator("#tasks button.task", has_text=re.compile(f"^{re.escape(tid)}$")).click()
+    detail = page.locator("#tasks tr.detail .sample").first
+    detail.wait_for()
+    assert XSS in detail.locator("pre.code").inner_text()
+    facts = detail.inner_text()
+    assert "wrong output" in facts and "input" in facts and "plus" in facts.lower() or "base" in facts
+    # The prompt is there, highlighted (keywords in spans), and the CPU time of each suite.
+    assert page.locator("#tasks tr.detail pre.code span.k").count() > 0
+    assert re.search(r"CPU base \d+\.\d{3} s", facts)
+    # The exception and the missing entry point say why.
+    page.fill("input[data-search-of='tasks']", site.broken[1])
+    page.locator("#tasks button.task", has_text=re.compile(f"^{re.escape(site.broken[1])}$")).click()
+    raised = page.locator("#tasks tr.detail").filter(has_text="broken on purpose")
+    raised.first.wait_for()
+    page.screenshot(path=str(tmp_path / "run-page.png"), full_page=False)
+    assert (tmp_path / "run-page.png").stat().st_size > 10_000
+    p.check()
+
+
+def test_comparison_page_shows_the_flip_both_programs_the_diff_and_the_failing_input(
+    site: Site, browser: Any, tmp_path: Path
+) -> None:
+    p = Page(browser)
+    page = p.open(site.out / "compare" / f"{site.ids['orig']}-{site.ids['later']}.html")
+    flips = page.locator("#flips tbody tr[data-key]")
+    assert flips.count() >= len(BREAKS) * 2 - 1  # each broken task flips on base and plus (a plus-only pass aside)
+    text = page.locator("#settings").inner_text()
+    assert "dataset hash" in text and "samples sha256" in text
+    assert page.locator("#settings tr.changed").filter(has_text="samples sha256").count() == 1
+    assert "McNemar" in page.locator("#stats").inner_text()
+    page.select_option("select[data-attr='data-direction']", "fail→pass")
+    assert page.locator("#flips tbody tr[data-key]:visible").count() == 0
+    page.select_option("select[data-attr='data-direction']", "pass→fail")
+    tid = site.broken[0]
+    page.locator("#flips button.task", has_text=re.compile(f"^{re.escape(tid)}$")).first.click()
+    detail = page.locator("#flips tr.detail").first
+    detail.locator("table.diff").wait_for()
+    assert detail.locator("table.diff tr.del, table.diff tr.rep").count() >= 1  # the original body, gone
+    assert "return None" in detail.locator("table.diff").inner_text()
+    boxes = detail.locator(".sides .sample")
+    assert boxes.count() == 2
+    assert boxes.nth(0).get_attribute("class") == "sample pass"
+    b = boxes.nth(1).inner_text()
+    assert "wrong output" in b and "return None" in b
+    page.screenshot(path=str(tmp_path / "compare-page.png"), full_page=True)
+    assert (tmp_path / "compare-page.png").stat().st_size > 10_000
+    p.check()
+
+
+def test_report_with_no_flags_finds_the_funnel_the_loss_curve_and_the_base_model(
+    site: Site, browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_REGISTRY", str(site.registry))
+    code, stdout, err = run_cli("report")
+    assert code == 0, err
+    index = tmp_path / "report" / "report.html"
+    assert index.is_file() and (tmp_path / "report" / "index.html").is_file()
+    p = Page(browser)
+    page = p.open(index)
+    for name in ("funnel", "training_loss", "contamination"):
+        img = page.locator(f"img[src='plots/{name}.png']")
+        assert img.count() == 1, name
+        assert img.evaluate("i => i.complete && i.naturalWidth > 100"), name
+    assert "found through the lineage of run" in page.locator("#plot-funnel").inner_text()
+    tuned = page.locator("#finetuned")
+    assert tuned.count() == 1 and "hf:/models/base-coder" in tuned.inner_text()
+    assert "/models/base-coder" in page.locator("#pipelines").inner_text()
+    page.locator("#finetuned a", has_text="details").first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith(f"compare/{site.ids['base']}-{site.ids['tuned']}.html")
+    assert page.locator("#flips tbody tr[data-key]").count() == 8  # 4 tasks fixed, on base and plus
+    assert page.locator("#settings tr.changed").filter(has_text="base model").count() == 1
+    page.screenshot(path=str(tmp_path / "finetune-compare.png"), full_page=True)
+    p.check()
+
+
+def test_every_text_from_a_program_is_escaped(site: Site) -> None:
+    chunks = list((site.out / "runs" / site.ids["later"]).glob("t*.js"))
+    assert len(chunks) == 164
+    holder = [c for c in chunks if "alert(1)" in c.read_text()]
+    assert len(holder) == 1
+    text = holder[0].read_text()
+    assert "</script>" not in text and "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in text
+    for page in [*site.out.glob("runs/*.html"), *site.out.glob("compare/*.html"), site.out / "report.html"]:
+        assert "<script>alert(1)" not in page.read_text(), page
+    # The pages and chunks name no network asset.
+    for page in [*site.out.rglob("*.html"), *site.out.rglob("*.js")]:
+        assert not re.search(r"(?:src|href)=[\"']?(?:https?:)?//", page.read_text()), page
+
+
+def test_a_large_run_stays_a_small_page(site: Site, tmp_path: Path) -> None:
+    # 40 tasks x 200 samples: the page holds the task table only; the samples are in the task files beside it.
+    orig = load_run(Path(Registry(site.registry).get(site.ids["orig"]).path))
+    oc = {tid: (200, 150, 120) for tid in list(orig.tasks)[:40]}
+    big = altered(orig, oc, model="sc2-sampled")
+    for tid, t in big.tasks.items():  # 200 samples of one line: a greedy run's repeats
+        for sr in t.samples:
+            sr.line = orig.tasks[tid].samples[0].line
+    save_run(tmp_path / "big" / "run.json", big)
+    reg_path = tmp_path / "reg.sqlite"
+    assert run_cli("runs", "add", str(tmp_path / "big"), "--registry", str(reg_path))[0] == 0
+    code, _, err = run_cli("report", "--output", str(tmp_path / "out"), "--registry", str(reg_path))
+    assert code == 0, err
+    rid = run_id(tmp_path / "big" / "run.json", big.created)
+    page = tmp_path / "out" / "runs" / f"{rid}.html"
+    assert page.stat().st_size < 120_000
+    chunks = sorted((tmp_path / "out" / "runs" / rid).glob("t*.js"))
+    assert len(chunks) == 40 and all(c.stat().st_size < 400_000 for c in chunks)
+    doc = json.loads(re.search(r"loaded\(\"t0\",(.*)\);\s*$", chunks[0].read_text(), re.S).group(1))
+    assert len(doc["samples"]) == 200 and len(doc["programs"]) == 1  # one program stored once for 200 samples
+
+
+def test_view_serves_the_site_read_only(site: Site) -> None:
+    from reports.site_server import view
+
+    before = site.registry.stat().st_mtime_ns
+    seen: dict[str, Any] = {}
+
+    def ready(server: Any) -> None:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        host, port = server.server_address[:2]
+        base = f"http://{host}:{port}"
+        try:
+            with urllib.request.urlopen(f"{base}/report.html", timeout=10) as r:
+                seen["index"] = r.read().decode()
+            with urllib.request.urlopen(f"{base}/runs/{site.ids['later']}.html", timeout=10) as r:
+                seen["run"] = r.status
+            for method, path in (("POST", "/report.html"), ("PUT", "/x.html"), ("DELETE", "/report.html"),
+                                 ("GET", "/../../etc/passwd"), ("GET", "/runs/")):  # fmt: skip
+                req = urllib.request.Request(base + path, method=method, data=b"x" if method != "GET" else None)
+                try:
+                    urllib.request.urlopen(req, timeout=10)
+                    seen[f"{method} {path}"] = 200
+                except urllib.error.HTTPError as exc:
+                    seen[f"{method} {path}"] = exc.code
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    with Registry(site.registry) as reg:
+        assert view(reg, [site.ids["orig"], site.ids["later"]], 0, None, echo=lambda _: None, ready=ready) == 0
+    assert site.ids["later"] in seen["index"] and site.ids["base"] not in seen["index"]
+    assert seen["run"] == 200
+    assert seen["POST /report.html"] == 501 and seen["PUT /x.html"] == 501 and seen["DELETE /report.html"] == 501
+    assert seen["GET /../../etc/passwd"] == 404 and seen["GET /runs/"] == 404
+    assert site.registry.stat().st_mtime_ns == before
+
+
+def test_view_says_when_the_port_is_taken() -> None:
+    import socket
+
+    from harness.errors import HarnessError
+    from reports.site_server import make_server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(HarnessError, match=rf"port {port} is in use on 127.0.0.1; pass --port N"):
+            make_server(Path(os.devnull).parent, port)
