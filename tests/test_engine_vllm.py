@@ -1,14 +1,17 @@
-"""The vllm backend: request mapping (pure), a run against a stand-in ``LLM``, weights identity.
+"""The vllm backend: request mapping (pure), a run against a stand-in ``LLM``, the worker process, identity.
 
-vLLM needs a GPU, so everything up to the ``LLM`` object is tested here; the
-real ``SamplingParams`` check runs only where vLLM is installed, and
-``scripts/gpu_check_vllm.py`` drives a real model on a GPU machine.
+The worker process is tested here with the real worker script over a stand-in
+``vllm`` package (its protocol, failures, root causes and clean-up cost a
+fraction of a second); ``tests/test_vllm_real.py`` runs the real CPU build of
+vLLM, and ``scripts/gpu_check_vllm.py`` a real model on a GPU machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 
 from harness.engine import Engine, Job, Message, Request, ResponseCache, Sampling, create_engine
+from harness.engine.backends import vllm as vllm_backend
 from harness.engine.backends.vllm import (
     VLLMBackend,
     VLLMOptions,
@@ -26,7 +30,9 @@ from harness.engine.backends.vllm import (
     plan_requests,
     sampling_kwargs,
     to_completion,
+    worker_python,
 )
+from harness.engine.backends.vllm_process import WorkerLLM, root_cause
 from harness.engine.identity import hub_commit, model_dir_digest
 from harness.errors import HarnessError
 
@@ -40,6 +46,7 @@ class FakeCompletionOutput:
     text: str
     finish_reason: str | None
     token_ids: list[int]
+    stop_reason: int | str | None = "stop-string"
 
 
 @dataclass
@@ -86,6 +93,8 @@ class FakeLLM:
     tokenizer: FakeTokenizer = field(default_factory=FakeTokenizer)
     max_model_len: int | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: What a worker reports (``"cpu"`` for the CPU build); None: an in-process LLM.
+    device: str | None = None
 
     def get_tokenizer(self) -> FakeTokenizer:
         return self.tokenizer
@@ -246,10 +255,13 @@ def test_unknown_option_is_refused() -> None:
 # --------------------------------------------------------------------------- without vLLM installed
 
 
-def test_missing_vllm_names_the_extra(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_vllm_names_the_extra(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # makes ``import vllm`` fail even where it is installed
-    with pytest.raises(HarnessError, match=r"pip install 'code-harness\[vllm\]'"):
+    monkeypatch.setattr(vllm_backend, "managed_env_python", lambda: tmp_path / "vllm-env" / "bin" / "python")
+    with pytest.raises(HarnessError, match=r"scripts/install_vllm\.sh.*pip install 'code-harness\[vllm\]'"):
         create_engine(f"vllm:{model_dir}", use_cache=False)
+    with pytest.raises(HarnessError, match=r"python=/nowhere/python does not exist"):
+        create_engine(f"vllm:{model_dir}", {"python": "/nowhere/python"}, use_cache=False)
     with pytest.raises(HarnessError, match=r"pip install 'code-harness\[vllm\]'"):
         VLLMBackend.from_llm(str(model_dir), VLLMOptions(), FakeLLM())
 
@@ -257,18 +269,6 @@ def test_missing_vllm_names_the_extra(model_dir: Path, monkeypatch: pytest.Monke
 def test_missing_model_path_is_reported_before_loading(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="does not exist"):
         VLLMBackend(str(tmp_path / "nope"), VLLMOptions())
-
-
-def test_real_sampling_params_accept_the_mapping() -> None:
-    vllm = pytest.importorskip("vllm")
-    seeded = vllm.SamplingParams(**sampling_kwargs(Sampling(n=3, temperature=0.7, top_p=0.9, max_tokens=32,
-                                                            stop=("\n\n",), seed=5), index=1))  # fmt: skip
-    assert seeded.n == 1 and seeded.temperature == 0.7 and seeded.top_p == 0.9 and seeded.max_tokens == 32
-    assert seeded.stop == ["\n\n"] and seeded.seed == Sampling(seed=5).sample_seed(1)
-    greedy = vllm.SamplingParams(**sampling_kwargs(Sampling(n=4, max_tokens=16)))
-    assert greedy.n == 1 and greedy.temperature == 0.0
-    lora_cls = pytest.importorskip("vllm.lora.request").LoRARequest
-    assert lora_cls("sft", 1, "/a").lora_int_id == 1
 
 
 # --------------------------------------------------------------------------- run() against a stand-in LLM
@@ -427,3 +427,229 @@ def test_model_dir_digest_uses_the_memo(model_dir: Path) -> None:
     assert digest != model_dir_digest(model_dir)
     with pytest.raises(HarnessError, match="not a folder"):
         model_dir_digest(model_dir / "missing")
+
+
+# --------------------------------------------------------------------------- fixes found with the real CPU build
+
+
+def test_completion_tokens_leave_out_the_eos_or_stop_token() -> None:
+    out = FakeRequestOutput([1], [])
+    eos = FakeCompletionOutput("ab", "stop", [5, 6, 0], None)  # ended by the model's EOS
+    stop_token = FakeCompletionOutput("ab", "stop", [5, 6, 9], 9)  # ended by a stop token id
+    stop_string = FakeCompletionOutput("ab", "stop", [5, 6, 7], "\n\n")  # the token holding the stop string
+    length = FakeCompletionOutput("abc", "length", [5, 6, 7], None)
+    assert [to_completion(out, o).completion_tokens for o in (eos, stop_token, stop_string, length)] == [2, 2, 3, 3]
+
+
+def test_kv_cache_size_is_an_option(model_dir: Path) -> None:
+    assert llm_kwargs(str(model_dir), VLLMOptions(kv_cache_memory_bytes=1 << 30))["kv_cache_memory_bytes"] == 1 << 30
+    assert "kv_cache_memory_bytes" not in llm_kwargs(str(model_dir), VLLMOptions())
+
+
+def test_cpu_build_keeps_base_requests_apart_from_adapter_requests(model_dir: Path, tmp_path: Path) -> None:
+    adapters = {"sft": str(adapter_dir(tmp_path, "sft", 8))}
+    jobs = [Job(Request(prompt="a", adapter="sft"), (0,)), Job(Request(prompt="b"), (0,)),
+            Job(Request(prompt="c", adapter="sft"), (0,)), Job(Request(prompt="d"), (0,))]  # fmt: skip
+    cpu = FakeLLM(device="cpu")
+    emitted: dict[int, str] = {}
+    fake_backend(model_dir, cpu, adapters=adapters).run(jobs, lambda j, i, c: emitted.__setitem__(j, c.text))
+    assert [c["prompts"] for c in cpu.calls] == [["b", "d"], ["a", "c"]]
+    assert cpu.calls[0]["lora"] is None and [r.lora_name for r in cpu.calls[1]["lora"]] == ["sft", "sft"]
+    assert emitted == {0: "a|seed=None|k=0|lora=sft", 1: "b|seed=None|k=0|lora=None",
+                       2: "c|seed=None|k=0|lora=sft", 3: "d|seed=None|k=0|lora=None"}  # fmt: skip
+    gpu = FakeLLM(device="cuda")
+    fake_backend(model_dir, gpu, adapters=adapters).run(jobs, lambda *a: None)
+    assert len(gpu.calls) == 1  # a GPU's kernels keep rows apart: one batch
+
+
+class DyingLLM(FakeLLM):
+    """An in-process LLM whose engine core dies on the second call, with an engine core to shut down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.core = type("Core", (), {"closed": False, "shutdown": lambda core: setattr(core, "closed", True)})()
+
+    @property
+    def llm_engine(self) -> Any:
+        return type("Engine", (), {"engine_core": self.core, "model_config": None})()
+
+    def generate(self, prompts: list[Any], params: list[dict[str, Any]], **kw: Any) -> list[FakeRequestOutput]:
+        if self.calls:
+            raise type("EngineDeadError", (Exception,), {})("EngineCore encountered an issue. See stack trace")
+        return super().generate(prompts, params, **kw)
+
+
+def test_engine_death_is_one_line_and_close_shuts_the_core_down(model_dir: Path, tmp_path: Path) -> None:
+    llm = DyingLLM()
+    backend = fake_backend(model_dir, llm, chunk_size=1)
+    requests = [Request(prompt="a"), Request(prompt="b")]
+    with Engine(f"vllm:{model_dir}", backend, ResponseCache(tmp_path / "cache")) as engine:
+        with pytest.raises(HarnessError, match=r"engine died during generation.*1 of 2 samples done.*rerun to resume"):
+            engine.generate(requests)
+    assert llm.core.closed  # an EngineCore outlives a dropped LLM unless shut down
+
+
+# --------------------------------------------------------------------------- the worker process, over a stand-in vLLM
+
+FAKE_VLLM = {
+    "vllm/__init__.py": '''
+        import os, subprocess, sys
+        __version__ = "0.0-fake"
+
+        class SamplingParams:
+            def __init__(self, **kw):
+                self.kw = kw
+
+        class EngineDeadError(Exception):
+            pass
+
+        class Tokenizer:
+            chat_template = "tags"
+
+            def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
+                return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+            def encode(self, text, add_special_tokens=True):
+                return ([1] if add_special_tokens else []) + [ord(c) for c in text]
+
+        class Out:
+            def __init__(self, text, ids):
+                self.text, self.finish_reason, self.token_ids, self.stop_reason = text, "stop", ids, None
+
+        class Core:  # stands in for the EngineCore process, which must not outlive the worker
+            def __init__(self):
+                self.child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+
+            def shutdown(self):
+                self.child.kill()
+
+        class LLM:
+            def __init__(self, **kw):
+                if kw["model"].endswith("refuse"):
+                    print("(EngineCore pid=9) ValueError: head size 16 is not supported", file=sys.stderr, flush=True)
+                    raise RuntimeError("Engine core initialization failed. See root cause above.")
+                self.kw = kw
+                config = type("Config", (), {"max_model_len": kw.get("max_model_len") or 64})()
+                self.llm_engine = type("Engine", (), {"model_config": config, "engine_core": Core()})()
+
+            def get_tokenizer(self):
+                return Tokenizer()
+
+            def generate(self, prompts, params, use_tqdm=True, lora_request=None):
+                outs = []
+                for k, (prompt, sp) in enumerate(zip(prompts, params)):
+                    ids = prompt["prompt_token_ids"] if isinstance(prompt, dict) else [1] + [ord(c) for c in prompt]
+                    text = "".join(chr(i) for i in ids if i != 1)
+                    if "DIE" in text:
+                        print("(EngineCore pid=9) RuntimeError: attention kernel failed", file=sys.stderr, flush=True)
+                        raise EngineDeadError("EngineCore encountered an issue. See stack trace (above)")
+                    if "EXIT" in text:
+                        os._exit(3)
+                    lora = lora_request[k].lora_name if lora_request and lora_request[k] else None
+                    kv = self.kw.get("kv_cache_memory_bytes")
+                    body = f"{text}|lora={lora}|kv={kv}|seed={sp.kw['seed']}"
+                    outs.append(type("RequestOutput", (), {"prompt_token_ids": ids,
+                                                           "outputs": [Out(body, [7, 7, 0])] * sp.kw["n"]})())
+                return outs
+    ''',
+    "vllm/platforms/__init__.py": '''
+        class Platform:
+            device_type = "cpu"
+
+            def is_cpu(self):
+                return True
+
+        current_platform = Platform()
+    ''',
+    "vllm/lora/__init__.py": "",
+    "vllm/lora/request.py": '''
+        class LoRARequest:
+            def __init__(self, lora_name, lora_int_id, lora_path):
+                self.lora_name, self.lora_int_id, self.lora_path = lora_name, lora_int_id, lora_path
+    ''',
+}
+
+
+@pytest.fixture
+def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in ``vllm`` package on the worker's PYTHONPATH."""
+    root = tmp_path / "fake-vllm"
+    for rel, text in FAKE_VLLM.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(textwrap.dedent(text))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    return root
+
+
+def _session(sid: int) -> set[int]:
+    alive = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if os.getsid(int(entry)) == sid and state != "Z":
+                    alive.add(int(entry))
+            except OSError:
+                continue
+    return alive
+
+
+def test_worker_runs_requests_and_close_ends_its_session(fake_vllm: Path, model_dir: Path, tmp_path: Path) -> None:
+    adapters = {"sft": str(adapter_dir(tmp_path, "sft", 8))}
+    engine = create_engine(f"vllm:{model_dir}", {"python": sys.executable, "adapters": adapters}, use_cache=False)
+    llm: WorkerLLM = engine.backend.llm
+    assert engine.default_style() == "instruct" and llm.info["version"] == "0.0-fake"
+    results = engine.generate([
+        Request(prompt="def f():\n", sampling=Sampling(n=2, temperature=0.5, seed=3)),
+        Request(messages=(Message("user", "hi"),), response_prefix="```python\n", adapter="sft"),
+    ])  # fmt: skip
+    seeds = [Sampling(seed=3).sample_seed(i) for i in (0, 1)]
+    # The CPU default KV cache (4 GiB), not vLLM's 90% of RAM; the EOS token left out of the count.
+    assert [c.text for c in results[0].completions] == [f"def f():\n|lora=None|kv={4 << 30}|seed={s}" for s in seeds]
+    chat = results[1].completions[0]
+    assert chat.text == f"<user>hi<assistant>```python\n|lora=sft|kv={4 << 30}|seed=None"
+    assert chat.completion_tokens == 2 and chat.prompt_tokens == len("<user>hi<assistant>```python\n")
+    assert len(_session(llm.pid)) == 2  # the worker and its stand-in EngineCore
+    engine.close()
+    assert _session(llm.pid) == set()
+
+
+def test_worker_load_failure_names_the_root_cause(fake_vllm: Path, tmp_path: Path) -> None:
+    (tmp_path / "refuse").mkdir()
+    with pytest.raises(HarnessError, match=r"cannot load model .*: ValueError: head size 16 is not supported \("):
+        create_engine(f"vllm:{tmp_path / 'refuse'}", {"python": sys.executable}, use_cache=False)
+
+
+@pytest.mark.parametrize(("word", "cause"), [("DIE", r"RuntimeError: attention kernel failed"),
+                                             ("EXIT", r"the vLLM worker exited with code 3 while generating")])
+def test_engine_failure_mid_run_is_one_line_and_keeps_what_was_done(
+    fake_vllm: Path, model_dir: Path, tmp_path: Path, word: str, cause: str
+) -> None:
+    engine = create_engine(f"vllm:{model_dir}", {"python": sys.executable, "chunk_size": 1}, cache_dir=tmp_path / "c")
+    llm: WorkerLLM = engine.backend.llm
+    with pytest.raises(HarnessError, match=rf"failed during generation: {cause}.*1 of 2 samples done.*rerun"):
+        engine.generate([Request(prompt="fine"), Request(prompt=word)])
+    assert _session(llm.pid) == set()  # a dead engine's processes go at once
+    engine.close()
+
+
+def test_root_cause_skips_the_generic_lines() -> None:
+    log = ["(EngineCore pid=7) Traceback (most recent call last):",
+           "(EngineCore pid=7) ValueError: Head size 16 is not supported by FlashAttention. Supported: [32, 64]",
+           "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}",
+           "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above)"]  # fmt: skip
+    assert root_cause(log) == "ValueError: Head size 16 is not supported by FlashAttention. Supported: [32, 64]"
+    assert root_cause(["INFO all good"]) is None
+
+
+def test_worker_python_prefers_the_option_then_this_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert worker_python(sys.executable) == sys.executable
+    monkeypatch.setattr(vllm_backend, "_has_vllm_here", lambda: True)
+    assert worker_python(None) == sys.executable
+    monkeypatch.setattr(vllm_backend, "_has_vllm_here", lambda: False)
+    managed = tmp_path / "vllm-env" / "bin" / "python"
+    managed.parent.mkdir(parents=True)
+    managed.write_text("")
+    monkeypatch.setattr(vllm_backend, "managed_env_python", lambda: managed)
+    assert worker_python(None) == str(managed)

