@@ -668,6 +668,13 @@ class EvalPlusBenchmark(Benchmark):
                 parts[phase] = PartVerdict(status=status, reasons={-1: load_error.error or status})
         return _overall(parts, phases)
 
+    def reply_sample(self, problem: Problem, reply: str) -> dict[str, str]:
+        """The official rule for a whole reply (no response prefix: reasoning prompts, ``--extract official``):
+        EvalPlus's sanitizer, as ``evalplus.codegen`` applies it to a chat model's output."""
+        from harness.extraction import evalplus_sanitize
+
+        return {"solution": evalplus_sanitize(reply, problem.entry_point)}
+
     @classmethod
     def oracle_options(cls) -> dict[str, Any]:
         """Canonical solutions get the whole memory cap: under EvalPlus's accounting Mbpp/255's own reference

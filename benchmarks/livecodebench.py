@@ -1197,6 +1197,18 @@ class LiveCodeBench(Benchmark):
             return {"solution": extract_code(text)}
         return {"solution": instruct_code(text)}
 
+    def reply_sample(self, problem: Problem, reply: str) -> dict[str, str]:
+        """The official rule for a whole reply (no response prefix: reasoning prompts, ``--extract official``):
+        LiveCodeBench's ``extract_code``, the last fenced block (none: no code)."""
+        from harness.extraction import last_fenced_block
+
+        return {"solution": last_fenced_block(reply)}
+
+    def signature_names(self, problem: Problem) -> tuple[str, ...]:
+        """What a program must define (failure mode ``wrong_signature``): ``Solution`` and its method for a
+        functional problem, nothing for a stdin one."""
+        return ("Solution", problem.entry_point) if problem.entry_point else ()
+
     def oracle_sample(self, problem: Problem) -> tuple[str, str]:
         """LiveCodeBench publishes no reference solutions."""
         raise HarnessError("LiveCodeBench has no reference solutions; the oracle cannot answer it")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.failure import GenerationFacts
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-.]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -25,7 +26,9 @@ class Sample:
     """One sample: as read from a file, or made in memory by ``harness eval``.
 
     ``program``, when set, is the program to grade as it is (code extraction
-    already happened once, where the sample was made).
+    already happened once, where the sample was made); ``facts``, what
+    generation knew of it (finish reason, unclosed thinking, no code), for
+    its failure mode.
     """
 
     line: int
@@ -33,6 +36,7 @@ class Sample:
     solution: str | None
     completion: str | None
     program: str | None = None
+    facts: GenerationFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,27 @@ _LINEAGE_NOTE = re.compile(
 
 
 class SampleResult(BaseModel):
-    """One sample's verdict within a task."""
+    """One sample's verdict within a task, and why it failed (``failure_mode``, see :mod:`harness.failure`)."""
 
     line: int | None = Field(default=None, description="line in the samples file (or the sample's number)")
     verdict: Verdict
     reason: str | None = Field(default=None, description="why the sample did not pass, in one line")
+    failure_mode: str | None = Field(
+        default=None,
+        description="pass, truncated, truncated_thinking, no_code, syntax_error, wrong_signature, runtime_error, "
+        "wrong_answer, timeout, memory, refused or error (records without one get it from the verdict on reading)",
+    )
+    exception: str | None = Field(default=None, description="for runtime_error: the exception's type")
+
+    @model_validator(mode="after")
+    def _mode_from_verdict(self) -> SampleResult:
+        # Records written before failure modes existed: the verdict alone decides (no generation facts).
+        if self.failure_mode is None:
+            from harness.failure import classify
+
+            found = classify(self.verdict, None)
+            self.failure_mode, self.exception = found.mode, found.exception
+        return self
 
 
 class TaskResult(BaseModel):
@@ -113,6 +129,21 @@ class GenerationInfo(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     finish_reasons: dict[str, int] = Field(default_factory=dict)
+    reasoning: str = Field(default="off", description="on: thinking prompts and the template's thinking switch")
+    thinking_switch: bool | None = Field(
+        default=None, description="enable_thinking sent to the chat template (None: the template has no switch)"
+    )
+    think_tags: list[str] = Field(default_factory=lambda: ["<think>", "</think>"])
+    extract: str = Field(default="auto", description="the --extract rule")
+    reasoning_tokens: int = Field(default=0, description="thinking tokens (part of completion_tokens)")
+    answer_tokens: int = Field(default=0, description="completion tokens that are not thinking")
+    reasoning_tokens_source: dict[str, int] = Field(
+        default_factory=dict,
+        description="samples whose thinking tokens were reported by the server, counted with the tokenizer, "
+        "or estimated from the thinking's share of the text",
+    )
+    samples_with_thinking: int = 0
+    unclosed_thinking: int = Field(default=0, description="samples whose thinking never closed")
 
 
 class RunRecord(BaseModel):
@@ -148,6 +179,9 @@ class RunRecord(BaseModel):
     skipped: list[SkippedSample] = Field(default_factory=list)
     tasks: dict[str, TaskResult]
     timings: RunTimings
+    failure_modes: dict[str, int] = Field(
+        default_factory=dict, description="failure mode -> samples (every sample counted once; see SampleResult)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +189,19 @@ class RunRecord(BaseModel):
         if isinstance(data, dict) and int(data.get("schema_version", 1) or 1) < 2:
             return migrate_v1(data)
         return data
+
+    @model_validator(mode="after")
+    def _count_modes(self) -> RunRecord:
+        if not self.failure_modes:
+            self.failure_modes = self.count_failure_modes()
+        return self
+
+    def count_failure_modes(self, task_ids: Any = None) -> dict[str, int]:
+        """Failure mode -> samples, over ``task_ids`` (None: every task)."""
+        from harness.failure import count_modes
+
+        wanted = self.tasks if task_ids is None else [t for t in task_ids if t in self.tasks]
+        return count_modes(s.failure_mode for t in wanted for s in self.tasks[t].samples)
 
     def suite_titles(self) -> dict[str, str]:
         """Suite -> column title (declared columns, else the dataset name with the suite)."""

@@ -15,6 +15,10 @@ Definitions (also in ``reports/README.md``):
   ``b`` = tasks passing in A only, ``c`` = in B only; p = min(1, 2 * P(X <= min(b, c))) with X ~ Bin(b + c, 1/2),
   computed exactly with integers (p = 1 when no task is discordant).
 * **Flipped tasks** are the discordant tasks of the McNemar table: pass->fail (A only) and fail->pass (B only).
+* **Failure modes** (``RunRecord.failure_modes``, one per sample, see ``harness.failure``) are counted over the
+  samples of the common tasks; the movement is B's count minus A's per mode ("12 more truncated, 3 fewer wrong
+  answers"). When truncation (``truncated``, ``truncated_thinking``) moved more than every other failure mode
+  together, the comparison says the change is truncation: a token limit, not the model, made the difference.
 * **Gate** (baseline A, candidate B, ``max_drop`` as a fraction, ``alpha``): a regression is
   (drop > max_drop AND McNemar p < alpha) OR (the whole (1 - alpha) bootstrap interval of B - A lies below
   -max_drop), where drop = pass@1(A) - pass@1(B). The first rule catches a clear drop that the flips make
@@ -41,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import EXIT_INCOMPLETE, HarnessError
+from harness.failure import describe_movement, movement_text
 from harness.registry import RunEntry
 from harness.store import RunRecord, TaskResult
 
@@ -165,6 +170,7 @@ class Comparison:
     only_b: list[str]
     samples_a: tuple[int, int]
     samples_b: tuple[int, int]
+    failures: FailureMovement | None = None
 
     @property
     def comparable(self) -> bool:
@@ -177,7 +183,67 @@ class Comparison:
                 "not_comparable_because": self.reasons, "tasks_only_in_a": self.only_a,
                 "tasks_only_in_b": self.only_b, "samples_per_task_a": list(self.samples_a),
                 "samples_per_task_b": list(self.samples_b),
-                "suites": {k: v.to_json() for k, v in self.suites.items()}}  # fmt: skip
+                "suites": {k: v.to_json() for k, v in self.suites.items()},
+                "failure_modes": self.failures.to_json() if self.failures else None}  # fmt: skip
+
+
+#: Failure modes that a token limit causes.
+TRUNCATION_MODES = ("truncated", "truncated_thinking")
+
+
+@dataclass
+class FailureMovement:
+    """How the failure modes moved from run A to run B, over the samples of the tasks both graded."""
+
+    a: dict[str, int]
+    b: dict[str, int]
+    #: ``[(mode, B - A)]``, biggest change first; ``pass`` left out.
+    moved: list[tuple[str, int]]
+    #: Generation settings that differ between the runs (``max_tokens``: [A, B]).
+    settings: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """``"12 more truncated, 3 fewer wrong answers"``."""
+        return movement_text(self.moved)
+
+    @property
+    def truncation(self) -> bool:
+        """Truncation moved more samples than every other failure mode together."""
+        trunc = sum(abs(d) for m, d in self.moved if m in TRUNCATION_MODES)
+        other = sum(abs(d) for m, d in self.moved if m not in TRUNCATION_MODES)
+        return trunc > 0 and trunc > other
+
+    def cause(self) -> str | None:
+        """One sentence naming a truncation change, with the token settings that differ; None otherwise."""
+        if not self.truncation:
+            return None
+        what = [f"{k} {a} vs {b}" for k, (a, b) in self.settings.items() if k in ("max_tokens", "thinking_budget")]
+        grew = sum(d for m, d in self.moved if m in TRUNCATION_MODES) > 0
+        why = f" (generation settings differ: {', '.join(what)})" if what else ""
+        return (f"the change is truncation: {'more' if grew else 'fewer'} samples of B were cut at the token "
+                f"limit{why}, not a change in the model's answers")  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data (``--json``)."""
+        return {"a": self.a, "b": self.b, "change": dict(self.moved), "summary": self.text,
+                "truncation": self.truncation, "cause": self.cause(), "settings_differ": self.settings}  # fmt: skip
+
+
+def failure_movement(ra: RunRecord, rb: RunRecord, tasks: list[str]) -> FailureMovement:
+    """Failure-mode counts of both runs over ``tasks`` and how they moved."""
+    a, b = ra.count_failure_modes(tasks), rb.count_failure_modes(tasks)
+    settings: dict[str, list[Any]] = {}
+    if ra.generation is not None and rb.generation is not None:
+        sa, sb = ra.generation.sampling, rb.generation.sampling
+        for key in sorted(set(sa) | set(sb)):
+            if key != "limit" and sa.get(key) != sb.get(key):
+                settings[key] = [sa.get(key), sb.get(key)]
+        for key in ("reasoning", "style", "extract"):
+            va, vb = getattr(ra.generation, key, None), getattr(rb.generation, key, None)
+            if va != vb:
+                settings[key] = [va, vb]
+    return FailureMovement(a=a, b=b, moved=describe_movement(a, b), settings=settings)
 
 
 def _run_json(e: RunEntry) -> dict[str, Any]:
@@ -240,7 +306,8 @@ def compare(
             fraction_changes=changes,
         )  # fmt: skip
     return Comparison(a=a, b=b, reasons=reasons, suites=out, only_a=only_a, only_b=only_b,
-                      samples_a=_n_range(ra), samples_b=_n_range(rb))  # fmt: skip
+                      samples_a=_n_range(ra), samples_b=_n_range(rb),
+                      failures=failure_movement(ra, rb, common))  # fmt: skip
 
 
 def _n_range(rec: RunRecord) -> tuple[int, int]:
@@ -286,7 +353,18 @@ def format_comparison(c: Comparison, max_list: int | None = None) -> str:
         ]  # fmt: skip
         if multi:
             lines.append(f"  tasks whose pass fraction changed: {len(s.fraction_changes)}")
+    if c.failures is not None:
+        f = c.failures
+        lines += ["", f"failure modes over the common tasks' samples (B - A): {f.text}",
+                  f"  A: {_counts(f.a)}", f"  B: {_counts(f.b)}"]  # fmt: skip
+        cause = f.cause()
+        if cause:
+            lines.append(f"  {cause}")
     return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
 
 
 def _common(c: Comparison) -> int:

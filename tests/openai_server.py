@@ -12,6 +12,11 @@ assistant prefix.  Faults can be injected to exercise a client's retries:
 * ``delay=S``: sleep S seconds before answering (longer than a client's timeout).
 * ``max_choices=K``: return at most K choices whatever ``n`` asks (llama.cpp's server returns one).
 
+Reasoning models (``reasoning=``, not a fault): ``"parser"`` answers as ``vllm serve --reasoning-parser``
+does, the engine's ``<think>...</think>`` moved out of ``content`` into ``reasoning_content``; ``"hidden"`` as
+OpenAI's o-series, the thinking dropped and only counted in ``usage.completion_tokens_details.reasoning_tokens``
+(one token per word here).  ``chat_template_kwargs.enable_thinking`` becomes the request's thinking switch.
+
 Usage::
 
     with serve(engine, fail_first=2) as url:
@@ -74,11 +79,15 @@ class OpenAIServer:
         models: Sequence[str] = ("tiny",),
         adapters: Sequence[str] = (),
         faults: Faults | None = None,
+        reasoning: str | None = None,
     ) -> None:
+        if reasoning not in (None, "parser", "hidden"):
+            raise ValueError(f"reasoning must be None, 'parser' or 'hidden', got {reasoning!r}")
         self.engine = engine
         self.models = list(models)
         self.adapters = list(adapters)
         self.faults = faults or Faults()
+        self.reasoning = reasoning
         #: Generation requests received (including the ones answered with an injected fault).
         self.received = 0
         #: (path, JSON body) of every generation request, in arrival order.
@@ -148,27 +157,46 @@ class OpenAIServer:
         chat = path.endswith("/chat/completions")
         choices = []
         kept = result.completions[: self.faults.max_choices]
+        hidden = 0
         for k, c in enumerate(kept):
             choice: dict[str, Any] = {"index": k, "finish_reason": c.finish_reason, "logprobs": None}
+            text, thinking = c.text, None
+            if self.reasoning is not None and chat:
+                thinking, text = _split_think(text)
             if chat:
-                choice["message"] = {"role": "assistant", "content": c.text}
+                choice["message"] = {"role": "assistant", "content": text}
+                if self.reasoning == "parser":
+                    choice["message"]["reasoning_content"] = thinking
+                elif thinking:
+                    hidden += len(thinking.split())
             else:
-                choice["text"] = c.text
+                choice["text"] = text
             choices.append(choice)
         prompt_tokens = result.completions[0].prompt_tokens
         completion_tokens = sum(c.completion_tokens for c in kept)
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
+        if self.reasoning == "hidden":
+            usage["completion_tokens_details"] = {"reasoning_tokens": hidden}
         return 200, {
             "id": f"cmpl-{self.received}",
             "object": "chat.completion" if chat else "text_completion",
             "created": int(time.time()),
             "model": model,
             "choices": choices,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         }
+
+
+def _split_think(text: str) -> tuple[str | None, str]:
+    """``(thinking, content)`` as vLLM's DeepSeek-R1 reasoning parser splits a reply (no think block: no
+    reasoning); a block that never closes is all reasoning."""
+    start = text.find("<think>")
+    head = text[start + len("<think>"):] if start >= 0 else text
+    end = head.find("</think>")
+    if end < 0:
+        return (head, "") if start >= 0 else (None, text)
+    return head[:end].strip("\n"), head[end + len("</think>"):].lstrip("\n")
 
 
 def _error(message: str, kind: str, code: int) -> dict[str, Any]:
@@ -192,7 +220,9 @@ def _request(path: str, body: dict[str, Any], adapter: str | None) -> Request:
         # vLLM's way to continue an assistant turn: the last message is the start of the reply.
         if body.get("continue_final_message") and messages and messages[-1].role == "assistant":
             prefix = messages.pop().content
-        return Request(messages=tuple(messages), sampling=sampling, response_prefix=prefix, adapter=adapter)
+        thinking = (body.get("chat_template_kwargs") or {}).get("enable_thinking")
+        return Request(messages=tuple(messages), sampling=sampling, response_prefix=prefix, adapter=adapter,
+                       thinking=thinking if isinstance(thinking, bool) else None)  # fmt: skip
     prompt = body["prompt"]
     if not isinstance(prompt, str):
         raise ValueError("this test server takes one string prompt")
@@ -260,8 +290,9 @@ def _handler_for(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve(
-    engine: Engine, models: Sequence[str] = ("tiny",), adapters: Sequence[str] = (), **faults: Any
+    engine: Engine, models: Sequence[str] = ("tiny",), adapters: Sequence[str] = (), reasoning: str | None = None,
+    **faults: Any,
 ) -> Iterator[BaseURL]:
     """Serve ``engine`` on loopback; yields the base URL (``url.server`` has the counters)."""
-    with OpenAIServer(engine, models, adapters, Faults(**faults)) as server:
+    with OpenAIServer(engine, models, adapters, Faults(**faults), reasoning=reasoning) as server:
         yield server.base_url

@@ -50,6 +50,8 @@ class Backend(ABC):
     cacheable: ClassVar[bool] = True
     #: Greedy samples of a model are all the same text; stored answers (replay) are not.
     dedupe_greedy: ClassVar[bool] = True
+    #: Honours ``Sampling.thinking_budget`` (``--thinking-budget``).
+    supports_thinking_budget: ClassVar[bool] = False
 
     def __init__(self, identifier: str, options: BackendOptions) -> None:
         self.identifier = identifier
@@ -71,8 +73,85 @@ class Backend(ABC):
         """Settings for the run record (backend options, device)."""
         return self.options.model_dump(mode="json", exclude={"api_key"})
 
+    # -- reasoning models: backends with a tokenizer (``self.tokenizer``) answer from its chat template --
+
+    def thinking_switch(self) -> bool:
+        """Whether the chat template has a thinking switch (``enable_thinking``) that requests can set."""
+        tokenizer = getattr(self, "tokenizer", None)
+        return tokenizer is not None and chat_thinking(tokenizer)[0]
+
+    def thinks_by_default(self) -> bool:
+        """Whether the model thinks unless told not to (``--reasoning auto``): its template's default."""
+        tokenizer = getattr(self, "tokenizer", None)
+        return tokenizer is not None and chat_thinking(tokenizer)[1]
+
+    def opens_thinking(self, request: Request, open_tag: str) -> bool:
+        """Whether the rendered prompt itself opens the thinking (the reply then starts inside it)."""
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None or request.messages is None or not getattr(tokenizer, "chat_template", None):
+            return False
+        try:
+            text = render_chat(tokenizer, request) + request.response_prefix
+        except Exception:  # noqa: BLE001 - a template that fails here fails with its own message in run()
+            return False
+        return text.rstrip().endswith(open_tag)
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of ``text`` in the model's tokenizer (thinking split from the text); None: no tokenizer."""
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None:
+            return None
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the model or connections."""
+
+
+def render_chat(tokenizer: Any, request: Request) -> str:
+    """The chat template applied to a request's messages, with its thinking switch where it has one."""
+    kwargs: dict[str, Any] = {}
+    if request.thinking is not None and chat_thinking(tokenizer)[0]:
+        kwargs["enable_thinking"] = request.thinking
+    return tokenizer.apply_chat_template(
+        [{"role": m.role, "content": m.content} for m in request.messages or ()],
+        tokenize=False,
+        add_generation_prompt=True,
+        **kwargs,
+    )
+
+
+_PROBE = [{"role": "user", "content": "x"}]
+
+
+def chat_thinking(tokenizer: Any) -> tuple[bool, bool]:
+    """``(switch, default_on)`` of a tokenizer's chat template.
+
+    ``switch``: the template reads ``enable_thinking`` and renders differently with it on and off (Qwen3).
+    ``default_on``: without the switch set, the model thinks: the default renders as "on" does (Qwen3), or
+    the generation prompt itself opens a think block (DeepSeek-R1 and QwQ templates).
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if not isinstance(template, str) or not template:
+        return False, False
+    cached = getattr(tokenizer, "_harness_thinking", None)
+    if cached is not None and cached[0] == template:
+        return cached[1]
+    try:
+        default = tokenizer.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=True)
+        if "enable_thinking" in template:
+            on = tokenizer.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=True, enable_thinking=True)
+            off = tokenizer.apply_chat_template(_PROBE, tokenize=False, add_generation_prompt=True,
+                                                enable_thinking=False)  # fmt: skip
+            found = (on != off, on != off and default == on)
+        else:
+            found = (False, default.rstrip().endswith("<think>"))
+    except Exception:  # noqa: BLE001 - a template that cannot render a probe has no usable switch
+        found = (False, False)
+    try:
+        tokenizer._harness_thinking = (template, found)
+    except AttributeError:
+        pass
+    return found
 
 
 def backend_names() -> list[str]:

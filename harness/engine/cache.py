@@ -41,9 +41,18 @@ def sample_key(identity: str, request: Request, index: int) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _checksum(text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> str:
-    doc = json.dumps([text, finish, prompt_tokens, completion_tokens], ensure_ascii=False)
+def _checksum(text: str, finish: str, prompt_tokens: int, completion_tokens: int, extra: str | None = None) -> str:
+    # ``extra`` joins the checksum only when present, so entries written before it existed still verify.
+    fields: list[Any] = [text, finish, prompt_tokens, completion_tokens] + ([extra] if extra is not None else [])
+    doc = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(doc.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _extra(c: Completion) -> str | None:
+    """A reasoning model's separate reasoning and its token count, as JSON (None when there is neither)."""
+    if c.reasoning is None and c.reasoning_tokens is None:
+        return None
+    return json.dumps({"reasoning": c.reasoning, "reasoning_tokens": c.reasoning_tokens}, ensure_ascii=False)
 
 
 class ResponseCache:
@@ -62,8 +71,11 @@ class ResponseCache:
             )
             self._db.execute("CREATE TABLE IF NOT EXISTS file_hashes (path TEXT, size INTEGER, mtime_ns INTEGER,"
                              " sha256 TEXT, PRIMARY KEY (path, size, mtime_ns))")  # fmt: skip
-            if "checksum" not in {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
+            if "checksum" not in columns:
                 self._db.execute("ALTER TABLE samples ADD COLUMN checksum TEXT")
+            if "extra" not in columns:  # reasoning_content and reasoning token counts (reasoning models)
+                self._db.execute("ALTER TABLE samples ADD COLUMN extra TEXT")
             self._db.commit()
         except sqlite3.DatabaseError as exc:
             raise HarnessError(
@@ -83,15 +95,17 @@ class ResponseCache:
                 chunk = keys[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    "SELECT key, text, finish, prompt_tokens, completion_tokens, checksum FROM samples "
+                    "SELECT key, text, finish, prompt_tokens, completion_tokens, checksum, extra FROM samples "
                     f"WHERE key IN ({marks})",
                     chunk,
                 )
-                for key, text, finish, ptok, ctok, checksum in rows:
-                    if checksum is not None and checksum != _checksum(text, finish, ptok, ctok):
+                for key, text, finish, ptok, ctok, checksum, extra in rows:
+                    if checksum is not None and checksum != _checksum(text, finish, ptok, ctok, extra):
                         damaged += 1  # a damaged entry is generated again, never used
                         continue
-                    found[key] = Completion(text, finish, ptok, ctok, cached=True)
+                    more = json.loads(extra) if extra else {}
+                    found[key] = Completion(text, finish, ptok, ctok, cached=True, reasoning=more.get("reasoning"),
+                                            reasoning_tokens=more.get("reasoning_tokens"))  # fmt: skip
         if damaged:
             print(f"warning: {damaged} entries of the response cache {self.path} failed their checksum; "
                   "those samples are generated again", file=sys.stderr)  # fmt: skip
@@ -103,11 +117,12 @@ class ResponseCache:
             return
         with self._lock:
             c = completion
+            extra = _extra(c)
             self._db.execute(
-                "INSERT OR REPLACE INTO samples (key, text, finish, prompt_tokens, completion_tokens, created, checksum)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO samples (key, text, finish, prompt_tokens, completion_tokens, created, checksum,"
+                " extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, time.time(),
-                 _checksum(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)),
+                 _checksum(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, extra), extra),
             )  # fmt: skip
             # Committed at once (WAL with synchronous=NORMAL: no fsync per commit): a sample costs far
             # more to generate than to commit, and a killed run must keep every finished one.

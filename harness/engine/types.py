@@ -21,6 +21,10 @@ class Sampling:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    #: Thinking tokens after which the backend closes the thinking for the model (``--thinking-budget``).
+    thinking_budget: int | None = None
+    #: What closes the thinking when the budget runs out (the model's close tag).
+    thinking_end: str = "</think>"
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -33,6 +37,8 @@ class Sampling:
             raise HarnessError(f"max_tokens must be at least 1, got {self.max_tokens}")
         if isinstance(self.stop, (str, list)):
             object.__setattr__(self, "stop", (self.stop,) if isinstance(self.stop, str) else tuple(self.stop))
+        if self.thinking_budget is not None and self.thinking_budget < 1:
+            raise HarnessError(f"thinking_budget must be at least 1, got {self.thinking_budget}")
 
     @property
     def greedy(self) -> bool:
@@ -48,13 +54,16 @@ class Sampling:
 
     def key_fields(self) -> dict[str, Any]:
         """What of these settings changes a sample (``n`` does not: each sample is keyed by its index)."""
-        return {
+        fields = {
             "temperature": self.temperature,
             "top_p": self.top_p if not self.greedy else 1.0,
             "max_tokens": self.max_tokens,
             "stop": list(self.stop),
             "seed": self.seed if not self.greedy else None,
         }
+        if self.thinking_budget is not None:  # only then: keys of runs without a budget stay what they were
+            fields["thinking_budget"] = [self.thinking_budget, self.thinking_end]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ class Request:
     completions hold only the generated text after it.  ``task_id`` names
     the benchmark task for backends that answer by task (replay, oracle) and
     never enters the cache key, nor does ``benchmark``.  ``adapter`` selects a LoRA adapter on
-    backends that serve several from one base model.
+    backends that serve several from one base model.  ``thinking`` is the chat
+    template's thinking switch (``enable_thinking``); None leaves the template's
+    default.
     """
 
     prompt: str | None = None
@@ -84,6 +95,7 @@ class Request:
     task_id: str | None = None
     benchmark: str | None = None
     adapter: str | None = None
+    thinking: bool | None = None
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (self.messages is None):
@@ -107,12 +119,18 @@ class Request:
             body = {"prompt": self.prompt}
         body["response_prefix"] = self.response_prefix
         body["adapter"] = self.adapter
+        if self.thinking is not None:  # only when set: requests without it keep their cache keys
+            body["thinking"] = self.thinking
         return body
 
 
 @dataclass
 class Completion:
-    """One generated sample."""
+    """One generated sample.
+
+    ``completion_tokens`` counts every generated token, thinking included (as OpenAI's ``usage`` does);
+    ``reasoning_tokens`` is the thinking's share where the backend reports it (None: not reported).
+    """
 
     text: str
     finish_reason: str = "stop"
@@ -121,6 +139,11 @@ class Completion:
     cached: bool = False
     #: For replay/oracle: which samples-file field the text is ("solution" or "completion").
     sample_field: str | None = None
+    #: A server's reasoning beside the content (``reasoning_content``); None: none was sent.
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    #: For replay of ``generations.jsonl``: the response prefix the stored text continues.
+    response_prefix: str | None = None
 
 
 @dataclass

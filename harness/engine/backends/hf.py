@@ -7,7 +7,10 @@ cut before the stop (as vLLM and OpenAI servers return it).  With a seed,
 torch's generator is seeded from the first sample of each batch, so the same
 batch gives the same draws; the response cache makes reruns identical in any
 case.  LoRA adapters (peft) are loaded onto the one base model and switched per
-batch.
+batch.  The chat template's thinking switch is set per request, and a thinking
+budget closes the thinking for the model: once a row has generated that many
+tokens inside an open think block, the close tag's tokens are forced (the way
+Qwen3's documentation budgets thinking), so the answer still gets written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.engine.base import Backend, BackendOptions, Emit, require
+from harness.engine.base import Backend, BackendOptions, Emit, render_chat, require
 from harness.engine.types import Completion, Job, Request, Sampling
 from harness.errors import HarnessError
 
@@ -39,6 +42,7 @@ class HFBackend(Backend):
 
     name = "hf"
     Options = HFOptions
+    supports_thinking_budget = True
 
     def __init__(self, identifier: str, options: BackendOptions) -> None:
         super().__init__(identifier, options)
@@ -124,12 +128,7 @@ class HFBackend(Backend):
             return (request.prompt or "") + request.response_prefix, False
         if not getattr(self.tokenizer, "chat_template", None):
             raise HarnessError(f"model {self.identifier} has no chat template; use --style base")
-        text = self.tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in request.messages],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        return text + request.response_prefix, True
+        return render_chat(self.tokenizer, request) + request.response_prefix, True
 
     def run(self, jobs: Sequence[Job], emit: Emit) -> None:
         """Group by sampling settings and adapter, sort by length, generate batch by batch."""
@@ -182,6 +181,8 @@ class HFBackend(Backend):
                 torch.manual_seed(seed)
         if sampling.stop:
             kwargs["stopping_criteria"] = [_StopOnText(self.tokenizer, sampling.stop, prompt_len, torch)]
+        if sampling.thinking_budget is not None:
+            kwargs["logits_processor"] = [_ThinkingBudget(self.tokenizer, sampling, prompt_len, texts)]
         with torch.inference_mode(), ctx:
             out = self.model.generate(**enc, **kwargs)
         prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()
@@ -232,6 +233,41 @@ def _until_eos(row: list[int], eos: list[int], pad: int | None) -> tuple[list[in
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:
     positions = [p for p in (text.find(s) for s in stops if s) if p >= 0]
     return min(positions) if positions else None
+
+
+class _ThinkingBudget:
+    """Forces the close tag once a row has thought for ``thinking_budget`` tokens without closing.
+
+    A row counts as thinking when its prompt ends with an open tag or its text so far holds one; the decision
+    is taken once, when the budget is reached, by decoding the row (cheap: once per row).
+    """
+
+    OPEN_TAGS = ("<think>", "<thinking>", "<reasoning>")
+
+    def __init__(self, tokenizer: Any, sampling: Sampling, prompt_len: int, prompts: Sequence[str]) -> None:
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        self.budget, self.end = int(sampling.thinking_budget or 0), sampling.thinking_end
+        self.end_ids: list[int] = tokenizer.encode("\n" + self.end + "\n\n", add_special_tokens=False)
+        self.opened = [p.rstrip().endswith(self.OPEN_TAGS) for p in prompts]
+        self.forcing: list[bool] | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        k = input_ids.shape[1] - self.prompt_len - self.budget
+        if k < 0 or not self.end_ids:
+            return scores
+        if self.forcing is None:
+            texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=False)
+            self.forcing = [
+                (opened or any(tag in t for tag in self.OPEN_TAGS)) and self.end not in t
+                for opened, t in zip(self.opened, texts)
+            ]
+        if k >= len(self.end_ids):
+            return scores
+        for row, force in enumerate(self.forcing):
+            if force:
+                scores[row, :] = float("-inf")
+                scores[row, self.end_ids[k]] = 0.0
+        return scores
 
 
 class _StopOnText:

@@ -33,7 +33,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -51,6 +51,9 @@ BASE_URL_HINT = "--base-url URL"
 MAX_DELAY_S = 60.0
 #: 4xx statuses worth retrying (a request timeout, rate limiting); every 5xx is retried too.
 _RETRY_STATUSES = frozenset({408, 429})
+#: Stop strings a request may carry: vLLM's server (``VLLM_MAX_STOP_STRINGS``) and OpenAI's API refuse more
+#: with HTTP 400; the rest are applied to the returned text here, as the hf backend applies them all.
+MAX_SERVER_STOPS = 4
 
 
 class OpenAIOptions(BackendOptions):
@@ -68,6 +71,9 @@ class OpenAIOptions(BackendOptions):
     endpoint: Literal["auto", "completions", "chat"] = "auto"
     #: A label for what the server serves (its weights cannot be hashed from here); part of the cache key.
     revision: str | None = None
+    #: The server's chat template reads ``enable_thinking`` (Qwen3 on vLLM or SGLang): ``--reasoning on/off`` is
+    #: sent as ``chat_template_kwargs``.  Off by default: the OpenAI API itself refuses the field.
+    thinking_switch: bool = False
 
 
 def resolve_base_urls(value: list[str] | str | None) -> list[str]:
@@ -191,6 +197,10 @@ class OpenAIBackend(Backend):
         """Options with the base URLs actually used."""
         return {**super().describe(), "base_url": list(self.urls)}
 
+    def thinking_switch(self) -> bool:
+        """Whether requests may set the server's template switch (``--engine-arg thinking_switch=true``)."""
+        return self.opts.thinking_switch
+
     def close(self) -> None:
         """Close the HTTP connection pools."""
         for server in self._balancer.servers:
@@ -272,7 +282,7 @@ class OpenAIBackend(Backend):
             if abort.is_set():
                 raise _Aborted
             response, url = self._send(call.request, len(remaining), call.seed, chat, abort)
-            completions = _completions(response, chat, url)
+            completions = _cut_at_stops(_completions(response, chat, url), call.request.sampling.stop)
             # llama.cpp's server, for one, ignores n and returns a single choice.
             for index, completion in zip(remaining, completions):
                 yield call.job, index, completion
@@ -293,7 +303,7 @@ class OpenAIBackend(Backend):
             "max_tokens": sampling.max_tokens,
         }
         if sampling.stop:
-            kwargs["stop"] = list(sampling.stop)
+            kwargs["stop"] = list(sampling.stop)[:MAX_SERVER_STOPS]
         if seed is not None:
             kwargs["seed"] = seed
         if not chat:
@@ -302,9 +312,15 @@ class OpenAIBackend(Backend):
             messages = [{"role": m.role, "content": m.content} for m in request.messages]
         else:
             messages = [{"role": "user", "content": request.prompt or ""}]
+        extra: dict[str, Any] = {}
         if request.response_prefix:
             messages.append({"role": "assistant", "content": request.response_prefix})
-            kwargs["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+            extra.update(continue_final_message=True, add_generation_prompt=False)
+        if request.thinking is not None and self.opts.thinking_switch:
+            # vLLM and SGLang pass these to the chat template (Qwen3's enable_thinking).
+            extra["chat_template_kwargs"] = {"enable_thinking": request.thinking}
+        if extra:
+            kwargs["extra_body"] = extra
         return client.chat.completions.create(messages=messages, **kwargs)
 
     def _send(self, request: Request, n: int, seed: int | None, chat: bool, abort: threading.Event) -> tuple[Any, str]:
@@ -438,16 +454,36 @@ def _completions(response: Any, chat: bool, url: str) -> list[Completion]:
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     # Servers report completion tokens for all choices together: share them out so the sum stays right.
     share, extra = divmod(int(getattr(usage, "completion_tokens", 0) or 0), len(choices))
+    # Hidden reasoning (OpenAI's o-series) is only a count, inside the completion tokens; shared out the same way.
+    hidden = getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", None)
+    r_share, r_extra = divmod(int(hidden), len(choices)) if isinstance(hidden, int) else (0, 0)
     completions = []
     for k, choice in enumerate(choices):
+        reasoning = None
         if chat:
             message = getattr(choice, "message", None)
             text = getattr(message, "content", None) or ""
+            # vllm serve --reasoning-parser, SGLang and DeepSeek's API: reasoning_content; newer servers: reasoning.
+            found = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+            reasoning = found if isinstance(found, str) and found else None
         else:
             text = getattr(choice, "text", None) or ""
         # Every sample saw the whole prompt, as on the other backends.
-        completions.append(Completion(text, _finish(choice.finish_reason), prompt_tokens, share + (k < extra)))
+        completions.append(Completion(text, _finish(choice.finish_reason), prompt_tokens, share + (k < extra),
+                                      reasoning=reasoning,
+                                      reasoning_tokens=r_share + (k < r_extra) if isinstance(hidden, int) else None))
     return completions
+
+
+def _cut_at_stops(completions: list[Completion], stops: Sequence[str]) -> list[Completion]:
+    """Each text cut before its first stop string (the server saw only the first ``MAX_SERVER_STOPS``)."""
+    if len(stops) <= MAX_SERVER_STOPS:
+        return completions
+    out = []
+    for c in completions:
+        cuts = [p for p in (c.text.find(s) for s in stops if s) if p >= 0]
+        out.append(replace(c, text=c.text[: min(cuts)], finish_reason="stop") if cuts else c)
+    return out
 
 
 def _finish(reason: str | None) -> str:

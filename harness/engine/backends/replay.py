@@ -6,6 +6,12 @@ task is the task's ``i``-th line.  Lines that carry a ``prompt`` (or chat
 ``messages``) and a ``completion`` instead answer any request with that exact
 text, which makes scripted whole-pipeline tests possible.  Nothing is cached:
 the file is the cache.
+
+A line with ``task_id`` and ``text`` is a raw model reply (the shape of
+``harness eval``'s ``generations.jsonl``): its code is extracted as a fresh
+reply's would be, and its ``finish_reason``, ``reasoning_content``, token
+counts and ``response_prefix`` are replayed with it, so a reasoning model's
+stored replies (thinking, truncation) are graded as they were generated.
 """
 
 from __future__ import annotations
@@ -46,7 +52,9 @@ class ReplayBackend(Backend):
         self.path = Path(identifier).expanduser()
         if not self.path.is_file():
             raise HarnessError(f"replay file {self.path} does not exist; pass replay:PATH to a samples .jsonl file")
-        self.by_task: dict[str, list[tuple[str, str]]] = {}
+        self.by_task: dict[str, list[tuple[str | None, str]]] = {}
+        #: Raw replies (``text`` lines): what else they carry, by (task, index in the task's list).
+        self.meta: dict[tuple[str, int], dict[str, Any]] = {}
         self.by_prompt: dict[str, list[str]] = {}
         with self.path.open(encoding="utf-8", errors="replace") as f:
             for lineno, raw in enumerate(f, start=1):
@@ -64,12 +72,17 @@ class ReplayBackend(Backend):
             raise HarnessError(f"{where} is not valid JSON ({exc.msg}); fix or remove the line") from None
         if not isinstance(row, dict):
             raise HarnessError(f"{where} is not a JSON object")
+        if isinstance(row.get("task_id"), str) and isinstance(row.get("text"), str):
+            entries = self.by_task.setdefault(row["task_id"], [])
+            self.meta[(row["task_id"], len(entries))] = _reply_meta(where, row)
+            entries.append((None, row["text"]))
+            return
         if isinstance(row.get("task_id"), str):
             for field in ("solution", "completion"):
                 if isinstance(row.get(field), str):
                     self.by_task.setdefault(row["task_id"], []).append((field, row[field]))
                     return
-            raise HarnessError(f"{where}: task {row['task_id']} has no string 'solution' or 'completion'")
+            raise HarnessError(f"{where}: task {row['task_id']} has no string 'solution', 'completion' or 'text'")
         if ("prompt" in row or "messages" in row) and isinstance(row.get("completion"), str):
             try:
                 request = Request(
@@ -115,4 +128,35 @@ class ReplayBackend(Backend):
                         f"requested; lower --n to {len(entries)} (or --engine-arg cycle=true)"
                     )
                 field, text = entries[i % len(entries)]
-                emit(j, i, Completion(text, "replay", 0, 0, sample_field=field))
+                meta = self.meta.get((req.task_id or "", i % len(entries))) if field is None else None
+                if meta is not None:
+                    emit(j, i, Completion(text, **meta))
+                else:
+                    emit(j, i, Completion(text, "replay", 0, 0, sample_field=field))
+
+
+#: Finish reasons a stored reply may carry (what the backends write in ``generations.jsonl``).
+_FINISH = ("stop", "length", "error")
+
+
+def _reply_meta(where: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Completion fields of a stored raw reply, checked (a wrong type names the line and the field)."""
+    finish = row.get("finish_reason", "stop")
+    if finish not in _FINISH:
+        raise HarnessError(f"{where}: finish_reason {finish!r} is not one of {', '.join(_FINISH)}")
+    meta: dict[str, Any] = {"finish_reason": finish}
+    for key in ("prompt_tokens", "completion_tokens", "reasoning_tokens"):
+        value = row.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise HarnessError(f"{where}: {key} must be a whole number >= 0, got {value!r}")
+        meta[key] = value
+    for key, name in (("reasoning_content", "reasoning"), ("response_prefix", "response_prefix")):
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            raise HarnessError(f"{where}: {key} must be a string, got {type(value).__name__}")
+        if value is not None:
+            meta[name] = value
+    meta.setdefault("response_prefix", "")
+    return meta
