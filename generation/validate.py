@@ -2,11 +2,22 @@
 
 A response (as the I->R stage stored it) is the ``[Response]`` text, then a
 ``[Tests]`` section.  The code is the response part's ```python block(s),
-the tests are the tests part's; a response lacking either, whose code does
-not parse, or whose tests assert nothing never reaches the sandbox and is
-counted by that reason.  The rest run as one program each (code, then
-tests) in the sandbox, with ``ValidateConfig.timeout`` seconds of CPU, its
-memory cap, in parallel.  Of the passing responses of an instruction one is
+the tests are the tests part's.  Responses whose tests cannot prove anything
+never reach the sandbox and are counted by their reason (see
+:mod:`generation.instrument`): empty, no code, no tests, a syntax error, no
+asserts, an exit in the code, an assert a ``try`` swallows, asserts on
+nothing the code defines (tautology), asserts only under a constant-false
+condition.  The rest run in the sandbox, with ``ValidateConfig.timeout``
+seconds of CPU, its memory cap, in parallel, through the trusted runner
+(:mod:`generation.validate_prelude`): code, then the instrumented tests, then
+the tests nothing called, and a trailer carrying a per-run nonce.  A
+response passes only when the runner's trailer says every phase finished,
+no assert failed (even one something caught), no thread raised, and at least
+one executed assert referred to the code; otherwise it is ``fail``,
+``timeout``, ``tests_not_run`` or ``swallowed_assert``.  Each row of
+``validate.jsonl`` (and of ``validate.removed.jsonl``) records every
+response's outcome and a one-line reason (``response_outcomes``,
+``response_reasons``).  Of the passing responses of an instruction one is
 chosen at random with a seed derived from ``PipelineConfig.seed`` and the
 key (recorded in the row with how many passed out of how many sampled); an
 instruction with none is removed.
@@ -15,23 +26,33 @@ instruction with none is removed.
 from __future__ import annotations
 
 import ast
+import functools
 import random
 import re
+import secrets
 import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from generation import instrument
 from generation.core import Context, Funnel, StageFiles, stage_input
 from generation.instruct import carried, derive_seed, pending, read_rows, stage_funnel
 
 #: Instructions whose responses go to the sandbox together (then the batch's rows are appended).
 ROWS_PER_BATCH = 64
 PYTHON_FENCES = ("python", "py", "python3", "")
-#: Per-response outcomes, in report order; the first five are decided without running anything.
-OUTCOMES = ("empty", "no_code", "no_tests", "syntax_error", "no_asserts", "pass", "fail", "timeout")
+#: Per-response outcomes, in report order; the first nine are decided without running anything.
+OUTCOMES = ("empty", "no_code", "no_tests", "syntax_error", "no_asserts", "exit_in_code", "swallowed_assert",
+            "tautology", "dead_tests", "tests_not_run", "pass", "fail", "timeout")  # fmt: skip
+#: Outcomes of responses that reached the sandbox.
+RAN = frozenset({"tests_not_run", "swallowed_assert", "pass", "fail", "timeout"})
+#: Outcomes of responses with code and tests that parse (a removed instruction had a response the checks refused).
+CHECKED = RAN | {"exit_in_code", "swallowed_assert", "tautology", "dead_tests"}
+_VERDICTS = {"ok": "pass", "not_run": "tests_not_run", "swallowed": "swallowed_assert", "fail": "fail"}
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.DOTALL | re.MULTILINE)
 _TESTS_MARK = re.compile(r"^[ \t]*\[Tests\][ \t]*$", re.MULTILINE)
@@ -60,23 +81,34 @@ class Extracted:
     code: str
     test_code: str
     problem: str | None  # an outcome from OUTCOMES that makes running pointless; None: run it
+    detail: str = ""  # one line: why the outcome (static, or after the run)
+    analysis: instrument.Analysis | None = None  # the static checks and the instrumented tests
 
     @property
     def program(self) -> str:
-        """Code, then tests: what the sandbox runs."""
+        """Code, then tests, as the response wrote them (the sandbox runs :meth:`job_program` instead)."""
         return f"{self.code}\n\n\n{self.test_code}\n"
 
+    def job_program(self, nonce: str) -> str:
+        """The sandbox program: one call of the trusted runner with the code, the instrumented tests and a nonce."""
+        assert self.analysis is not None
+        from generation.validate_prelude import RUN_NAME
 
-def _has_assert(tree: ast.AST) -> bool:
-    return any(isinstance(node, ast.Assert) for node in ast.walk(tree))
+        return f"{RUN_NAME}({nonce!r}, {self.code!r}, {self.analysis.tests!r}, {self.analysis.meta()!r})\n"
+
+
+_STATIC_DETAIL = {"empty": "the response is empty", "no_code": "no closed ```python block before [Tests]",
+                  "no_tests": "no [Tests] section with a closed ```python block",
+                  "syntax_error": "the code or the tests do not parse"}  # fmt: skip
 
 
 def extract(text: str) -> Extracted:
-    """Split a response into its code and tests and say whether it can run."""
+    """Split a response into its code and tests and say whether it can run (and why not)."""
     response, tests = split_response(text or "")
     code = fenced_code(response)
     test_code = fenced_code(tests) if tests is not None else ""
     problem: str | None = None
+    analysis = None
     if not (text or "").strip():
         problem = "empty"
     elif not code:
@@ -85,37 +117,88 @@ def extract(text: str) -> Extracted:
         problem = "no_tests"
     else:
         try:
-            ast.parse(code)
+            code_tree = ast.parse(code)
             tree = ast.parse(test_code)
-        except (SyntaxError, ValueError):  # ValueError: null bytes
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: null bytes
             problem = "syntax_error"
         else:
-            if not _has_assert(tree):
-                problem = "no_asserts"
-    return Extracted(response, tests or "", code, test_code, problem)
+            try:
+                analysis = instrument.analyse(code_tree, tree)
+            except RecursionError:  # absurdly nested code: Python could not compile it either
+                problem = "syntax_error"
+            else:
+                problem = analysis.problem
+    detail = analysis.detail if analysis is not None else _STATIC_DETAIL.get(problem or "", "")
+    return Extracted(response, tests or "", code, test_code, problem, detail, analysis)
 
 
-def run_programs(sandbox: Any, programs: Sequence[str], timeout: float) -> list[str]:
-    """Run each program in the sandbox; its outcome (``pass``, ``fail``, ``timeout``) in order.
+@functools.lru_cache(maxsize=1)
+def runner_prelude() -> str:
+    """The trusted runner's source (the sandbox compiles it once per worker)."""
+    return (Path(__file__).with_name("validate_prelude.py")).read_text(encoding="utf-8")
 
-    Identical programs (frequent when samples agree) run once.
+
+def judge(result: Any, nonce: str) -> tuple[str, str]:
+    """``(outcome, reason)`` of one sandbox result: only the runner's trailer with this run's nonce can pass."""
+    if result.status == "timeout":
+        return "timeout", "the CPU or wall-clock limit ran out"
+    error = result.error or ""
+    mark = f"SystemExit: {instrument_trailer(nonce)}"
+    if result.status == "fail" and error.startswith(mark):
+        verdict, _, rest = error[len(mark) :].partition(" ")
+        executed, _, rest = rest.partition(" ")
+        relevant, _, detail = rest.partition(" ")
+        outcome = _VERDICTS.get(verdict, "fail")
+        if outcome == "pass":
+            return "pass", f"{relevant} asserts on the code ran ({executed} in all)"
+        return outcome, detail
+    if result.status == "pass":
+        # the program ended "cleanly" without the runner's trailer: the runner never finished
+        return "tests_not_run", "the program ended without the runner's trailer"
+    if error.startswith("crashed") and error.endswith("(exit code 0)"):
+        return "tests_not_run", "the program exited with status 0 (os._exit) before the tests finished"
+    last = [ln for ln in error.strip().splitlines() if ln.strip()]
+    return "fail", (last[-1].strip() if last else "failed")[:300]
+
+
+def instrument_trailer(nonce: str) -> str:
+    """The start of the runner's trailer for ``nonce``."""
+    from generation.validate_prelude import TRAILER
+
+    return f"{TRAILER}{nonce} "
+
+
+def run_checked(sandbox: Any, items: Sequence[Extracted], timeout: float) -> list[tuple[str, str]]:
+    """Run each checked response through the trusted runner; ``(outcome, reason)`` in order.
+
+    Identical responses (frequent when samples agree) run once; every run has a nonce of its own.
     """
     from harness.execution import ScriptJob
 
-    unique = list(dict.fromkeys(programs))
-    results = sandbox.run_scripts([ScriptJob(p, cpu_limit=timeout) for p in unique]) if unique else []
-    status = {p: r.status for p, r in zip(unique, results)}
-    return [status[p] for p in programs]
+    unique = list(dict.fromkeys((e.code, e.analysis.tests) for e in items if e.analysis is not None))
+    first = {key: k for k, key in enumerate(unique)}
+    lead = {}
+    for e in items:
+        assert e.analysis is not None
+        lead.setdefault((e.code, e.analysis.tests), e)
+    nonces = [secrets.token_hex(12) for _ in unique]
+    prelude = runner_prelude()
+    jobs = [ScriptJob(lead[key].job_program(nonce), cpu_limit=timeout, prelude=prelude)
+            for key, nonce in zip(unique, nonces)]  # fmt: skip
+    results = sandbox.run_scripts(jobs) if jobs else []
+    judged = [judge(r, n) for r, n in zip(results, nonces)]
+    return [judged[first[(e.code, e.analysis.tests)]] for e in items]  # type: ignore[union-attr]
 
 
 def validate_texts(sandbox: Any, texts: Sequence[str], timeout: float) -> tuple[list[Extracted], list[str]]:
-    """Extract and run every response; returns the extractions and one outcome (from OUTCOMES) per response."""
+    """Extract and run every response; returns the extractions (``detail`` says why) and one outcome each."""
     extracted = [extract(t) for t in texts]
     runnable = [k for k, e in enumerate(extracted) if e.problem is None]
-    ran = run_programs(sandbox, [extracted[k].program for k in runnable], timeout)
+    ran = run_checked(sandbox, [extracted[k] for k in runnable], timeout)
     outcomes = [e.problem or "" for e in extracted]
-    for k, status in zip(runnable, ran):
+    for k, (status, why) in zip(runnable, ran):
         outcomes[k] = status
+        extracted[k].detail = why
     return extracted, outcomes
 
 
@@ -123,17 +206,19 @@ def _decide(ctx: Context, row: dict[str, Any], extracted: list[Extracted],
             outcomes: list[str]) -> tuple[dict[str, Any] | None, tuple[str, str, dict[str, Any]] | None]:  # fmt: skip
     counts = dict(Counter(outcomes))
     passing = [k for k, o in enumerate(outcomes) if o == "pass"]
+    # every response's outcome and why, so a user sees what the model tried
+    each = {"response_outcomes": list(outcomes), "response_reasons": [e.detail for e in extracted]}
     if not passing:
-        ran = any(o in ("pass", "fail", "timeout") for o in outcomes)
-        reason = "no_passing_response" if ran else "no_code_or_tests"
-        return None, (row["key"], reason, {"outcomes": counts, "sampled": len(outcomes)})
+        checked = any(o in CHECKED for o in outcomes)
+        reason = "no_passing_response" if checked else "no_code_or_tests"
+        return None, (row["key"], reason, {"outcomes": counts, "sampled": len(outcomes), **each})
     choice_seed = derive_seed(ctx.config.seed, "validate", row["key"])
     chosen = random.Random(choice_seed).choice(passing)
     e = extracted[chosen]
     base = {k: v for k, v in carried(row).items() if k != "responses"}
     return {**base, "response": e.response, "tests": e.tests, "code": e.code, "test_code": e.test_code,
             "passed": len(passing), "sampled": len(outcomes), "passed_indices": passing, "chosen": chosen,
-            "choice_seed": choice_seed, "outcomes": counts}, None  # fmt: skip
+            "choice_seed": choice_seed, "outcomes": counts, **each}, None  # fmt: skip
 
 
 def run(ctx: Context) -> Funnel:
