@@ -250,7 +250,8 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
     ev.add_argument("--n", type=positive_int, default=1, help="samples per task (default 1)")
     ev.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     ev.add_argument("--top-p", type=float, default=1.0)
-    ev.add_argument("--max-tokens", type=positive_int, default=768, help="new tokens per sample (default 768)")
+    ev.add_argument("--max-tokens", type=positive_int, default=None,
+                    help="new tokens per sample, thinking included (default 768; 32000 with reasoning on)")
     ev.add_argument("--seed", type=int, help="sampling seed (per-sample seeds derive from it)")
     ev.add_argument("--style", choices=["auto", "base", "instruct"], default="auto",
                     help="base: continue the benchmark prompt; instruct: chat template + response prefix; "
@@ -282,7 +283,9 @@ def _eval(args: argparse.Namespace) -> int:
     output = args.output or Path("runs") / _slug(args.model)
     settings = EvalSettings(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             seed=args.seed, style=args.style, limit=args.limit, system=args.system,
-                            test_details=args.test_details, use_verdict_cache=not args.no_verdict_cache)  # fmt: skip
+                            test_details=args.test_details, use_verdict_cache=not args.no_verdict_cache,
+                            reasoning=args.reasoning, thinking_budget=args.thinking_budget,
+                            think_tags=args.think_tags, extract=args.extract)  # fmt: skip
     eval_model(args.model, benches, output, settings, engine_options=options, use_cache=not args.no_cache,
                cache_dir=args.cache_dir, data_dir=args.data_dir, parallel=args.parallel,
                sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
@@ -294,6 +297,15 @@ def _slug(spec: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "_", spec.replace("/", "__")).strip("_") or "model"
+    ev.add_argument("--reasoning", choices=["auto", "off", "on"], default="auto",
+                    help="thinking models: on sets the chat template's thinking switch and drops the response "
+                    "prefix; off sets the switch off; auto (default): the model's own default")
+    ev.add_argument("--thinking-budget", type=positive_int, metavar="T",
+                    help="close the thinking after T tokens (hf backend); --max-tokens caps the whole reply")
+    ev.add_argument("--think-tags", metavar="OPEN,CLOSE", help="the model's think tags (default <think>,</think>)")
+    ev.add_argument("--extract", choices=["auto", "official", "evalplus", "lcb", "prefix", "raw"], default="auto",
+                    help="code extraction rule (default auto: each benchmark's official rule for a reply; the "
+                    "response-prefix rule when the reply continues a prefix)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
