@@ -20,6 +20,7 @@ from harness.benchmark import Benchmark, GradeOptions, Verdict
 from harness.data import cache_dir
 from harness.errors import ConfigError, DataError
 from harness.execution import Sandbox, SandboxSettings
+from harness.failure import classify_sample, format_counts
 from harness.grading import grade_programs
 from harness.passk import mean_pass_at_k
 from harness.progress import Bar
@@ -187,13 +188,15 @@ def evaluate(
         for s in graded
     ]
     options = GradeOptions(test_details=test_details)
-    parallel = cap_parallel(parallel, echo)
     base = sandbox_settings or SandboxSettings()
+    if base.resolved_executor() == "local":  # a Ray cluster's size is not this machine's
+        parallel = cap_parallel(parallel, echo)
     settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
     cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
     try:
         with Sandbox(settings) as sandbox:
             isolation = sandbox.mode
+            settings = sandbox.settings  # on Ray: as many workers as started
             progress = Bar(len(programs), f"grading {bench.name}")
             try:
                 outcome = grade_programs(bench, sandbox, programs, options, cache=cache,
@@ -203,12 +206,15 @@ def evaluate(
     finally:
         if cache is not None:
             cache.close()  # keeps every verdict graded so far, even when interrupted
+    # Each sample's failure mode, decided once: the verdict, the program and what generation knew of it.
+    failures = [classify_sample(bench, problems[s.task_id], program, verdict, s.facts)
+                for s, (_, program), verdict in zip(graded, programs, outcome.verdicts)]  # fmt: skip
     record = build_record(
         bench, dataset, graded, outcome.verdicts, skipped, options, settings, isolation,
         RunTimings(expected_outputs=outcome.prepare_seconds, grading=outcome.seconds,
                    total=time.perf_counter() - t0, verdict_cache_hits=outcome.cache_hits,
-                   graded_programs=outcome.graded),
-        use_verdict_cache, samples_file,
+                   graded_programs=outcome.graded, same_ast_hits=outcome.ast_hits),
+        use_verdict_cache, samples_file, failures=failures,
     )  # fmt: skip
     if generation is not None:
         record.model, record.generation = generation.model, generation
@@ -223,11 +229,13 @@ def evaluate(
 
 def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdicts: Sequence[Verdict],
                  skipped: list[SkippedSample], options: GradeOptions, settings: SandboxSettings, isolation: str,
-                 timings: RunTimings, use_cache: bool, samples_file: Path | None) -> RunRecord:  # fmt: skip
-    """The v2 run record of graded samples: per-suite counts, pass@k per suite, the benchmark's options."""
+                 timings: RunTimings, use_cache: bool, samples_file: Path | None,
+                 failures: Sequence[Any] | None = None) -> RunRecord:  # fmt: skip
+    """The v2 run record of graded samples: per-suite counts, pass@k per suite, the benchmark's options;
+    ``failures`` (:class:`harness.failure.Failure` per sample) their failure modes (None: from the verdicts)."""
     suites = [s for s in bench.suites if s in _graded_suites(bench)]
     tasks: dict[str, TaskResult] = {}
-    for sample, verdict in zip(graded, verdicts):
+    for k, (sample, verdict) in enumerate(zip(graded, verdicts)):
         t = tasks.setdefault(sample.task_id, TaskResult(n=0, correct={s: 0 for s in suites}, samples=[]))
         t.n += 1
         ok = True
@@ -236,7 +244,10 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdi
             ok = ok and part is not None and part.status == "pass"
             if ok:
                 t.correct[suite] += 1
-        t.samples.append(SampleResult(line=sample.line, verdict=verdict, reason=verdict.reason()))
+        failure = failures[k] if failures is not None else None
+        t.samples.append(SampleResult(line=sample.line, verdict=verdict, reason=verdict.reason(),
+                                      failure_mode=failure.mode if failure else None,
+                                      exception=failure.exception if failure else None))  # fmt: skip
     pak = {s: mean_pass_at_k([(t.n, t.correct[s]) for t in tasks.values()], bench.pass_at_k_values) for s in suites}
     missing = [tid for tid in bench.problems() if tid not in tasks]
     first = suites[0]
@@ -263,6 +274,7 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdi
             verdict_cache=use_cache,
             isolation=isolation,
             memory_limit_bytes=settings.memory_bytes,
+            executor=settings.resolved_executor(),
         ),
         pass_at_k=pak,
         n_tasks=len(tasks),
@@ -289,9 +301,10 @@ def _summary(record: RunRecord, results_path: Path, run_path: Path, echo: Callab
     echo(
         f"{record.n_samples} samples over {record.n_tasks} tasks; {len(record.skipped)} skipped; "
         f"{len(record.missing_tasks)} tasks without samples; {t.total:.1f} s "
-        f"(expected outputs {t.expected_outputs:.1f} s, grading {t.grading:.1f} s, {t.verdict_cache_hits} cached); "
+        f"(expected outputs {t.expected_outputs:.1f} s, grading {t.grading:.1f} s, {t.verdict_cache_hits} cached, {t.same_ast_hits} of them by syntax tree); "
         f"isolation {record.settings.isolation}"
     )
+    echo(f"failure modes: {format_counts(record.failure_modes)}")
     for key, value in record.benchmark_options.items():
         echo(f"  {key}: {value}")
     if record.breakdown:
