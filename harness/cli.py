@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -370,8 +371,37 @@ def _train(args: argparse.Namespace) -> int:
     return command(args)
 
 
+#: A command whose output pipe closed early (``harness runs list --json | head``): what a shell reports for a
+#: program that SIGPIPE ended (128 + 13), as ``git log | head`` gives.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (141, silently, when the output pipe closed early)."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Output still buffered (stdout into a pipe is block-buffered) meets the closed pipe here, not at exit.
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _output_closed() -> int:
+    """The reader of our stdout went away: stop writing, quietly (no traceback, no message on stderr)."""
+    try:
+        # Python flushes stdout again at exit; pointing the descriptor at /dev/null keeps that write quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a descriptor (in-process callers)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -397,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"interrupted; {', '.join(x for x in (keep, what) if x)}; rerun the same command to resume",
               file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # the output pipe closed: main() ends quietly
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line
         from harness.settings import current
 

@@ -597,3 +597,243 @@ def index_run(run_path: str | os.PathLike[str], record: RunRecord) -> str | None
     except (HarnessError, sqlite3.Error, OSError) as exc:
         print(f"warning: run {run_path} not indexed in the run registry: {exc}", file=sys.stderr)
         return None
+
+
+# ---------------------------------------------------------------------- lineage: checkpoint -> data -> generator
+#: The data pipeline's manifest (``<work>/manifest.json``, written by ``harness generate``): every setting that
+#: shapes the dataset, the generating model's spec and identity; ``digest`` is SHA-256 over its ``settings``.
+MANIFEST_NAME = "manifest.json"
+
+
+def manifest_digest(settings: Any) -> str:
+    """SHA-256 of the canonical JSON of a manifest's ``settings`` (sorted keys, no spaces), as the pipeline
+    computes it; a manifest whose ``digest`` differs from this was edited by hand."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _front_matter(card: Path) -> dict[str, str]:
+    """``key: value`` lines of a dataset card's YAML front matter (flat scalars only: all the pipeline writes)."""
+    try:
+        text = card.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}
+    out: dict[str, str] = {}
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and not key.startswith((" ", "-")):
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            out[key.strip()] = value
+    return out
+
+
+def find_manifest(dataset: str | os.PathLike[str]) -> Path | None:
+    """The pipeline manifest of a dataset file or ``datasets`` folder, where the pipeline puts it.
+
+    ``<work>/dataset.jsonl`` -> ``<work>/manifest.json``; a ``datasets`` folder ``<work>/dataset/`` -> the
+    ``manifest:`` path in its card (``README.md``), else ``<work>/manifest.json``. None when there is none.
+    """
+    p = Path(dataset)
+    candidates: list[Path] = []
+    if p.is_dir():
+        rel = _front_matter(p / "README.md").get("manifest")
+        if rel:
+            candidates.append(p / rel)
+        candidates += [p.parent / MANIFEST_NAME, p / MANIFEST_NAME]
+    else:
+        candidates.append(p.parent / MANIFEST_NAME)
+    return next((c.resolve() for c in candidates if c.is_file()), None)
+
+
+def manifest_link(manifest: str | os.PathLike[str], expected: str | None) -> dict[str, Any]:
+    """What a manifest says about the data made with it: path, digest, whether it is intact and is the one
+    ``expected`` (the dataset rows' digest), the generating model's spec and identity, seed, harness version.
+
+    Never raises: a manifest that cannot be read comes back with ``problem`` saying why (lineage is a report,
+    and a missing link must not stop a listing).
+    """
+    path = Path(manifest)
+    link: dict[str, Any] = {"path": str(path), "digest": None, "intact": False, "matches": False, "model": None,
+                            "identity": None, "seed": None, "harness_version": None, "created": None,
+                            "problem": None}  # fmt: skip
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        link["problem"] = f"manifest {path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        return link
+    if not isinstance(doc, dict) or not isinstance(doc.get("settings"), dict):
+        link["problem"] = f"manifest {path} has no settings object (not a harness pipeline manifest)"
+        return link
+    settings = doc["settings"]
+    declared = doc.get("digest") if isinstance(doc.get("digest"), str) else None
+    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
+    link.update(digest=declared, intact=declared == manifest_digest(settings),
+                matches=expected is not None and declared == expected,
+                model=settings.get("model") or model.get("spec"), identity=model.get("identity"),
+                seed=settings.get("seed"), harness_version=doc.get("harness_version"),
+                created=doc.get("created"))  # fmt: skip
+    if not link["intact"]:
+        link["problem"] = (f"manifest {path} was changed by hand: its digest {str(declared)[:16]} is not the "
+                           f"digest of its settings ({manifest_digest(settings)[:16]})")  # fmt: skip
+    elif expected is not None and not link["matches"]:
+        link["problem"] = (f"manifest {path} (digest {str(declared)[:16]}) is not the one the data was made with "
+                           f"({expected[:16]}): the work folder was rerun with other settings since")  # fmt: skip
+    return link
+
+
+def trace_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Follow a fine-tuned checkpoint's lineage back: training record, base model, dataset, manifest, generator.
+
+    ``lineage`` is a run's lineage (:func:`read_lineage` or the record's field). The links recorded at
+    training time are kept; the training record and the manifest are read again from disk, and every link
+    that is gone or no longer matches is named in ``problems``. Returns None for a run without lineage.
+    """
+    if not isinstance(lineage, dict):
+        return None
+    problems: list[str] = []
+    data = lineage.get("dataset") if isinstance(lineage.get("dataset"), dict) else {}
+    base = lineage.get("base_model")
+    base = base if isinstance(base, dict) else {"source": base} if base else {}
+    out: dict[str, Any] = {
+        "checkpoint": lineage.get("checkpoint"),
+        "adapter": bool(lineage.get("adapter")),
+        "training_run": lineage.get("training_run"),
+        "training": None,
+        "base_model": base,
+        "dataset": {k: data.get(k) for k in ("path", "sha256", "rows", "format", "manifest_digest")}
+        | {"sha256": data.get("sha256") or lineage.get("training_data_hash")},
+        "manifest": None,
+        "generator": None,
+        "problems": problems,
+    }
+    run_file = lineage.get("training_run")
+    if run_file:
+        try:
+            doc = json.loads(Path(run_file).read_text(encoding="utf-8"))
+            if isinstance(doc.get("base_model"), dict) and doc["base_model"].get("source") == base.get("source"):
+                out["base_model"] = doc["base_model"]  # with its weights digest or hub commit
+            out["training"] = {"status": doc.get("status"), "steps": (doc.get("metrics") or {}).get("global_step"),
+                               "config_sha256": doc.get("config_sha256"), "git_commit": doc.get("git_commit"),
+                               "harness_version": doc.get("harness_version")}  # fmt: skip
+            sha = (doc.get("dataset") or {}).get("sha256")
+            if sha and out["dataset"]["sha256"] and sha != out["dataset"]["sha256"]:
+                problems.append(f"training record {run_file} now names dataset {sha[:16]}, not "
+                                f"{out['dataset']['sha256'][:16]} (the folder was retrained since)")  # fmt: skip
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            problems.append(f"training record {run_file} is gone or unreadable")
+    digest = data.get("manifest_digest")
+    recorded = data.get("manifest") if isinstance(data.get("manifest"), dict) else None
+    where = (recorded or {}).get("path")
+    if where is None and data.get("path"):
+        found = find_manifest(data["path"])
+        where = str(found) if found else None
+    if where and Path(where).is_file():
+        now = manifest_link(where, digest)
+        if recorded and recorded.get("matches") and not now["matches"]:
+            # Rerun since training: the recorded link (from training time) still names the generator.
+            problems.append(now["problem"] or f"manifest {where} changed since training")
+            out["manifest"] = recorded
+        else:
+            out["manifest"] = now
+            if now["problem"]:
+                problems.append(now["problem"])
+    elif recorded:
+        out["manifest"] = recorded
+        problems.append(f"manifest {where} is gone; the link recorded at training time is shown")
+    elif digest:
+        problems.append(f"the data names manifest {digest[:16]} but no manifest.json was found beside "
+                        f"{data.get('path')}")  # fmt: skip
+    link = out["manifest"]
+    if link and link.get("matches") and link.get("model"):
+        out["generator"] = {"model": link["model"], "identity": link.get("identity"), "seed": link.get("seed")}
+    return out
+
+
+def lineage_summary(lineage: dict[str, Any] | None) -> str | None:
+    """One line for tables: ``ft of BASE on data SHA (by GENERATOR)``, None for a run without lineage.
+
+    Uses only what the lineage recorded (no file reads: a listing of many runs stays fast).
+    """
+    if not isinstance(lineage, dict):
+        return None
+    base = lineage.get("base_model")
+    base = base.get("source") if isinstance(base, dict) else base
+    data = lineage.get("dataset") if isinstance(lineage.get("dataset"), dict) else {}
+    sha = data.get("sha256") or lineage.get("training_data_hash")
+    text = f"{'LoRA on' if lineage.get('adapter') else 'ft of'} {base or '?'} on data {str(sha or '?')[:8]}"
+    link = data.get("manifest") if isinstance(data.get("manifest"), dict) else None
+    if link and link.get("matches") and link.get("model"):
+        text += f" (by {link['model']})"
+    elif data.get("manifest_digest"):
+        text += f" (manifest {data['manifest_digest'][:8]})"
+    return text
+
+
+def entry_lineage(entry: RunEntry) -> dict[str, Any]:
+    """The traced lineage of an indexed run (:func:`trace_lineage`) under a ``run`` key naming the run itself.
+
+    A run that is no evaluation of a fine-tuned checkpoint is a one-line error (``harness runs lineage``).
+    """
+    traced = trace_lineage(entry.lineage)
+    if traced is None:
+        raise HarnessError(f"run {entry.id} ({entry.model}, {entry.benchmark}) has no training lineage: it is not an "
+                           "evaluation of a `harness train` checkpoint (`harness train --eval` links those)")  # fmt: skip
+    run = {"id": entry.id, "path": entry.path, "model": entry.model, "benchmark": entry.benchmark,
+           "created": entry.created}  # fmt: skip
+    return {"run": run, **traced}
+
+
+def format_lineage(traced: dict[str, Any]) -> str:
+    """:func:`entry_lineage` as text, one link a line, from the evaluation back to the generating model."""
+
+    def short(value: Any, n: int = 16) -> str:
+        return str(value)[:n] + "…" if value else "?"
+
+    lines: list[str] = []
+
+    def row(label: str, text: str) -> None:
+        lines.append(f"{label:<12}{text}")
+
+    run = traced.get("run") or {}
+    if run:
+        row("run", f"{run.get('id')}  {run.get('model')}  {run.get('benchmark')}  {run.get('created')}  "
+                   f"{run.get('path')}")  # fmt: skip
+    kind = "LoRA adapter on the base model" if traced.get("adapter") else "full fine-tune"
+    row("checkpoint", f"{traced.get('checkpoint') or '?'} ({kind})")
+    training = traced.get("training")
+    if traced.get("training_run"):
+        detail = ""
+        if training:
+            detail = (f" ({training.get('status')}, {training.get('steps')} steps, config sha256 "
+                      f"{short(training.get('config_sha256'))}, harness {training.get('harness_version') or '?'}"
+                      f"{', commit ' + str(training['git_commit'])[:12] if training.get('git_commit') else ''})")  # fmt: skip
+        row("training", f"{traced['training_run']}{detail}")
+    base = traced.get("base_model") or {}
+    extra = (f" (weights sha256 {short(base.get('digest'))})" if base.get("digest")
+             else f" (commit {short(base.get('commit'), 12)})" if base.get("commit") else "")  # fmt: skip
+    row("base model", f"{base.get('source') or '?'}{extra}")
+    data = traced.get("dataset") or {}
+    row("dataset", f"{data.get('path') or '?'} ({data.get('rows') or '?'} rows, {data.get('format') or '?'}, sha256 "
+                   f"{short(data.get('sha256'))})")  # fmt: skip
+    link = traced.get("manifest")
+    if link:
+        state = "the rows' digest" if link.get("matches") else "NOT the rows' digest"
+        state += ", intact" if link.get("intact") else ", edited by hand"
+        row("manifest", f"{link.get('path')} (digest {short(link.get('digest'))}: {state})")
+    elif data.get("manifest_digest"):
+        row("manifest", f"not found (the rows carry digest {short(data.get('manifest_digest'))})")
+    else:
+        row("manifest", "none (the dataset carries no pipeline manifest digest)")
+    gen = traced.get("generator")
+    if gen:
+        seed = f" (seed {gen.get('seed')})" if gen.get("seed") is not None else ""
+        row("generator", f"{gen.get('model')}{seed}")
+    lines += [f"problem: {p}" for p in traced.get("problems") or []]
+    return "\n".join(lines)

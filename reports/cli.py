@@ -56,6 +56,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     show.add_argument("run", metavar="RUN", help="registry id (or unique prefix) or run.json path")
     show.add_argument("--json", action="store_true", help="print as JSON")
     _registry_flag(show)
+    lin = acts.add_parser("lineage", help="a fine-tuned checkpoint's run back to its training, data, pipeline "
+                          "manifest and the model that generated the data")  # fmt: skip
+    lin.add_argument("run", metavar="RUN", help="registry id (or unique prefix) or run.json path")
+    lin.add_argument("--json", action="store_true", help="print as JSON")
+    _registry_flag(lin)
     rm = acts.add_parser("rm", help="remove runs from the index (the record files stay)")
     rm.add_argument("runs", nargs="+", metavar="RUN", help="registry ids")
     _registry_flag(rm)
@@ -199,6 +204,12 @@ def _runs(args: argparse.Namespace) -> int:
                 e = reg.remove(ref)
                 print(f"removed {e.id} ({e.model}, {e.benchmark}) from the index; {e.path} is untouched")
             return 0
+        if args.runs_command == "lineage":
+            from harness.registry import entry_lineage, format_lineage
+
+            traced = entry_lineage(reg.resolve(args.run))
+            print(json.dumps(traced, indent=2) if args.json else format_lineage(traced))
+            return 0
         if args.runs_command == "show":
             e = reg.resolve(args.run)
             print(json.dumps(e.to_json(), indent=2) if args.json else _show(e))
@@ -226,9 +237,11 @@ def pass1_text(e: RunEntry) -> str:
 
 
 def _runs_table(entries: list[RunEntry]) -> str:
-    head = ("id", "created", "model", "benchmark", "dataset", "pass@1 (%)", "tasks", "n", "path")
+    from harness.registry import lineage_summary
+
+    head = ("id", "created", "model", "benchmark", "dataset", "pass@1 (%)", "tasks", "n", "lineage", "path")
     rows = [(e.id, e.created, e.model, e.benchmark, e.dataset_label(), pass1_text(e), str(e.n_tasks),
-             str(e.samples_per_task), e.path) for e in entries]  # fmt: skip
+             str(e.samples_per_task), lineage_summary(e.lineage) or "-", e.path) for e in entries]  # fmt: skip
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     line = "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()
     return "\n".join([line] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows])

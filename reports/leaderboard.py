@@ -198,6 +198,7 @@ def build(entries: list[RunEntry], benchmarks: list[str] | None = None, sort_by:
                          "or task sets), do not rank across letters; " + "; ".join(parts))  # fmt: skip
         else:
             notes.append(f"{titles}: {_group_text(ranked[0][0])}")
+    notes += lineage_notes([e for e in chosen.values() if e.model in rows])
     titles = [c.title for c in columns]
     if sort_by is not None and sort_by not in titles:
         raise HarnessError(f"--sort {sort_by!r} is not a column; columns: {', '.join(titles)}")
@@ -209,6 +210,19 @@ def build(entries: list[RunEntry], benchmarks: list[str] | None = None, sort_by:
         return (0, -cell.value, model) if cell else (1, 0.0, model)
 
     return Board(columns=columns, rows=sorted(rows.items(), key=rank), notes=notes, sort_by=key_col)
+
+
+def lineage_notes(entries: Iterable[RunEntry]) -> list[str]:
+    """One note per fine-tuned model: its base model, training data and the model that generated the data
+    (from its newest run that carries training lineage)."""
+    from harness.registry import lineage_summary
+
+    newest: dict[str, RunEntry] = {}
+    for e in entries:
+        old = newest.get(e.model)
+        if e.lineage and (old is None or (timestamp(e.created), e.indexed) > (timestamp(old.created), old.indexed)):
+            newest[e.model] = e
+    return [f"{model}: {lineage_summary(e.lineage)}" for model, e in sorted(newest.items())]
 
 
 # ---------------------------------------------------------------------- formats

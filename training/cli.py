@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="fine-tune a model on an instruction dataset (TRL SFT), then evaluate it",
         description="Supervised fine-tuning on TRL's SFTTrainer: each instruction-response pair is formatted with "
         "the base model's chat template (or the harness's default template), the loss covers the response only. "
-        "Defaults follow StarCoder2-15B-Instruct: lr 1e-5, 4 epochs, effective batch 64, warmup 5%%, linear "
+        "Defaults follow StarCoder2-15B-Instruct: lr 1e-5, 4 epochs, effective batch 64, warmup 5%, linear "
         "schedule, 1280 tokens, Adafactor, no dropout. A rerun resumes from the last checkpoint. Multi-GPU / "
         "multi-node: accelerate launch [--config_file CONFIG] -m harness train ...",
     )

@@ -3,7 +3,9 @@
 Input: the data pipeline's dataset (``generation/select.py``) as JSONL, a JSON
 list, Parquet, or a ``datasets`` folder saved with ``save_to_disk``.  Each row
 needs a non-empty ``instruction`` and ``response`` (other names through the
-config); provenance columns are ignored.
+config); provenance columns are not trained on, but the pipeline's
+``manifest_digest`` is recorded and the manifest beside the dataset linked
+(the lineage then names the model that generated the data).
 
 Each pair becomes one user message (after an optional system message) and one
 assistant message, rendered with the base model's chat template, or with
@@ -47,8 +49,23 @@ _UNHASHED = ("state.json",)
 _EXAMPLES = 5
 
 
+class ManifestLink(BaseModel):
+    """The data pipeline's manifest the dataset was made with, as found beside it at training time."""
+
+    path: str
+    digest: str | None = Field(default=None, description="the manifest's own digest (over its settings)")
+    intact: bool = Field(default=False, description="its digest is the digest of its settings (not edited)")
+    matches: bool = Field(default=False, description="its digest is the one the dataset's rows carry")
+    model: str | None = Field(default=None, description="the engine spec that generated the data")
+    identity: dict[str, Any] | None = Field(default=None, description="that model's identity (weights, revision)")
+    seed: Any = None
+    harness_version: str | None = None
+    created: str | None = None
+    problem: str | None = Field(default=None, description="why the link does not hold, when it does not")
+
+
 class DatasetLineage(BaseModel):
-    """Which data a model was trained on: the files and their SHA-256."""
+    """Which data a model was trained on: the files and their SHA-256, and the pipeline run that made them."""
 
     path: str
     format: str = Field(description="jsonl, json, parquet or datasets (a save_to_disk folder)")
@@ -57,6 +74,13 @@ class DatasetLineage(BaseModel):
     rows: int
     instruction_field: str
     response_field: str
+    manifest_digest: str | None = Field(
+        default=None, description="the pipeline manifest digest every row carries (None: none, or several)"
+    )
+    manifest_digests: list[str] = Field(
+        default_factory=list, description="every distinct digest, when the rows come from several pipeline runs"
+    )
+    manifest: ManifestLink | None = Field(default=None, description="the manifest found beside the dataset")
 
 
 class DataStats(BaseModel):
@@ -213,7 +237,32 @@ def load_pairs(path: str | Path, instruction_field: str = "instruction", respons
     digest, files = dataset_hash(p)
     lineage = DatasetLineage(path=str(p.resolve()), format=fmt, sha256=digest, files=files, rows=len(rows),
                              instruction_field=instruction_field, response_field=response_field)  # fmt: skip
+    _link_manifest(lineage, p, rows)
     return Pairs([r[instruction_field] for r in rows], [r[response_field] for r in rows], where, lineage)
+
+
+def _link_manifest(lineage: DatasetLineage, path: Path, rows: list[dict[str, Any]]) -> None:
+    """Record the pipeline manifest digest the rows carry and the manifest beside the dataset that has it.
+
+    The pipeline (``harness generate``) writes ``manifest_digest`` into every ``dataset.jsonl`` row and its
+    dataset card, and ``<work>/manifest.json`` beside the file; the link is checked here (the manifest intact,
+    its digest the rows'), so the lineage names the generating model only when the manifest is really the one.
+    """
+    from harness.registry import find_manifest, manifest_link
+
+    digests = list(dict.fromkeys(r["manifest_digest"] for r in rows if isinstance(r.get("manifest_digest"), str)))
+    if not digests:
+        return
+    if len(digests) == 1:
+        lineage.manifest_digest = digests[0]
+    else:
+        lineage.manifest_digests = digests
+    found = find_manifest(path)
+    if found is not None:
+        lineage.manifest = ManifestLink(**manifest_link(found, lineage.manifest_digest))
+        if lineage.manifest_digests and lineage.manifest.problem is None:
+            lineage.manifest.problem = (f"the rows carry {len(digests)} manifest digests (several pipeline runs "
+                                        f"concatenated): {found} describes at most one of them")  # fmt: skip
 
 
 # ------------------------------------------------------------------ formatting and tokenizing

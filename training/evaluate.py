@@ -22,6 +22,7 @@ from harness.engine import Engine, Request, Result, shared_engine
 from harness.errors import HarnessError
 from harness.model_eval import EvalSettings, eval_model
 from harness.store import RunRecord, save_run
+from training.card import write_model_card
 from training.record import EvalLink, TrainingRun, load_record, record_path, save_record
 
 ADAPTER_NAME = "sft"
@@ -98,6 +99,8 @@ def evaluate_run(output: str | Path, benchmarks: Sequence[str], settings: EvalSe
                                       pass_at_k=rec.pass_at_k, n_tasks=rec.n_tasks,
                                       settings=dataclasses.asdict(settings))  # fmt: skip
     save_record(record)
+    if record.checkpoint and Path(record.checkpoint).is_dir():
+        write_model_card(record, record.checkpoint)  # the card lists the scores too
     echo(f"evaluations linked to {record_path(out)} (dataset sha256 {record.dataset.sha256[:16]})")
     return records
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 import harness
 from harness.errors import HarnessError
-from harness.store import write_json_atomic
+from harness.store import git_commit, write_json_atomic
 from training.data import DatasetLineage, DataStats
 
 TRAINING_SCHEMA_VERSION = 1
@@ -85,7 +85,7 @@ class TrainingRun(BaseModel):
     created: str = Field(default_factory=_now)
     updated: str = Field(default_factory=_now)
     harness_version: str = harness.__version__
-    git_commit: str | None = None
+    git_commit: str | None = Field(default_factory=git_commit, description="the harness checkout's commit")
     status: Literal["running", "interrupted", "completed"] = "running"
     run_key: str = Field(description="SHA-256 of dataset hash, base model and training config: a resume must match")
     output: str
@@ -101,19 +101,25 @@ class TrainingRun(BaseModel):
     metrics_file: str
     metrics: MetricsSummary = Field(default_factory=MetricsSummary)
     evals: dict[str, EvalLink] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list, description="what the last session warned of (and the fix)")
 
     def lineage(self, path: Path | None = None) -> dict[str, Any]:
-        """The lineage an evaluation run record carries: dataset hash, base model, config, checkpoint."""
+        """The lineage an evaluation run record carries: dataset hash (with the pipeline manifest that made the
+        data and its generating model), base model, config, checkpoint."""
+        ds = self.dataset
         return {
             "training_run": str(path) if path else str(Path(self.output) / RECORD_NAME),
-            "dataset": {"path": self.dataset.path, "sha256": self.dataset.sha256, "rows": self.dataset.rows,
-                        "format": self.dataset.format},
+            "dataset": {"path": ds.path, "sha256": ds.sha256, "rows": ds.rows, "format": ds.format,
+                        "manifest_digest": ds.manifest_digest, "manifest_digests": ds.manifest_digests,
+                        "manifest": ds.manifest.model_dump(mode="json") if ds.manifest else None},
             "base_model": self.base_model.model_dump(mode="json"),
             "checkpoint": self.checkpoint,
             "adapter": self.adapter,
             "config": self.config,
             "config_sha256": self.config_sha256,
             "run_key": self.run_key,
+            "harness_version": self.harness_version,
+            "git_commit": self.git_commit,
         }  # fmt: skip
 
 

@@ -22,6 +22,7 @@ is computed from the world size so the effective batch stays the recipe's.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -34,6 +35,8 @@ from typing import Any
 
 from harness.engine.base import require
 from harness.errors import HarnessError
+from harness.store import git_commit
+from training.card import write_model_card
 from training.config import TrainConfig
 from training.data import DataStats, Pairs, Tokenized, choose_template, load_pairs, tokenize_pairs
 from training.record import (
@@ -437,6 +440,21 @@ def prepare(data: str | Path, base: str, output: str | Path, config: TrainConfig
                                 config=config.model_dump(mode="json"), config_sha256=config.key(),
                                 metrics_file=str((out / METRICS_NAME).resolve()))  # fmt: skip
     record.data, record.trainer, record.adapter = stats, info, config.lora is not None
+    # A resume keeps the record but runs this checkout on the same data (the run key says so): the commit and
+    # the dataset's manifest link are this session's (a record from an older harness had neither).
+    record.dataset, record.git_commit = pairs.lineage, git_commit() or record.git_commit
+    record.warnings = schedule_warnings(len(trainer.train_dataset), per_step,
+                                        config.per_device_batch_size * args.world_size, planned,
+                                        config.warmup_ratio, config.lr_scheduler)  # fmt: skip
+    link = pairs.lineage.manifest
+    if link is not None and link.problem:
+        record.warnings.append(f"lineage: {link.problem}")
+    elif pairs.lineage.manifest_digest and link is None:
+        record.warnings.append(f"lineage: the rows carry manifest digest {pairs.lineage.manifest_digest[:16]} but "
+                               f"no manifest.json is beside {pairs.lineage.path}; the lineage stops at the digest")  # fmt: skip
+    # TRL's card names the base model by config._name_or_path and drops a local folder ("a fine-tuned version of
+    # [None]"): checkpoints get the harness's card, which names it as the record does.
+    trainer.create_model_card = functools.partial(_checkpoint_card, trainer, record)
     lora_text = f", LoRA r={config.lora.r} alpha={config.lora.alpha}" if config.lora else ""
     echo(f"training {base_info.source}{lora_text}: {planned} steps ({config.num_epochs:g} epochs"
          f"{f', max_steps {config.max_steps}' if config.max_steps else ''}), effective batch {per_step} = "
@@ -452,11 +470,50 @@ def prepare(data: str | Path, base: str, output: str | Path, config: TrainConfig
              "batch) was about 3.5x faster on CPU in tests/perf/train_throughput.py")  # fmt: skip
     if zeroed:
         echo(f"dropout set to {config.dropout:g}: {', '.join(f'{k} (was {v:g})' for k, v in zeroed.items())}")
+    for warning in record.warnings:
+        echo(f"warning: {warning}")
     return Prepared(trainer, record, stats, tokenizer, metrics, resume)
 
 
 def _silent(message: str) -> None:
     return None
+
+
+#: Schedulers that take no warmup (transformers.get_scheduler ignores the warmup steps for them).
+_NO_WARMUP = frozenset({"constant", "reduce_lr_on_plateau", "greedy"})
+
+
+def schedule_warnings(sequences: int, effective_batch: int, unit: int, planned_steps: int, warmup_ratio: float,
+                      scheduler: str = "linear") -> list[str]:  # fmt: skip
+    """Warnings, each with its fix, for a schedule that does not do what the recipe's numbers suggest.
+
+    ``sequences``: training sequences per epoch (rows, or packed sequences); ``unit``: per-device batch x
+    processes (the effective batch must be a multiple of it). Fewer sequences than the effective batch make
+    every optimizer step a whole epoch of fewer sequences than the batch; a warmup share that rounds up to
+    whole steps puts step 1 at learning rate 0 (transformers' warmup starts at 0), a large part of a short run.
+    """
+    out: list[str] = []
+    if sequences < effective_batch:
+        if unit <= sequences:
+            # About four steps per epoch, a multiple of what one forward pass on every process takes.
+            size = max(unit, (sequences // 4) // unit * unit)
+            fix = (f"set effective_batch_size to at most {sequences // unit * unit} (e.g. --set "
+                   f"effective_batch_size={size}: {math.ceil(sequences / size)} steps per epoch), or train on more "
+                   "rows")  # fmt: skip
+        else:
+            fix = (f"per_device_batch_size x processes ({unit}) is larger than the dataset too: lower "
+                   "per_device_batch_size (--set per_device_batch_size=1) and effective_batch_size, or train on "
+                   "more rows")  # fmt: skip
+        out.append(f"the dataset gives {sequences} training sequences, fewer than the effective batch of "
+                   f"{effective_batch}: every optimizer step is a whole epoch of {sequences} sequences "
+                   f"({planned_steps} steps in all); {fix}")  # fmt: skip
+    if warmup_ratio > 0 and scheduler not in _NO_WARMUP and planned_steps * warmup_ratio < 1:
+        warmup = math.ceil(planned_steps * warmup_ratio)
+        out.append(f"warmup_ratio {warmup_ratio:g} of {planned_steps} steps rounds up to {warmup} warmup step: "
+                   f"step 1 of {planned_steps} runs at learning rate 0 (the warmup starts at 0), so "
+                   f"{1 / planned_steps:.0%} of the run does not move the weights; --set warmup_ratio=0, or train "
+                   f"for at least {math.ceil(1 / warmup_ratio)} steps")  # fmt: skip
+    return out
 
 
 def train(data: str | Path, base: str, output: str | Path, config: TrainConfig | None = None, *,
@@ -496,10 +553,18 @@ def train(data: str | Path, base: str, output: str | Path, config: TrainConfig |
         record.status = "completed"
         record.metrics = _summary(trainer, prepared.metrics, result)
         save_record(record)
+        write_model_card(record, final)  # replaces peft's card of an adapter, which names no dataset
         echo(f"trained: {record.metrics.global_step} steps, loss {record.metrics.first_loss} -> "
              f"{record.metrics.last_loss}; checkpoint {final}; record {record_path(out)}")  # fmt: skip
     _release(trainer)
     return record
+
+
+def _checkpoint_card(trainer: Any, record: TrainingRun, model_name: str | None = None, dataset_name: str | None = None,
+                     tags: Any = None) -> None:  # fmt: skip
+    """Stands in for ``SFTTrainer.create_model_card`` (called at each checkpoint): the harness's card instead."""
+    if trainer.is_world_process_zero():
+        write_model_card(record, trainer.args.output_dir)
 
 
 def _summary(trainer: Any, metrics: Any, result: Any) -> MetricsSummary:
