@@ -5,7 +5,9 @@ script or command jobs) and the rule that turns the results into a verdict
 (:meth:`Benchmark.verdict`). The runner does the rest, once for all:
 
 * the verdict cache (a program graded before is not run again) and dedup of
-  identical programs within a run;
+  identical programs within a run, by program text and by normalised syntax
+  tree (programs that differ only in comments, whitespace or formatting are
+  one program; those hits are counted apart);
 * setup jobs first (expected outputs): a task's programs start as soon as
   what they need exists, in the same sandbox run;
 * a window of open tasks (tests decoded only for the tasks in flight);
@@ -17,6 +19,9 @@ script or command jobs) and the rule that turns the results into a verdict
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -39,15 +44,52 @@ class GradeOutcome:
     prepare_seconds: float = 0.0
     seconds: float = 0.0
     keys: list[str] = field(default_factory=list)
+    #: Of ``cache_hits``: programs whose text was new but whose syntax tree was known (cache or this run).
+    ast_hits: int = 0
+
+
+def _ident(bench: Benchmark) -> str:
+    salt = bench.verdict_salt()
+    opts = bench.options.model_dump(mode="json")
+    return f"{bench.name}|{salt}|{sorted(opts.items())!r}"
 
 
 def cache_keys(bench: Benchmark, programs: Sequence[tuple[str, str]], options: GradeOptions, memory: int) -> list[str]:
     """Verdict-cache keys: the grader, benchmark, its options and salt, dataset, task, program, core options."""
-    salt = bench.verdict_salt()
-    opts = bench.options.model_dump(mode="json")
-    ident = f"{bench.name}|{salt}|{sorted(opts.items())!r}"
+    ident = _ident(bench)
     dataset = bench.dataset().hash
     return [verdict_key(ident, dataset, tid, prog, options, memory) for tid, prog in programs]
+
+
+def normalised_ast(program: str) -> str | None:
+    """A digest of ``program``'s syntax tree (comments, whitespace and formatting left out); None: no tree.
+
+    Two programs with the same tree compile to the same code but for line
+    numbers, so they get the same verdict.  The interpreter's version is
+    part of the digest (trees differ between versions).
+    """
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    try:
+        text = ast.dump(tree)  # field names kept: a positional dump of optional fields is ambiguous
+    except RecursionError:
+        return None
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return hashlib.sha256(f"{version}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def ast_keys(bench: Benchmark, programs: Sequence[tuple[str, str]], options: GradeOptions, memory: int
+             ) -> list[str | None]:  # fmt: skip
+    """Verdict-cache keys by normalised syntax tree (None where a program does not parse)."""
+    ident = _ident(bench) + "|ast"
+    dataset = bench.dataset().hash
+    keys: list[str | None] = []
+    for tid, prog in programs:
+        tree = normalised_ast(prog)
+        keys.append(None if tree is None else verdict_key(ident, dataset, tid, "ast:" + tree, options, memory))
+    return keys
 
 
 def _release(job: Any) -> None:
@@ -59,6 +101,8 @@ def _release(job: Any) -> None:
         job.code = ""
     elif hasattr(job, "files"):
         job.files = {}
+    if isinstance(job, CallJob):
+        job.limits, job.costs = [], []  # per-input lists: the biggest part of a finished job
 
 
 def _no_payload() -> bytes:
@@ -99,7 +143,9 @@ def grade_programs(
     verdicts: list[Verdict | None] = [None] * n
     ctxs: dict[int, GradeContext] = {}
     hits = 0
+    tree_hits = 0
     keys: list[str] = []
+    trees: list[str | None] = []
     todo: list[int] = list(range(n))
     copies: dict[int, list[int]] = {}  # program graded -> identical programs that take its verdict
 
@@ -109,19 +155,39 @@ def grade_programs(
             on_verdict(k, verdict)
 
     if cache is not None:
-        keys = cache_keys(bench, programs, options, sandbox.settings.memory_bytes)
+        memory = sandbox.settings.memory_bytes
+        keys = cache_keys(bench, programs, options, memory)
         found = cache.get_many(keys)
+        missing = [k for k, key in enumerate(keys) if key not in found]
+        # The syntax-tree key only where the text missed (parsing costs more than hashing).
+        trees = [None] * n
+        for k, tkey in zip(missing, ast_keys(bench, [programs[k] for k in missing], options, memory)):
+            trees[k] = tkey
+        found_tree = cache.get_many([t for t in trees if t is not None])
         todo = []
         first_of: dict[str, int] = {}
         for k, key in enumerate(keys):
+            tkey = trees[k]
             if key in found:
                 hits += 1
                 publish(k, found[key].model_copy(update={"cached": True}))
+            elif tkey is not None and tkey in found_tree:
+                hits += 1
+                tree_hits += 1
+                verdict = found_tree[tkey]
+                cache.put(key, verdict)  # the text key too: the next run finds it without parsing
+                publish(k, verdict.model_copy(update={"cached": True}))
             elif key in first_of:
                 hits += 1
                 copies.setdefault(first_of[key], []).append(k)  # an identical program is graded once
+            elif tkey is not None and tkey in first_of:
+                hits += 1
+                tree_hits += 1
+                copies.setdefault(first_of[tkey], []).append(k)  # the same program but for comments or layout
             else:
                 first_of[key] = k
+                if tkey is not None:
+                    first_of[tkey] = k
                 todo.append(k)
 
     by_task: dict[str, list[int]] = {}
@@ -131,7 +197,9 @@ def grade_programs(
     pending_setup: set[str] = set(by_task)
     opened: dict[str, Any] = {}
     left: dict[str, int] = {}
-    owners: list[tuple[str, Any, int, int]] = []  # per sandbox job: ("setup", SetupJob) or ("program", k, slot)
+    # Per sandbox job index, until it is done: ("setup", SetupJob, -1, -1) or ("program", None, k, slot).
+    owners: dict[int, tuple[str, Any, int, int]] = {}
+    submitted = [0]  # sandbox job indices handed out so far (the sandbox numbers jobs in submission order)
     results: dict[int, list[Any]] = {}
     needed: dict[int, int] = {}
     prepare = [0.0]
@@ -152,8 +220,12 @@ def grade_programs(
             ctxs.pop(k, None)
         if cache is not None:
             cache.put(keys[k], verdict)
+            if trees[k] is not None:
+                cache.put(trees[k], verdict)
         publish(k, verdict)
-        for j in copies.get(k, []):  # identical programs take the verdict of the one graded
+        for j in copies.pop(k, []):  # identical programs take the verdict of the one graded
+            if cache is not None and keys[j] != keys[k]:
+                cache.put(keys[j], verdict)
             publish(j, verdict.model_copy(update={"cached": True}))
         if on_graded is not None:
             on_graded()
@@ -193,7 +265,8 @@ def grade_programs(
             order[0] += 1
             for slot, job in enumerate(mine):
                 job.priority = int(getattr(job, "priority", 1)) * _RANKS + order[0]
-                owners.append(("program", None, k, slot))
+                owners[submitted[0]] = ("program", None, k, slot)
+                submitted[0] += 1
                 jobs.append(job)
         return jobs
 
@@ -208,14 +281,15 @@ def grade_programs(
     if setup:
         setup_left[0] = len(setup)
         for s in setup:
-            owners.append(("setup", s, -1, -1))
+            owners[submitted[0]] = ("setup", s, -1, -1)
+            submitted[0] += 1
             first.append(s.job)
     else:
         release_tasks(list(by_task))
         first = open_more()
 
     def done(j: int, res: Any) -> list[Any] | None:
-        kind, setup_job, k, slot = owners[j]
+        kind, setup_job, k, slot = owners.pop(j)
         if kind == "setup":
             release_tasks(setup_job.done(res))
             setup_left[0] -= 1
@@ -231,21 +305,26 @@ def grade_programs(
         return more or None
 
     if first:
-        all_jobs: list[Any] = []
+        # Jobs not yet done, by sandbox index: a finished job lets go of its program, inputs and limits
+        # at once, so what the runner holds stays flat however many samples there are.
+        live: dict[int, Any] = dict(enumerate(first))
 
         def on_done(j: int, res: Any) -> list[Any] | None:
             try:
                 more = done(j, res)
             finally:
-                if j < len(all_jobs):
-                    _release(all_jobs[j])
+                job = live.pop(j, None)
+                if job is not None:
+                    _release(job)
             if more:
-                all_jobs.extend(more)
+                for off, job in enumerate(more):
+                    live[j_next[0] + off] = job
+                j_next[0] += len(more)
             return more
 
-        all_jobs.extend(first)
+        j_next = [len(first)]
         try:
-            sandbox.run(first, on_done=on_done)
+            sandbox.run(first, on_done=on_done, keep=False)
         except BaseException:
             # Interrupted (Ctrl-C) or failed: jobs still finishing in worker threads while the
             # sandbox shuts down must not become verdicts (nor enter the cache).
@@ -267,4 +346,5 @@ def grade_programs(
         prepare_seconds=prepare[0],
         seconds=time.perf_counter() - t0,
         keys=keys,
+        ast_hits=tree_hits,
     )

@@ -18,9 +18,10 @@ _FALSE = {"", "0", "false", "no", "off"}
 _DISABLED = {"off", "none", "0", "false", "no"}
 VARIABLES = (
     "HARNESS_CACHE_DIR", "XDG_CACHE_HOME", "HARNESS_DATA_DIR", "HARNESS_OFFLINE", "HARNESS_REGISTRY",
-    "HARNESS_DEBUG", "HARNESS_TRACE", "HARNESS_ISOLATION", "HARNESS_HOME",
+    "HARNESS_DEBUG", "HARNESS_TRACE", "HARNESS_ISOLATION", "HARNESS_HOME", "HARNESS_EXECUTOR", "RAY_ADDRESS",
 )  # fmt: skip
 ISOLATIONS = ("auto", "bwrap", "process")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Settings:
     trace: bool
     #: Default sandbox isolation (``HARNESS_ISOLATION``: auto, bwrap, process); ``--isolation`` overrides it.
     isolation: str
+    #: Where sandbox workers run by default (``HARNESS_EXECUTOR``: local, ray); ``--executor`` overrides it.
+    executor: str = "local"
+    #: The Ray cluster ``--executor ray`` joins (``RAY_ADDRESS``, Ray's own variable); ``--ray-address`` overrides it.
+    ray_address: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -57,6 +62,9 @@ class Settings:
         isolation = e.get("HARNESS_ISOLATION", "auto").strip().lower() or "auto"
         if isolation not in ISOLATIONS:
             raise ConfigError(f"HARNESS_ISOLATION={isolation!r}; use one of {', '.join(ISOLATIONS)}")
+        executor = e.get("HARNESS_EXECUTOR", "local").strip().lower() or "local"
+        if executor not in EXECUTORS:
+            raise ConfigError(f"HARNESS_EXECUTOR={executor!r}; use one of {', '.join(EXECUTORS)}")
         data = e.get("HARNESS_DATA_DIR")
         return cls(
             cache_dir=cache_dir,
@@ -67,6 +75,8 @@ class Settings:
             debug=e.get("HARNESS_DEBUG", "").strip().lower() not in _FALSE,
             trace=e.get("HARNESS_TRACE", "").strip().lower() not in _FALSE,
             isolation=isolation,
+            executor=executor,
+            ray_address=e.get("RAY_ADDRESS", "").strip() or None,
         )
 
 

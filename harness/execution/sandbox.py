@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ _PRELOAD = [
 _UID_BASE = 61000
 _UID_SPAN = 4096
 _UID_LOCKS = "/tmp/.harness-uids"
+#: Times the unfinished part of one job moves off a lost worker (a Ray node gone) before it fails.
+MAX_LOSSES = 3
 
 
 def _lease_uid() -> tuple[int, int]:
@@ -80,6 +83,7 @@ def _lease_uid() -> tuple[int, int]:
     raise SandboxError(f"all {_UID_SPAN} sandbox uids are in use; too many sandbox workers on this machine")
 
 
+EXECUTORS = ("local", "ray")
 _SLOW_INPUT = 0.005  # seconds of expected cost before which a runner sends its pending results
 
 
@@ -107,10 +111,28 @@ class SandboxSettings:
     #: users cannot enter (``rustc --print sysroot`` under /root, say).  Under bubblewrap, folders a
     #: program's uid may not enter are hidden and only these (and the Python runtime) are bound back.
     read_paths: tuple[str, ...] = ()
+    #: Where workers run: ``local`` (processes of this machine), ``ray`` (Ray actors on every node of a
+    #: cluster, each with the same isolation), ``auto`` (``HARNESS_EXECUTOR``, default local).
+    executor: str = "auto"
+    #: The Ray cluster to join (None: ``RAY_ADDRESS``, else a cluster started on this machine).
+    ray_address: str | None = None
 
     def worker_count(self) -> int:
-        """Number of worker processes to start."""
+        """Number of worker processes to start (on Ray, 0 means one per CPU of the cluster)."""
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+    def resolved_executor(self) -> str:
+        """``local`` or ``ray``: ``auto`` defers to ``HARNESS_EXECUTOR``; anything else is a SandboxError."""
+        wanted = self.executor
+        if wanted == "auto":
+            wanted = current_settings().executor
+        if wanted not in EXECUTORS:
+            raise SandboxError(f"unknown sandbox executor {wanted!r}; use local or ray")
+        return wanted
+
+    def resolved_ray_address(self) -> str | None:
+        """``ray_address``, else ``RAY_ADDRESS``."""
+        return self.ray_address or current_settings().ray_address
 
 
 @dataclass
@@ -421,7 +443,17 @@ class _Worker:
         self._tmp: str | None = None
         self._errlog: Any = None
         self._lease: tuple[int, int] | None = None
+        #: Local workers are never lost or retired (a Ray worker's actor can be: see ray_executor).
+        self.lost = False
+        self.retired = False
+        # Per-run figures (Sandbox.stats adds them up).
+        self.busy, self.last_done, self.frames, self.bytes_in, self.judge = 0.0, 0.0, 0, 0, 0.0
         self.proc = spawner.submit(self._start).result()
+
+    @property
+    def program_uid(self) -> int | None:
+        """The uid this worker's programs run under (None: the harness's own)."""
+        return self._lease[0] if self._lease is not None else None
 
     def _start(self) -> subprocess.Popen[bytes]:
         s = self.settings
@@ -517,6 +549,10 @@ class _Worker:
         with self.send_lock:
             protocol.write_frame(self.in_fd, header, payload)
 
+    def send_inputs(self, key: str, make: Callable[[], bytes]) -> None:
+        """Hand the worker an inputs payload it keeps under ``key``."""
+        self.send({"op": "inputs", "key": key}, make())
+
     def try_send(self, header: dict[str, Any]) -> None:
         try:
             self.send(header)
@@ -577,6 +613,12 @@ class _JobState:
         self.exec_counted = False
         self.finished = False
         self.vm: dict[int, int] = {}
+        self.losses = 0  # times a worker running this job was lost with its machine (Ray)
+
+    def forget(self) -> None:
+        """Drop the per-input records of a reported job (the caller keeps what it needs)."""
+        self.ok, self.reasons, self.times, self.outputs, self.vm = {}, {}, {}, {}, {}
+        self.costs, self.units, self.result = [], [], None
 
     def est(self, lo: int, hi: int) -> float:
         costs = self.costs
@@ -613,6 +655,8 @@ class _Scheduler:
         self.remaining = len(states)
         self.just_finished: list[_JobState] = []
         self.stopped = False
+        self.last_pop = 0.0  # when a unit last left the queue (what follows is the run's tail)
+        self.popped = 0
         self.on_finished: Callable[[_JobState], None] = lambda st: None
         for st in states:
             if st.n == 0:
@@ -649,6 +693,8 @@ class _Scheduler:
                         continue
                     unit.worker = worker
                     self.active.add(unit)
+                    self.last_pop = time.monotonic()
+                    self.popped += 1
                     return unit
                 if self.stopped:
                     return None
@@ -658,6 +704,7 @@ class _Scheduler:
                     return None
                 stolen = self._steal(worker)
                 if stolen is not None:
+                    self.popped += 1
                     return stolen
                 self.cond.wait(0.05)
 
@@ -775,6 +822,22 @@ class _Scheduler:
                 st.cpu = result.cpu
             self._unit_gone(unit)
 
+    def requeue_single(self, unit: _Unit) -> None:
+        """A script or command unit whose worker was lost: run it again elsewhere (a few times at most)."""
+        with self.cond:
+            st = unit.state
+            st.losses += 1
+            if not unit.cancelled and st.result is None:
+                if st.losses <= MAX_LOSSES:
+                    self._push(_Unit(st, 0, 1))
+                elif isinstance(st.job, ScriptJob):
+                    st.result = ScriptResult("fail", "sandbox worker died: its machine was lost, again and again",
+                                             "", 0.0)  # fmt: skip
+                else:
+                    st.result = CommandResult("fail", [], "sandbox worker died: its machine was lost, again and again",
+                                              0.0)  # fmt: skip
+            self._unit_gone(unit)
+
     def exec_done(self, unit: _Unit, cpu: float) -> None:
         with self.cond:
             st = unit.state
@@ -798,6 +861,12 @@ class _Scheduler:
                 elif reason == "budget":
                     st.timed_out = True
                     self._prune(st, -1)
+                elif reason == "lost":
+                    st.losses += 1
+                    if st.losses > MAX_LOSSES:
+                        self._record_locked(st, unit, i, "sandbox worker died: its machine was lost, again and again")
+                    elif unit.next < unit.end:
+                        self._push(_Unit(st, unit.next, unit.end))
                 elif reason in ("timeout", "crashed", "output_too_large", "protocol", "worker_died") and i < unit.end:
                     why = {
                         "timeout": "time limit exceeded",
@@ -842,15 +911,77 @@ def _death(header: dict[str, Any]) -> str:
     return f"exit code {header.get('exit')}"
 
 
+@dataclass
+class SandboxStats:
+    """Where a sandbox's time went (cumulative over its runs; see ``tests/perf/eval_speed.py``)."""
+
+    runs: int = 0
+    jobs: int = 0
+    units: int = 0  # call units (a job's inputs, or a stolen part of them) and script/command jobs run
+    frames: int = 0  # result frames received from workers
+    bytes_in: int = 0  # encoded outputs received from workers
+    judge_seconds: float = 0.0  # this process's CPU judging outputs (decoding, comparing)
+    busy_seconds: float = 0.0  # worker-seconds with a unit in progress
+    wall_seconds: float = 0.0  # the runs' wall time
+    tail_seconds: float = 0.0  # from the last unit taken from the queue to the end of each run, summed
+    tail_idle_seconds: float = 0.0  # worker-seconds idle in those tails
+    lost_workers: int = 0  # workers lost with their machine (Ray) and replaced or retired
+
+
 class Sandbox:
-    """A pool of sandboxed workers; create once per process and reuse."""
+    """A pool of sandboxed workers; create once per process and reuse.
+
+    With ``SandboxSettings.executor`` ``ray`` the workers are Ray actors on
+    the nodes of a cluster (:mod:`harness.execution.ray_executor`), started
+    here at once so that :attr:`mode` is what every node gives.
+    """
 
     def __init__(self, settings: SandboxSettings | None = None) -> None:
         self.settings = settings or SandboxSettings()
-        self.mode = isolation_mode(self.settings)
-        self._workers: list[_Worker] = []
+        self.executor = self.settings.resolved_executor()
+        self._workers: list[Any] = []
         self._lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self.stats = SandboxStats()
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
+        self._ray: Any = None  # ray_executor state: (joined the cluster here, shared inputs)
+        if self.executor == "ray":
+            self.mode = self._start_ray()
+        else:
+            self.mode = isolation_mode(self.settings)
+
+    def _start_ray(self) -> str:
+        from harness.execution import ray_executor
+
+        joined = ray_executor.connect(self.settings.resolved_ray_address())
+        inputs = ray_executor.RemoteInputs()
+        self._ray = (joined, inputs)
+        try:
+            workers, mode = ray_executor.start_workers(self.settings, inputs)
+        except BaseException:
+            self._disconnect()
+            raise
+        self._workers = workers
+        self.settings = ray_executor.settings_for(self.settings, len(workers))
+        return mode
+
+    def _disconnect(self) -> None:
+        if self._ray is not None:
+            joined, inputs = self._ray
+            inputs.clear()
+            self._ray = None
+            if joined:
+                import ray
+
+                ray.shutdown()
+
+    def describe(self) -> str:
+        """Where the workers run, for a person: ``2 local workers`` or ``8 workers on 2 Ray nodes``."""
+        if self.executor == "ray":
+            from harness.execution import ray_executor
+
+            return "Ray: " + ray_executor.describe([w for w in self._workers if not w.retired])
+        return f"{self.settings.worker_count()} local workers"
 
     def __enter__(self) -> Sandbox:
         return self
@@ -860,10 +991,16 @@ class Sandbox:
 
     def program_uids(self) -> list[int]:
         """The uids this sandbox's programs run under (empty when programs share the harness's uid)."""
-        return [w._lease[0] for w in self._workers if w._lease is not None]
+        return [uid for w in self._workers if (uid := w.program_uid) is not None]
 
-    def _ensure_workers(self) -> list[_Worker]:
+    def _ensure_workers(self) -> list[Any]:
         with self._lock:
+            if self.executor == "ray":
+                self._workers = [w for w in self._workers if not w.retired]
+                if not self._workers:
+                    raise SandboxError("every sandbox worker was lost with its Ray node; rerun when the cluster has "
+                                       "room again (finished verdicts are kept)")  # fmt: skip
+                return self._workers
             if not self._workers:
                 started: list[_Worker] = []
                 try:
@@ -884,12 +1021,14 @@ class Sandbox:
             for w in self._workers:
                 w.close()
             self._workers = []
+            self._disconnect()
 
     # ------------------------------------------------------------- runs
     def run(
         self,
         jobs: Sequence[Job],
         on_done: Callable[[int, Any], Sequence[Job] | None] | None = None,
+        keep: bool = True,
     ) -> list[Result]:
         """Run call, script and command jobs (mixed) in parallel; results come back in job order.
 
@@ -898,14 +1037,18 @@ class Sandbox:
         when long (work stealing); script and command jobs are single units.
         ``on_done(index, result)`` is called as each job finishes (from a
         worker thread, one call at a time) and may return further jobs,
-        which join the same run (their indices follow).
+        which join the same run (their indices follow).  With ``keep`` False
+        results only reach ``on_done`` and are forgotten after it (memory
+        stays flat however many jobs stream through); the list returned is empty.
         """
         for job in jobs:
             _check_job(job)
         workers = self._ensure_workers()
+        started = time.monotonic()
         states = [_JobState(k, job) for k, job in enumerate(jobs)]
         sched = _Scheduler(states, self.settings.split_min_seconds)
         results: dict[int, Result] = {}
+        reported: set[int] = set()
         report_lock = threading.RLock()  # report() recurses for jobs with no inputs
         users: dict[str, int] = {}  # inputs key -> unfinished jobs using it (release_inputs jobs only)
         for job in jobs:
@@ -916,10 +1059,13 @@ class Sandbox:
         def report(st: _JobState) -> None:
             # Called once per job, from the worker thread that finished it.
             with report_lock:
-                if st.index in results:
+                if st.index in reported:
                     return
-                results[st.index] = _result(st)
-                more = on_done(st.index, results[st.index]) if on_done is not None else None
+                reported.add(st.index)
+                result = _result(st)
+                if keep:
+                    results[st.index] = result
+                more = on_done(st.index, result) if on_done is not None else None
                 if more:
                     for job in more:
                         _check_job(job)
@@ -938,39 +1084,78 @@ class Sandbox:
                     if users[key] == 0:
                         del users[key]
                         self._forget_inputs(workers, key)
+                if not keep:
+                    st.forget()
 
         sched.on_finished = report
+        alive = [len(workers)]
 
-        def loop(worker: _Worker) -> None:
+        def loop(worker: Any) -> None:
             try:
-                while True:
+                while not worker.retired:
                     sched.flush_finished()
                     unit = sched.acquire(worker)
                     if unit is None:
                         return
                     if unit is _FLUSH:
                         continue
+                    t0 = time.monotonic()
                     if unit.state.single:
                         self._run_single(worker, unit, sched)
                     else:
                         self._run_unit(worker, unit, sched)
+                    worker.busy += time.monotonic() - t0
+                    worker.last_done = time.monotonic()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
                 errors.append(exc)
                 sched.stop()
+            finally:
+                with sched.cond:
+                    alive[0] -= 1
+                    if alive[0] == 0 and sched.remaining > 0 and not sched.stopped:
+                        # Every worker was lost with its machine and none could be replaced.
+                        errors.append(SandboxError("every sandbox worker was lost with its Ray node; rerun when the "
+                                                   "cluster has room again (finished verdicts are kept)"))  # fmt: skip
+                        sched.stopped = True
+                        sched.cond.notify_all()
 
         for st in states:
             if st.finished:
                 report(st)
+        for w in workers:
+            w.busy, w.last_done, w.frames, w.bytes_in, w.judge = 0.0, started, 0, 0, 0.0
         threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        self._account(workers, sched, states, started)
         if errors:
             if isinstance(errors[0], Exception) and not isinstance(errors[0], OSError):
                 raise errors[0]  # an error of the caller's callback, e.g. a HarnessError
             raise SandboxError(f"sandbox failure: {errors[0]!r}") from errors[0]
+        if self._ray is not None:
+            self._ray[1].clear()  # the object store's copies of this run's inputs (the actors keep theirs)
+        if not keep:
+            return []
         return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
+
+    def _account(self, workers: Sequence[Any], sched: _Scheduler, states: Sequence[_JobState], started: float) -> None:
+        end = time.monotonic()
+        last_pop = sched.last_pop or started
+        with self._stats_lock:
+            st = self.stats
+            st.runs += 1
+            st.jobs += len(states)
+            st.units += sched.popped
+            st.wall_seconds += end - started
+            st.tail_seconds += max(0.0, end - last_pop)
+            for w in workers:
+                st.busy_seconds += w.busy
+                st.frames += w.frames
+                st.bytes_in += w.bytes_in
+                st.judge_seconds += w.judge
+                st.tail_idle_seconds += max(0.0, end - max(w.last_done, last_pop))
 
     # ------------------------------------------------------------ calls
     def run_calls(
@@ -985,7 +1170,9 @@ class Sandbox:
         """
         return cast("list[CallResult]", self.run(jobs, on_done))
 
-    def _forget_inputs(self, workers: Sequence[_Worker], key: str) -> None:
+    def _forget_inputs(self, workers: Sequence[Any], key: str) -> None:
+        if self._ray is not None:
+            self._ray[1].drop(key)
         for w in workers:
             if key in w.known_inputs:
                 w.known_inputs.discard(key)
@@ -1016,7 +1203,7 @@ class Sandbox:
             header["resets"] = [i for i in job.resets if unit.start <= i < unit.end]
         try:
             if job.inputs_key not in worker.known_inputs:
-                worker.send({"op": "inputs", "key": job.inputs_key}, job.inputs_payload())
+                worker.send_inputs(job.inputs_key, job.inputs_payload)
                 worker.known_inputs.add(job.inputs_key)
             with sched.cond:
                 if unit.cancelled:
@@ -1039,6 +1226,8 @@ class Sandbox:
             if ev.get("unit") != unit.id:
                 continue
             kind = ev.get("ev")
+            worker.frames += 1
+            worker.bytes_in += len(payload)
             if kind == "ready":
                 ready = True
                 sched.exec_done(unit, float(ev.get("cpu", 0.0)))
@@ -1046,6 +1235,7 @@ class Sandbox:
                 records = []
                 offset = 0
                 items = ev["items"]
+                c0 = time.thread_time()
                 for item in items:
                     i, what, cpu, size = int(item[0]), item[1], float(item[2]), int(item[3])
                     if len(items) == 1:
@@ -1063,6 +1253,7 @@ class Sandbox:
                         records.append((i, ok, cpu, reason, value))
                         if job.footprint and len(item) > 4:
                             unit.state.vm[i] = int(item[4])
+                worker.judge += time.thread_time() - c0
                 sched.record_many(unit, records)
             elif kind == "end":
                 if ready:
@@ -1082,8 +1273,19 @@ class Sandbox:
         return ok, None if ok else "wrong output", payload if job.keep_outputs else None
 
     def _worker_died(self, worker: _Worker, unit: _Unit, sched: _Scheduler) -> None:
+        if worker.lost:
+            # The worker's machine (a Ray node) is gone: not the program's doing, so what the
+            # unit had not finished runs again on another worker; then a replacement, if there is room.
+            sched.finish(unit, {"reason": "lost", "i": unit.next, "ready_seen": True})
+            self._replace(worker)
+            return
         worker.restart()
         sched.finish(unit, {"reason": "worker_died", "i": unit.next, "ready_seen": True})
+
+    def _replace(self, worker: _Worker) -> None:
+        with self._stats_lock:
+            self.stats.lost_workers += 1
+        worker.restart()
 
     # ---------------------------------------------------------- scripts
     def run_scripts(
@@ -1111,23 +1313,32 @@ class Sandbox:
                 sched._unit_gone(unit)
                 return
         job = unit.state.job
-        result: ScriptResult | CommandResult
+        result: ScriptResult | CommandResult | None
         if isinstance(job, ScriptJob):
             result = self._run_script(worker, job, unit.id)
         else:
             result = self._run_command(worker, job, unit.id)
+        if result is None:  # the worker was lost with its machine: the job runs again elsewhere
+            sched.requeue_single(unit)
+            self._replace(worker)
+            return
         sched.finish_single(unit, result)
 
-    def _run_script(self, worker: _Worker, job: ScriptJob, unit: int) -> ScriptResult:
+    def _run_script(self, worker: _Worker, job: ScriptJob, unit: int) -> ScriptResult | None:
+        """The script's result; None when the worker was lost (see :meth:`_worker_died`)."""
         header = {"op": "script", "unit": unit, "exec_limit": job.cpu_limit, "prelude": job.prelude}
         try:
             worker.send(header, job.code.encode("utf-8", "surrogatepass"))
         except OSError:
+            if worker.lost:
+                return None
             worker.restart()
             return ScriptResult("fail", "sandbox worker died", "", 0.0)
         while True:
             frame = worker.recv()
             if frame is None:
+                if worker.lost:
+                    return None
                 worker.restart()
                 return ScriptResult("fail", "sandbox worker died", "", 0.0)
             ev, _ = frame
@@ -1144,7 +1355,7 @@ class Sandbox:
                 return ScriptResult("fail", str(ev.get("msg", "")), stdout, cpu)
             return ScriptResult("fail", f"{reason} ({_death(ev)})", stdout, cpu)
 
-    def _run_command(self, worker: _Worker, job: CommandJob, unit: int) -> CommandResult:
+    def _run_command(self, worker: _Worker, job: CommandJob, unit: int) -> CommandResult | None:
         s = self.settings
         blobs: list[bytes] = []
         files = []
@@ -1165,11 +1376,15 @@ class Sandbox:
         try:
             worker.send(header, b"".join(blobs))
         except OSError:
+            if worker.lost:
+                return None
             worker.restart()
             return CommandResult("fail", [], "sandbox worker died", 0.0)
         while True:
             frame = worker.recv()
             if frame is None:
+                if worker.lost:
+                    return None
                 worker.restart()
                 return CommandResult("fail", [], "sandbox worker died", 0.0)
             ev, payload = frame
