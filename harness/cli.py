@@ -61,6 +61,24 @@ def _grading_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--isolation", choices=["auto", "bwrap", "process"], default=None,
                    help="sandbox isolation: bwrap (fails when bubblewrap cannot start), process (no namespaces), "
                    "auto (default, or $HARNESS_ISOLATION): bwrap when it works here")  # fmt: skip
+    _executor_flags(p)
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    """Where sandbox workers run (grading, and the pipeline's filter and validate stages)."""
+    p.add_argument("--executor", choices=["local", "ray"], default=None,
+                   help="sandbox workers on this machine (local, default or $HARNESS_EXECUTOR) or as Ray actors on "
+                   "every node of a cluster (ray; pip install 'code-harness[ray]'); --parallel counts them")
+    p.add_argument("--ray-address", metavar="HOST:PORT", default=None,
+                   help="the Ray cluster to join (default: $RAY_ADDRESS, else one started on this machine)")
+
+
+def _executor_env(args: argparse.Namespace) -> None:
+    """``--executor``/``--ray-address`` as the settings every sandbox of this process reads (the pipeline's)."""
+    if getattr(args, "executor", None):
+        os.environ["HARNESS_EXECUTOR"] = args.executor
+    if getattr(args, "ray_address", None):
+        os.environ["RAY_ADDRESS"] = args.ray_address
 
 
 def _sandbox_settings(args: argparse.Namespace) -> object:
@@ -69,6 +87,10 @@ def _sandbox_settings(args: argparse.Namespace) -> object:
     kwargs: dict[str, object] = {"memory_bytes": args.memory_limit << 20}
     if args.isolation:
         kwargs["isolation"] = args.isolation
+    if args.executor:
+        kwargs["executor"] = args.executor
+    if args.ray_address:
+        kwargs["ray_address"] = args.ray_address
     return SandboxSettings(**kwargs)  # type: ignore[arg-type]
 
 
@@ -198,6 +220,7 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--from", dest="first", metavar="STAGE", help="run: first stage")
     gen.add_argument("--until", dest="last", metavar="STAGE", help="run: last stage")
     gen.add_argument("--data-dir", help="offline benchmark data (decontamination)")
+    _executor_flags(gen)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -221,6 +244,7 @@ def _generate(args: argparse.Namespace) -> int:
     if "model" not in overrides and args.config is None:
         raise HarnessError("name the model: --model SPEC or a --config file with model = ...")
     config = load_config(args.config, overrides)
+    _executor_env(args)
     if args.action == "run":
         run_pipeline(config, args.first, args.last)
         return 0

@@ -101,6 +101,7 @@ class RunSettings(BaseModel):
     verdict_cache: bool
     isolation: str = Field(description="bwrap or process: what the sandbox gave programs")
     memory_limit_bytes: int
+    executor: str = Field(default="local", description="local or ray: where the sandbox workers ran")
 
 
 class RunTimings(BaseModel):
@@ -111,6 +112,7 @@ class RunTimings(BaseModel):
     total: float = 0.0
     verdict_cache_hits: int = 0
     graded_programs: int = 0
+    same_ast_hits: int = Field(default=0, description="of verdict_cache_hits: programs new as text, known by syntax tree")
 
 
 class GenerationInfo(BaseModel):
