@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from training.config import LoraSettings, TrainConfig, load_config  # noqa: E402
 from training.data import DEFAULT_CHAT_TEMPLATE, load_pairs  # noqa: E402
 from training.record import load_record  # noqa: E402
 from training.sft import prepare, read_metrics, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Small and fast: one optimizer step is 4 rows, a high learning rate so 16 steps visibly lower the loss.
 FAST = {"learning_rate": 1e-3, "effective_batch_size": 4, "per_device_batch_size": 4, "warmup_ratio": 0.0,
@@ -59,6 +63,25 @@ def pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_pairs(tmp_path_factory.mktemp("pairs") / "pairs.jsonl")
 
 
+GENERATOR = "hf:/models/generator-7b"
+
+
+@pytest.fixture(scope="module")
+def pipeline_data(pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same rows as a data pipeline's work folder holds them: ``dataset.jsonl`` whose rows carry the digest of
+    ``manifest.json`` beside it (the manifest names the generating model)."""
+    from harness.registry import manifest_digest
+
+    work = tmp_path_factory.mktemp("work")
+    settings = {"model": GENERATOR, "engine_options": {}, "seed": 3407, "instruct": {"temperature": 0.7}}
+    digest = manifest_digest(settings)
+    (work / "manifest.json").write_text(json.dumps({"format": 1, "digest": digest, "settings": settings,
+                                                    "model": {"spec": GENERATOR, "identity": None}}))  # fmt: skip
+    rows = [json.loads(line) | {"manifest_digest": digest} for line in pairs.read_text().splitlines()]
+    (work / "dataset.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return work / "dataset.jsonl"
+
+
 @pytest.fixture(scope="module")
 def base_without_template(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model with its chat template removed: a 'base' model."""
@@ -73,8 +96,10 @@ def base_without_template(tiny_model: Path, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="module")
-def cli_run(tiny_model: Path, pairs: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """``harness train`` through its command line: a TOML config, 16 steps, then HumanEval on 2 tasks."""
+def cli_run(tiny_model: Path, pipeline_data: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> dict[str, Any]:  # fmt: skip
+    """``harness train`` through its command line on a pipeline's dataset: a TOML config, 16 steps, then HumanEval
+    on 2 tasks."""
     from training.cli import add_parser, command
 
     root = tmp_path_factory.mktemp("cli-run")
@@ -83,16 +108,18 @@ def cli_run(tiny_model: Path, pairs: Path, data_dir: Path, tmp_path_factory: pyt
     parser = argparse.ArgumentParser(prog="harness")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args([
-        "train", "--data", str(pairs), "--base", str(tiny_model), "--output", str(root / "run"),
+        "train", "--data", str(pipeline_data), "--base", str(tiny_model), "--output", str(root / "run"),
         "--config", str(config), "--set", "learning_rate=1e-3", "--max-steps", "16",
         "--eval", "humaneval", "--eval-limit", "2", "--eval-max-tokens", "16", "--data-dir", str(data_dir),
         "--parallel", "1",
     ])  # fmt: skip
     assert command(args) == 0
-    return {"output": root / "run", "config": config}
+    return {"output": root / "run", "config": config, "data": pipeline_data}
 
 
-def test_train_lowers_loss_saves_checkpoint_and_evaluates_with_lineage(cli_run: dict[str, Any], pairs: Path) -> None:
+def test_train_lowers_loss_saves_checkpoint_and_evaluates_with_lineage(cli_run: dict[str, Any], tiny_model: Path
+                                                                       ) -> None:  # fmt: skip
+    from harness.registry import trace_lineage
     from harness.store import load_run
 
     out = cli_run["output"]
@@ -105,7 +132,7 @@ def test_train_lowers_loss_saves_checkpoint_and_evaluates_with_lineage(cli_run: 
 
     record = load_record(out)
     assert record is not None and record.status == "completed"
-    sha = hashlib.sha256(pairs.read_bytes()).hexdigest()
+    sha = hashlib.sha256(cli_run["data"].read_bytes()).hexdigest()
     assert record.dataset.sha256 == sha and record.dataset.rows == 32
     assert record.base_model.local and record.base_model.digest
     assert record.config["learning_rate"] == 1e-3 and record.config["max_steps"] == 16
@@ -126,23 +153,53 @@ def test_train_lowers_loss_saves_checkpoint_and_evaluates_with_lineage(cli_run: 
     assert lineage["checkpoint"] == record.checkpoint and lineage["config"]["max_steps"] == 16
     assert record.evals["humaneval"].run == str((out / "eval" / "humaneval" / "run.json").resolve())
 
+    # Back from the checkpoint's evaluation to the pipeline's manifest and the model that generated the data.
+    traced = trace_lineage(lineage)
+    assert traced is not None and traced["problems"] == [], traced
+    manifest = cli_run["data"].parent / "manifest.json"
+    assert traced["manifest"]["path"] == str(manifest.resolve()) and traced["manifest"]["matches"]
+    assert traced["dataset"]["manifest_digest"] == json.loads(manifest.read_text())["digest"]
+    assert traced["generator"]["model"] == GENERATOR
+    assert traced["base_model"]["digest"] == record.base_model.digest and traced["training"]["steps"] == 16
+
+    # The record names the checkout it ran from; the model cards name the base model (TRL's said "[None]").
+    assert record.git_commit and re.fullmatch(r"[0-9a-f]{40}", record.git_commit)
+    assert subprocess.run(["git", "cat-file", "-e", f"{record.git_commit}^{{commit}}"], cwd=ROOT).returncode == 0
+    for card in (final / "README.md", out / "checkpoints" / "README.md"):
+        text = card.read_text()
+        assert f"fine-tuned version of the local model `{tiny_model.resolve()}`" in text, card
+        assert "[None]" not in text and sha[:16] in text and GENERATOR in text
+    assert "| humaneval | plus |" in (final / "README.md").read_text()  # rewritten with the evaluation
+
 
 def test_same_seed_gives_the_same_loss_curve(cli_run: dict[str, Any], tiny_model: Path, pairs: Path,
                                              tmp_path: Path) -> None:  # fmt: skip
+    # The same rows without the pipeline's provenance fields: those are not trained on.
     config = TrainConfig(**FAST, max_steps=16)
     train(pairs, str(tiny_model), tmp_path / "again", config, echo=lambda m: None)
     assert losses(tmp_path / "again") == pytest.approx(losses(cli_run["output"]), rel=1e-6, abs=1e-7)
 
 
-def test_finished_run_is_not_retrained_and_other_inputs_are_refused(cli_run: dict[str, Any], tiny_model: Path,
-                                                                     pairs: Path) -> None:  # fmt: skip
-    out = cli_run["output"]
+def test_finished_run_is_not_retrained_and_other_inputs_are_refused(cli_run: dict[str, Any], tiny_model: Path
+                                                                     ) -> None:  # fmt: skip
+    out, pairs = cli_run["output"], cli_run["data"]
     config = load_config(cli_run["config"], {"learning_rate": 1e-3, "max_steps": 16})
     said: list[str] = []
     record = train(pairs, str(tiny_model), out, config, echo=said.append)
     assert record.status == "completed" and any("already trained" in m for m in said)
     with pytest.raises(HarnessError, match=r"different inputs.*learning_rate.*--restart"):
         train(pairs, str(tiny_model), out, config.model_copy(update={"learning_rate": 2e-3}), echo=said.append)
+
+
+def test_a_dataset_smaller_than_the_effective_batch_is_warned_of(tiny_model: Path, tmp_path: Path) -> None:
+    path = write_pairs(tmp_path / "three.jsonl", n=3)
+    said: list[str] = []
+    prepared = prepare(path, str(tiny_model), tmp_path / "small", TrainConfig(**{**FAST, "per_device_batch_size": 1}),
+                       echo=said.append)  # fmt: skip
+    warning = next((m for m in said if m.startswith("warning: ")), "")
+    assert "3 training sequences, fewer than the effective batch of 4" in warning, said
+    assert "every optimizer step is a whole epoch" in warning and "--set effective_batch_size=1" in warning
+    assert prepared.record.warnings == [warning.removeprefix("warning: ")]
 
 
 def test_prompt_tokens_are_masked_and_response_tokens_are_not(tiny_model: Path, pairs: Path, tmp_path: Path) -> None:
