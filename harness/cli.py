@@ -219,6 +219,10 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
                      help="override a config value, e.g. --set instruct.responses_per_instruction=4")
     gen.add_argument("--from", dest="first", metavar="STAGE", help="run: first stage")
     gen.add_argument("--until", dest="last", metavar="STAGE", help="run: last stage")
+    gen.add_argument("--rerun-from", metavar="STAGE", help="redo STAGE and every later stage (their earlier outputs "
+                     "move to WORKDIR/superseded/); needed when settings changed since those outputs were made")
+    gen.add_argument("--compare", nargs="+", type=Path, metavar="WORKDIR", default=[],
+                     help="report: also write comparison.md, these work folders (and --workdir) side by side")
     gen.add_argument("--data-dir", help="offline benchmark data (decontamination)")
     _executor_flags(gen)
 
@@ -235,22 +239,31 @@ def _generate(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
     if args.action == "report":
-        from generation.report import report
+        from generation.report import compare, report
 
-        workdir = Path(args.workdir or load_config(args.config, overrides).workdir)
-        for path in report(workdir):
-            print(path)
+        workdir = Path(args.workdir or load_config(args.config, overrides).workdir) \
+            if args.workdir or args.config or not args.compare else None  # fmt: skip
+        if workdir is not None:
+            for path in report(workdir):
+                print(path)
+        if args.compare:
+            folders = [*([workdir] if workdir is not None else []), *args.compare]
+            table = compare(folders)
+            out = folders[0] / "comparison.md"
+            out.write_text(table, encoding="utf-8")
+            print(table, end="")
+            print(out)
         return 0
     if "model" not in overrides and args.config is None:
         raise HarnessError("name the model: --model SPEC or a --config file with model = ...")
     config = load_config(args.config, overrides)
     _executor_env(args)
     if args.action == "run":
-        run_pipeline(config, args.first, args.last)
+        run_pipeline(config, args.first, args.last, rerun_from=args.rerun_from)
         return 0
     ctx = Context(config, Path(config.workdir))
     try:
-        run_stage(ctx, args.action)
+        run_stage(ctx, args.action, rerun_from=args.rerun_from)
     finally:
         ctx.close()
     return 0
