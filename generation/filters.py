@@ -1,9 +1,9 @@
 """Stage 2: seed filtering, cheapest filters first, each counted under its own reason.
 
 1. ``does not parse`` / ``not a function``: the seed must be one function definition.
-2. ``no docstring`` / ``no return value`` / ``no arguments``: a non-empty docstring, a ``return <expr>`` (not a
-   bare ``return`` or ``return None``) in the function itself -- returns of nested functions, lambdas and
-   classes do not count -- and (``filter.require_arguments``, as SelfCodeAlign) at least one parameter.
+2. ``no docstring`` / ``no return value``: a non-empty docstring, and a ``return <expr>`` (not a bare
+   ``return`` or ``return None``) in the function itself -- returns of nested functions, lambdas and classes
+   do not count.
 3. ``too long``: more than ``filter.max_lines`` lines.
 4. ``banned marker``: TODO, FIXME, ... as whole words (``TODOS`` and ``todo`` do not match); the default
    ``NotImplementedError`` catches stubs, and ``return NotImplemented`` (the binary-operator protocol) never
@@ -13,6 +13,7 @@
    without binding it: ``os.getcwd()`` or ``sp.run()`` where the module's recorded imports bind ``sp`` to
    ``subprocess``.  Matching is on names in the syntax tree, so ``cos``, ``osmosis`` or the word "os" in a
    docstring never match, and a parameter called ``signal`` is not the module.
+5b. ``no arguments``: (``filter.require_arguments``, as SelfCodeAlign) a function without any parameter.
 6. ``benchmark item (<benchmark> <task_id>)``: the decontamination library's audit (default methods) flags
    the seed against ``filter.benchmarks``.
 7. ``type error``: a real checker (basedpyright, else pyright) reports an error.  Seeds are checked in
@@ -60,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generation.core import Context, FilterConfig, Funnel, StageFiles, stage_input
+from generation.core import Context, FilterConfig, Funnel, Progress, StageFiles, stage_input
 from harness.data import cache_dir
 from harness.errors import HarnessError
 
@@ -213,8 +214,6 @@ def static_check(seed: str, imports: Sequence[str], cfg: FilterConfig,
         return StaticVerdict("no docstring", {})
     if not returns_value(func):
         return StaticVerdict("no return value", {})
-    if cfg.require_arguments and not _has_parameters(func):
-        return StaticVerdict("no arguments", {})
     lines = seed.count("\n") + (not seed.endswith("\n"))
     if lines > cfg.max_lines:
         return StaticVerdict("too long", {"lines": lines, "max_lines": cfg.max_lines})
@@ -227,6 +226,8 @@ def static_check(seed: str, imports: Sequence[str], cfg: FilterConfig,
     module = banned_import(func, imports, cfg.banned_imports)
     if module is not None:
         return StaticVerdict("banned import", {"module": module})
+    if cfg.require_arguments and not _has_parameters(func):
+        return StaticVerdict("no arguments", {})
     return StaticVerdict(None, {})
 
 
@@ -533,6 +534,7 @@ def run(ctx: Context) -> Funnel:
     chunk = max(1, cfg.typecheck_batch) * workers
     failed_batches = {"timeout": 0, "failed": 0}
     both = {"checked": 0, "errors_with_module_names": 0, "errors_seed_alone": 0}
+    progress = Progress(ctx.echo, STAGE, len(survivors), "seeds")
     for start in range(0, len(survivors), chunk):
         part = survivors[start : start + chunk]
         removed: list[tuple[str, str, dict[str, Any]]] = []
@@ -543,7 +545,8 @@ def run(ctx: Context) -> Funnel:
         files.append(part)
         files.remove(removed)
         steps = " and ".join(x for x, on in (("type-checked", checker), ("judged", cfg.judge)) if on) or "written"
-        ctx.echo(f"[filter] {min(start + chunk, len(survivors))}/{len(survivors)} seeds {steps}")
+        progress.batch(len(survivors[start : start + chunk]), f"{steps}, {len(part)} kept, {len(removed)} removed",
+                       of=(len(survivors) + chunk - 1) // chunk)  # fmt: skip
     funnel.output = len(files.rows())
     counts: dict[str, int] = {}
     for reason, n in files.removed_counts().items():
