@@ -290,7 +290,8 @@ def stage_settings(config: PipelineConfig, stage: str) -> dict[str, Any]:
 
 
 def _canonical(doc: Any) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    # sorted keys, no spaces, ASCII escapes: what readers of manifest.json recompute (harness.registry)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def manifest_settings(config: PipelineConfig) -> dict[str, Any]:

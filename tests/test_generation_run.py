@@ -143,6 +143,9 @@ def test_final_rows_carry_every_provenance_field_back_to_the_source_files(finish
     validated = {r["key"]: r for r in _rows(work / "validate.jsonl")}
     manifest = read_manifest(work)
     assert manifest is not None and manifest["settings"]["model"] == "generic:x"
+    from harness.registry import manifest_digest
+
+    assert manifest_digest(manifest["settings"]) == manifest["digest"]  # what lineage readers recompute
     assert manifest["model"]["identity"]["model"] == "generic-script"
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     for row in rows:
