@@ -943,6 +943,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self.stats = SandboxStats()
+        self.done_jobs = 0  # jobs reported so far, over all runs (a live progress figure)
         self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-spawner")
         self._ray: Any = None  # ray_executor state: (joined the cluster here, shared inputs)
         if self.executor == "ray":
@@ -1062,6 +1063,7 @@ class Sandbox:
                 if st.index in reported:
                     return
                 reported.add(st.index)
+                self.done_jobs += 1
                 result = _result(st)
                 if keep:
                     results[st.index] = result
