@@ -437,13 +437,27 @@ def supersede(config: PipelineConfig, workdir: Path, first: str, echo: Callable[
     return dest
 
 
+def _overlay(settings: dict[str, Any], dotted: dict[str, Any]) -> None:
+    for key, value in dotted.items():
+        section, _, name = key.partition(".")
+        if name and isinstance(settings.get(section), dict) and name in settings[section]:
+            settings[section][name] = value
+        elif not name and key in settings:
+            settings[key] = value
+
+
 def record_stage(ctx: Context, stage: str, finished: bool) -> str:
     """Write the manifest with the current settings and ``stage``'s record (started, or finished); its digest."""
     from harness import __version__
     from harness.store import git_commit
 
     manifest = read_manifest(ctx.workdir) or {"format": MANIFEST_FORMAT, "created": _now(), "stages": {}}
+    # The manifest describes the outputs on disk: a stage's recorded settings stand for the stage's outputs
+    # (a run that stopped before a stage whose settings it changed leaves that stage as it was made).
     settings = manifest_settings(ctx.config)
+    for s, rec in (manifest.get("stages") or {}).items():
+        if s != stage and s in STAGES and has_outputs(ctx.workdir, s):
+            _overlay(settings, rec.get("settings") or {})
     flat = flat_config(ctx.config)
     manifest.update({
         "format": MANIFEST_FORMAT, "digest": manifest_digest(settings), "settings": settings,

@@ -185,6 +185,11 @@ def test_a_changed_setting_is_refused_and_rerun_from_redoes_only_the_later_stage
                                            r"responses\).*--rerun-from concepts"):  # fmt: skip
         run_pipeline(_config(work, data_dir, **{"instruct.temperature": 0.2}), echo=lambda _: None)
     assert {p.name: p.read_bytes() for p in work.glob("*.jsonl")} == before  # refused before any work
+    # a run that stops before the stages a change affects goes ahead, and the manifest still describes the data
+    run_pipeline(_config(work, data_dir, **{"instruct.temperature": 0.2}), last="dedup", echo=lambda _: None)
+    manifest = read_manifest(work)
+    assert manifest is not None and manifest["digest"] == _rows(work / "dataset.jsonl")[0]["manifest_digest"]
+    assert manifest["settings"]["instruct"]["temperature"] == 0.7
     Generic.calls.clear()
     log: list[str] = []
     funnels = run_pipeline(_config(work, data_dir, **{"instruct.responses_per_instruction": 2}),
