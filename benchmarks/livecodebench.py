@@ -1205,9 +1205,9 @@ class LiveCodeBench(Benchmark):
         return {"solution": last_fenced_block(reply)}
 
     def signature_names(self, problem: Problem) -> tuple[str, ...]:
-        """What a program must define (failure mode ``wrong_signature``): ``Solution`` and its method for a
-        functional problem, nothing for a stdin one."""
-        return ("Solution", problem.entry_point) if problem.entry_point else ()
+        """What a program must define (failure mode ``wrong_signature``): a functional problem's function, as
+        a ``Solution`` method or at top level (LiveCodeBench's grader takes either); nothing for stdin."""
+        return (problem.entry_point,) if problem.entry_point else ()
 
     def oracle_sample(self, problem: Problem) -> tuple[str, str]:
         """LiveCodeBench publishes no reference solutions."""

@@ -148,11 +148,11 @@ def test_failure_modes_follow_the_grader(verdict: Verdict, program: str, facts: 
 
 
 def test_signature_of_a_class_method_and_old_records() -> None:
-    lcb = _v("fail", "test 0 (public) raised NameError: name 'Solution' is not defined")
-    assert classify(lcb, "def hasMatch(s, p):\n    return True", required=("Solution", "hasMatch")).mode == \
-        "wrong_signature"  # fmt: skip
-    ok = "class Solution:\n    def hasMatch(self, s, p):\n        return s[0]"
-    assert classify(lcb, ok, required=("Solution", "hasMatch")).mode == "runtime_error"
+    lcb = _v("fail", "program failed to load: AttributeError: type object 'Solution' has no attribute 'hasMatch'")
+    assert classify(lcb, "class Solution:\n    def has_match(self, s, p):\n        return True",
+                    required=("hasMatch",)).mode == "wrong_signature"  # fmt: skip
+    ok = "class Solution:\n    def hasMatch(self, s, p):\n        return s.x"
+    assert classify(lcb, ok, required=("hasMatch",)).mode == "runtime_error"
     from harness.store import SampleResult
 
     # A record written before failure modes existed gets one from its verdict when read.
