@@ -184,6 +184,7 @@ def grade_programs(
                 hits += 1
                 tree_hits += 1
                 copies.setdefault(first_of[tkey], []).append(k)  # the same program but for comments or layout
+                first_of[key] = first_of[tkey]  # this text again is a text hit
             else:
                 first_of[key] = k
                 if tkey is not None:

@@ -1,0 +1,78 @@
+"""Grading at scale: programs that differ only in layout are graded once; finished work is not held.
+
+Uses the toy benchmark (script jobs, no expected outputs to compute) and
+the session's sandbox, so it costs a second or two.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import weakref
+from pathlib import Path
+from typing import Any
+
+from harness.benchmark import GradeOptions
+from harness.execution import CallJob, encode_inputs
+from harness.grading import grade_programs, normalised_ast
+from harness.verdict_cache import VerdictCache
+
+sys.path.insert(0, str(Path(__file__).parent / "toy_benchmark"))
+from toy_bench import Toy  # noqa: E402
+
+SAME = [
+    "def add(a, b):\n    return a + b\n",
+    "def add(a, b):  # the sum\n    return a+b\n\n\n",  # a comment, spacing
+    "def add(a,\n        b):\n    return (a +\n            b)\n",  # line breaks, parentheses
+    "def add(a, b): return a + b",  # one line
+]
+OTHER = "def add(a, b):\n    return a + b\nUNUSED = 1\n"  # an unused assignment: another program
+WRONG = "def add(a, b):\n    return a - b\n"
+
+
+def test_layout_does_not_make_another_program() -> None:
+    assert len({normalised_ast(p) for p in SAME}) == 1
+    assert normalised_ast(OTHER) not in {normalised_ast(SAME[0]), None}
+    assert normalised_ast('def add(a, b):\n    """Doc."""\n    return a + b\n') != normalised_ast(SAME[0])  # docstrings count
+    assert normalised_ast("def add(a, b) return") is None  # no tree: the text key alone
+
+
+def test_same_tree_is_graded_once_and_counted_apart(sandbox: Any, tmp_path: Path) -> None:
+    bench = Toy()
+    cache = VerdictCache(tmp_path / "verdicts.sqlite")
+    try:
+        programs = [("toy/0", p) for p in [*SAME, OTHER, WRONG, SAME[1], "def add(a, b) return"]]
+        first = grade_programs(bench, sandbox, programs, GradeOptions(), cache=cache)
+        assert [v.status for v in first.verdicts] == ["pass"] * 5 + ["fail", "pass", "fail"]
+        assert first.graded == 4  # SAME[0], OTHER, WRONG and the one that does not parse
+        assert (first.cache_hits, first.ast_hits) == (4, 3)  # SAME[1:] by tree, the repeated SAME[1] by text
+        # Another run: a new layout of a known program comes from the cache, by its tree.
+        again = grade_programs(bench, sandbox, [("toy/0", "def add(a, b):\n\n    return a + b  # again\n")],
+                               GradeOptions(), cache=cache)  # fmt: skip
+        assert (again.graded, again.cache_hits, again.ast_hits) == (0, 1, 1)
+        assert again.verdicts[0].status == "pass" and again.verdicts[0].cached
+        # The same tree for another task is another verdict.
+        other_task = grade_programs(bench, sandbox, [("toy/1", SAME[0])], GradeOptions(), cache=cache)
+        assert (other_task.graded, other_task.verdicts[0].status) == (1, "fail")
+    finally:
+        cache.close()
+
+
+def test_streamed_results_are_not_held(sandbox: Any) -> None:
+    inputs = encode_inputs([(i,) for i in range(200)])
+    jobs = [CallJob(code="def f(x):\n    return x * 2\n", entry_point="f", inputs_key=f"scale-{k % 2}",
+                    inputs_payload=lambda: inputs, limits=[1.0] * 200, costs=[1e-4] * 200)
+            for k in range(6)]  # fmt: skip
+    seen: list[weakref.ref[Any]] = []
+    statuses: list[str] = []
+
+    def on_done(k: int, res: Any) -> None:
+        statuses.append(res.status)
+        seen.append(weakref.ref(res))
+
+    assert sandbox.run(jobs, on_done=on_done, keep=False) == []
+    gc.collect()
+    assert statuses == ["pass"] * 6
+    assert all(ref() is None for ref in seen)  # nothing kept a result once its callback returned
+    kept = sandbox.run(jobs[:1], on_done=on_done)  # the default keeps them, for callers that want the list
+    assert kept[0].status == "pass" and len(kept[0].times) == 200
