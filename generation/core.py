@@ -384,6 +384,9 @@ def check_manifest(config: PipelineConfig, workdir: Path, last: str, rerun_from:
     for k, stage in enumerate(STAGES[: stop + 1]):
         current = stage_settings(config, stage)
         rec = recorded.get(stage)
+        if not isinstance(rec, dict):
+            rec = None  # a damaged entry: the stage's outputs are taken as they are
+        reported = bool(changed or redone)  # an upstream change already explains a different upstream digest
         if k >= cut or not has_outputs(workdir, stage):
             upstream = stage_digest(stage, current, upstream)
             continue
@@ -398,7 +401,7 @@ def check_manifest(config: PipelineConfig, workdir: Path, last: str, rerun_from:
                 entry = changed.setdefault(key, (old.get(key, "<unset>"), current.get(key, "<unset>"), []))
                 entry[2].append(stage)
         if rec.get("upstream") is not None and upstream is not None and rec.get("upstream") != upstream \
-                and not any(stage in v[2] for v in changed.values()):  # fmt: skip
+                and not reported:  # fmt: skip
             redone.append(stage)
         upstream = stage_digest(stage, current, upstream)
     if changed or redone:
@@ -456,7 +459,7 @@ def record_stage(ctx: Context, stage: str, finished: bool) -> str:
     # (a run that stopped before a stage whose settings it changed leaves that stage as it was made).
     settings = manifest_settings(ctx.config)
     for s, rec in (manifest.get("stages") or {}).items():
-        if s != stage and s in STAGES and has_outputs(ctx.workdir, s):
+        if s != stage and s in STAGES and isinstance(rec, dict) and has_outputs(ctx.workdir, s):
             _overlay(settings, rec.get("settings") or {})
     flat = flat_config(ctx.config)
     manifest.update({
@@ -479,10 +482,11 @@ def record_stage(ctx: Context, stage: str, finished: bool) -> str:
     upstream = None
     for s in STAGES[: STAGES.index(stage)]:
         rec = stages.get(s)
-        upstream = rec.get("digest") if rec else stage_digest(s, stage_settings(ctx.config, s), upstream)
+        upstream = rec.get("digest") if isinstance(rec, dict) and rec.get("digest") else \
+            stage_digest(s, stage_settings(ctx.config, s), upstream)  # fmt: skip
     own = stage_settings(ctx.config, stage)
     digest = stage_digest(stage, own, upstream)
-    rec = stages.get(stage) or {}
+    rec = stages.get(stage) if isinstance(stages.get(stage), dict) else {}
     if not finished or rec.get("digest") != digest:
         rec = {"digest": digest, "settings": own, "upstream": upstream, "started": _now(), "finished": None}
     if finished:
