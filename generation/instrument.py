@@ -18,15 +18,17 @@ rest (see :mod:`generation.validate_prelude`, the trusted runner):
   values, or on a redefinition of the code's function in the tests), and
   ``dead_tests`` (every assert on the code sits under a condition that is
   constant false, such as ``if False:`` or ``if __name__ == "main":``).
-* **The rewrite**: every ``assert`` becomes a call of the runner's hook that
-  counts it (and whether it refers to the code) and records a failure even
-  when something later catches the ``AssertionError``; ``assert*`` method
-  and function calls (``self.assertEqual``, ``np.testing.assert_allclose``)
-  and ``raise AssertionError`` are counted and recorded the same way;
-  ``test*`` functions and methods mark themselves as entered, so the runner
-  calls the ones nothing called (as pytest would); ``unittest.main()`` and
-  ``pytest.main()`` are replaced by the runner's own collection (they would
-  exit the program).
+* **The rewrite** (edits of the source text at the AST's positions, so line
+  numbers stay those of the response, see :class:`_Edits`): every ``assert``
+  becomes a call of the runner's hook that counts it (and whether it refers
+  to the code) and records a failure even when something later catches the
+  ``AssertionError``; ``assert*`` method and function calls
+  (``self.assertEqual``, ``np.testing.assert_allclose``), ``with
+  self.assertRaises(...)``/``pytest.raises`` and ``raise AssertionError`` are
+  counted and recorded the same way; ``test*`` functions and methods mark
+  themselves as entered, so the runner calls the ones nothing called (as
+  pytest would); ``unittest.main()`` and ``pytest.main()`` are replaced by the
+  runner's own collection (they would exit the program).
 
 "Refers to the code" is a name-based taint: the names the code part binds at
 its top level (functions, classes, variables; imports excluded), and every
@@ -38,6 +40,7 @@ parameters when it is called with such a value), to a fixed point.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -83,6 +86,23 @@ def _target_names(target: ast.AST) -> Iterator[str]:
                 yield chain
 
 
+def _walk(node: ast.AST) -> Iterator[ast.AST]:
+    """Every node under ``node`` (itself included), in no particular order: :func:`ast.walk` without its
+    generators of generators (the scan walks every test statement; this is about twice as fast)."""
+    stack = [node]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    AST = ast.AST
+    while stack:
+        n = pop()
+        yield n
+        for name in n._fields:
+            v = getattr(n, name, None)
+            if isinstance(v, list):
+                extend(x for x in v if isinstance(x, AST))
+            elif isinstance(v, AST):
+                push(v)
+
+
 def _chain(node: ast.AST) -> str | None:
     """``a.b.c`` for an attribute chain rooted at a name, else None."""
     parts = []
@@ -96,20 +116,32 @@ def _chain(node: ast.AST) -> str | None:
 
 
 def _refs(nodes: Iterable[ast.AST | None]) -> set[str]:
-    """Names read in ``nodes``, plus each attribute chain rooted at a name and its prefixes."""
+    """Names read in ``nodes``, plus each attribute chain rooted at a name (``self.cache.get``, ``self.cache``)."""
     out: set[str] = set()
     for top in nodes:
         if top is None:
             continue
-        for node in ast.walk(top):
+        for node in _walk(top):
             if isinstance(node, ast.Name):
                 out.add(node.id)
             elif isinstance(node, ast.Attribute):
                 chain = _chain(node)
                 if chain:
-                    head, *rest = chain.split(".")
-                    for k in range(len(rest)):
-                        out.add(".".join([head, *rest[: k + 1]]))
+                    out.add(chain)
+    return out
+
+
+def _simple_refs(node: ast.AST) -> set[str]:
+    """:func:`_refs` of a name or an attribute chain, without a walk."""
+    out: set[str] = set()
+    while isinstance(node, ast.Attribute):
+        chain = _chain(node)
+        if chain is None:
+            return out
+        out.add(chain)
+        node = node.value
+    if isinstance(node, ast.Name):
+        out.add(node.id)
     return out
 
 
@@ -146,12 +178,16 @@ def _bound_names(stmts: Iterable[ast.stmt], imports: bool = False) -> set[str]:
     return out
 
 
-def code_names(tree: ast.Module) -> set[str]:
-    """What the code part defines: names bound at its top level, imports excluded, plus ``global`` names."""
+def code_names(tree: ast.Module, globals_: bool = True) -> set[str]:
+    """What the code part defines: names bound at its top level, imports excluded, plus ``global`` names.
+
+    ``globals_=False`` skips the walk for ``global`` statements (the caller saw no such word in the source).
+    """
     names = _bound_names(tree.body)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Global):
-            names.update(node.names)
+    if globals_:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Global):
+                names.update(node.names)
     return names
 
 
@@ -162,16 +198,21 @@ class _Aliases:
         self.modules: dict[str, str] = {}
         self.functions: dict[str, tuple[str, str]] = {}
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.asname:
-                        self.modules[a.asname] = a.name
-                    else:
-                        top = a.name.split(".")[0]
-                        self.modules[top] = top
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                for a in node.names:
-                    self.functions[a.asname or a.name] = (node.module, a.name)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.add(node)
+
+    def add(self, node: ast.Import | ast.ImportFrom) -> None:
+        """Record the names one import statement binds."""
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    self.modules[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    self.modules[top] = top
+        elif node.module and not node.level:
+            for a in node.names:
+                self.functions[a.asname or a.name] = (node.module, a.name)
 
     def resolve(self, func: ast.AST) -> tuple[str, str] | None:
         """``(module, name)`` a callee stands for, when it is a module function."""
@@ -273,10 +314,10 @@ class _Check:
 
 
 class _Scan:
-    """One pass over the tests: checks with their context, calls, bindings, swallowing ``try`` blocks."""
+    """One pass over the tests: checks in their context, calls, bindings, imports, the edits to make."""
 
-    def __init__(self, aliases: _Aliases) -> None:
-        self.aliases = aliases
+    def __init__(self) -> None:
+        self.aliases = _Aliases(ast.Module(body=[], type_ignores=[]))
         self.checks: list[_Check] = []
         self.raises: list[tuple[ast.Raise, bool]] = []  # raise AssertionError, swallowed?
         self.swallowed_calls: list[tuple[str, int]] = []  # names called inside a swallowing try
@@ -284,13 +325,14 @@ class _Scan:
         self.has_checks: set[str] = set()  # functions that contain a check or raise AssertionError
         self.functions: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = {}
         self.bindings: list[tuple[list[str], set[str]]] = []  # targets <- refs
-        self.call_args: list[tuple[str, set[str]]] = []  # function name, refs of the arguments
+        self.call_args: list[tuple[str, ast.Call]] = []  # calls with arguments, by callee name
         self.swallow_lines: dict[int, str] = {}  # id(check) -> handler description
+        self.mains: list[ast.Call] = []  # unittest.main() / pytest.main() calls to defer
+        self.tests: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []  # (label, def) of test*
 
     # -- helpers
     def _broad_handler(self, node: ast.Try) -> str | None:
         for h in node.handlers:
-            names = []
             if h.type is None:
                 names = ["everything"]
             else:
@@ -315,7 +357,8 @@ class _Scan:
                     return True
         return False
 
-    def _suppressing(self, node: ast.With | ast.AsyncWith) -> bool:
+    @staticmethod
+    def _suppressing(node: ast.With | ast.AsyncWith) -> bool:
         for item in node.items:
             call = item.context_expr
             if isinstance(call, ast.Call) and _callee_name(call.func) == "suppress":
@@ -324,9 +367,10 @@ class _Scan:
         return False
 
     @staticmethod
-    def _is_raises(node: ast.With | ast.AsyncWith) -> bool:
-        return any(isinstance(i.context_expr, ast.Call) and _callee_name(i.context_expr.func) in RAISES
-                   for i in node.items)  # fmt: skip
+    def raises_items(node: ast.With | ast.AsyncWith) -> list[ast.withitem]:
+        """The items of a ``with`` that check that its body raises (``self.assertRaises``, ``pytest.raises``)."""
+        return [i for i in node.items if isinstance(i.context_expr, ast.Call)
+                and _callee_name(i.context_expr.func) in RAISES]  # fmt: skip
 
     @staticmethod
     def is_check_call(node: ast.stmt) -> bool:
@@ -342,128 +386,160 @@ class _Scan:
         exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
         return isinstance(exc, ast.Name) and exc.id == "AssertionError"
 
-    def _note_calls(self, node: ast.AST, where: str, swallow: bool) -> None:
-        for sub in ast.walk(node):
+    def _expr(self, node: ast.AST | None, where: str, swallow: bool, refs: set[str] | None = None) -> None:
+        """One walk of an expression (or simple statement): calls, walrus and comprehension bindings, and
+        (into ``refs``) the names and attribute chains it reads."""
+        if node is None:
+            return
+        for sub in _walk(node):
+            if refs is not None:
+                if isinstance(sub, ast.Name):
+                    refs.add(sub.id)
+                    continue
+                if isinstance(sub, ast.Attribute):
+                    chain = _chain(sub)
+                    if chain:
+                        refs.add(chain)
+                    continue
             if isinstance(sub, ast.Call):
                 name = _callee_name(sub.func)
-                if name:
-                    self.calls.setdefault(where, set()).add(name)
-                    if swallow:
-                        self.swallowed_calls.append((name, getattr(sub, "lineno", 0)))
-                    args = [*sub.args, *(k.value for k in sub.keywords)]
-                    if args:
-                        self.call_args.append((name, _refs(args)))
-                        # what is passed to the code may be changed by it: lst = []; fill(lst); assert lst
-                        passed = [n for a in args for n in _refs([a]) if isinstance(a, (ast.Name, ast.Attribute))]
-                        if passed:
-                            self.bindings.append((passed, _refs([sub.func])))
+                if not name:
+                    continue
+                self.calls.setdefault(where, set()).add(name)
+                if swallow:
+                    self.swallowed_calls.append((name, getattr(sub, "lineno", 0)))
+                if sub.args or sub.keywords:
+                    self.call_args.append((name, sub))
+                    # what is passed to the code may be changed by it: lst = []; fill(lst); assert lst
+                    passed = [n for a in sub.args if isinstance(a, (ast.Name, ast.Attribute)) for n in _simple_refs(a)]
+                    if passed:
+                        self.bindings.append((passed, _simple_refs(sub.func)))
+            elif isinstance(sub, ast.NamedExpr):
+                self._bind([sub.target], sub.value)
+            elif isinstance(sub, ast.comprehension):
+                self._bind([sub.target], sub.iter)
 
     def _bind(self, targets: Iterable[ast.AST], value: ast.AST | None) -> None:
         names = [n for t in targets for n in _target_names(t)]
         if names and value is not None:
             self.bindings.append((names, _refs([value])))
 
-    # -- the walk
-    def block(self, stmts: list[ast.stmt], where: str, dead: bool, swallow: bool, handler: str) -> None:
-        """Visit a statement list in its context (dead branch, inside a swallowing ``try``)."""
-        for s in stmts:
-            self.stmt(s, where, dead, swallow, handler)
+    def _note_check(self, check: _Check, where: str, handler: str) -> None:
+        self.checks.append(check)
+        if check.swallowed:
+            self.swallow_lines[id(check.node)] = handler
+        self.has_checks.add(where)
 
-    def stmt(self, s: ast.stmt, where: str, dead: bool, swallow: bool, handler: str) -> None:
-        """One statement."""
+    # -- the walk
+    def block(self, stmts: list[ast.stmt], where: str, dead: bool, swallow: bool, handler: str,
+              owner: str | None = None, top: bool = False) -> None:  # fmt: skip
+        """Visit a statement list in its context (dead branch, inside a swallowing ``try``, a class body)."""
+        for s in stmts:
+            self.stmt(s, where, dead, swallow, handler, owner, top)
+
+    def stmt(self, s: ast.stmt, where: str, dead: bool, swallow: bool, handler: str,
+             owner: str | None = None, top: bool = False) -> None:  # fmt: skip
+        """One statement (``top``: at module level; ``owner``: directly in that top-level class)."""
         if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.functions.setdefault(s.name, []).append(s)
+            if s.name.startswith("test") and (top or owner):
+                self.tests.append((f"{owner}.{s.name}" if owner else s.name, s))
             params = [a.arg for a in (*s.args.posonlyargs, *s.args.args, *s.args.kwonlyargs)]
             for deco in s.decorator_list:  # pytest.mark.parametrize("x", [...]) feeds the parameters
+                self._expr(deco, where, swallow)
                 if params:
                     self.bindings.append((params, _refs([deco])))
-            for node in ast.walk(s):
-                if isinstance(node, ast.Return) and node.value is not None:
-                    self.bindings.append(([s.name], _refs([node.value])))
             self.block(s.body, s.name, dead, False, "")
             return
         if isinstance(s, ast.ClassDef):
             for deco in s.decorator_list:
-                self._note_calls(deco, where, swallow)
-            self.block(s.body, where, dead, swallow, handler)
+                self._expr(deco, where, swallow)
+            self.block(s.body, where, dead, swallow, handler, owner=s.name if top else None)
             return
         if isinstance(s, ast.If):
-            self._note_calls(s.test, where, swallow)
+            self._expr(s.test, where, swallow)
             v = _const(s.test)
-            self.block(s.body, where, dead or (v is not _UNKNOWN and not v), swallow, handler)
-            self.block(s.orelse, where, dead or (v is not _UNKNOWN and bool(v)), swallow, handler)
+            self.block(s.body, where, dead or (v is not _UNKNOWN and not v), swallow, handler, top=top)
+            self.block(s.orelse, where, dead or (v is not _UNKNOWN and bool(v)), swallow, handler, top=top)
             return
         if isinstance(s, ast.While):
-            self._note_calls(s.test, where, swallow)
+            self._expr(s.test, where, swallow)
             v = _const(s.test)
             self.block(s.body, where, dead or (v is not _UNKNOWN and not v), swallow, handler)
             self.block(s.orelse, where, dead, swallow, handler)
             return
         if isinstance(s, (ast.For, ast.AsyncFor)):
-            self._note_calls(s.iter, where, swallow)
+            self._expr(s.iter, where, swallow)
             self._bind([s.target], s.iter)
             self.block(s.body, where, dead, swallow, handler)
             self.block(s.orelse, where, dead, swallow, handler)
             return
         if isinstance(s, (ast.With, ast.AsyncWith)):
+            held: list[str] = []
             for item in s.items:
-                self._note_calls(item.context_expr, where, swallow)
+                self._expr(item.context_expr, where, swallow)
                 if item.optional_vars is not None:
                     self._bind([item.optional_vars], item.context_expr)
-            # with redirect_stdout(buf): main()  -> buf holds what the code wrote
-            held = [n.id for i in s.items for n in ast.walk(i.context_expr) if isinstance(n, ast.Name)]
-            if held:
+                held += [n.id for n in ast.walk(item.context_expr) if isinstance(n, ast.Name)]
+            if held:  # with redirect_stdout(buf): main()  -> buf holds what the code wrote
                 self.bindings.append((held, _refs(s.body)))
-            if self._is_raises(s):
-                self.checks.append(_Check(s, _refs(s.body), dead, swallow))
-                if swallow:
-                    self.swallow_lines[id(s)] = handler
-                self.has_checks.add(where)
+            if self.raises_items(s):
+                self._note_check(_Check(s, _refs(s.body), dead, swallow), where, handler)
             inner = swallow or self._suppressing(s)
             self.block(s.body, where, dead, inner, handler if swallow else "with suppress(...)")
             return
         if isinstance(s, ast.Try) or type(s).__name__ == "TryStar":
             broad = self._broad_handler(s)  # type: ignore[arg-type]
-            self.block(s.body, where, dead, swallow or broad is not None, handler if swallow else (broad or ""))
+            self.block(s.body, where, dead, swallow or broad is not None, handler if swallow else (broad or ""),  # type: ignore[attr-defined]
+                       top=top)  # fmt: skip
             for h in s.handlers:  # type: ignore[attr-defined]
                 if h.name:  # except ValueError as exc: the exception came from the try body
                     self.bindings.append(([h.name], _refs(s.body)))  # type: ignore[attr-defined]
-                self.block(h.body, where, dead, swallow, handler)
-            self.block(s.orelse, where, dead, swallow, handler)  # type: ignore[attr-defined]
-            self.block(s.finalbody, where, dead, swallow, handler)  # type: ignore[attr-defined]
+                self.block(h.body, where, dead, swallow, handler, top=top)
+            self.block(s.orelse, where, dead, swallow, handler, top=top)  # type: ignore[attr-defined]
+            self.block(s.finalbody, where, dead, swallow, handler, top=top)  # type: ignore[attr-defined]
             return
         if isinstance(s, ast.Match):
-            self._note_calls(s.subject, where, swallow)
+            self._expr(s.subject, where, swallow)
             for case in s.cases:
                 self.block(case.body, where, dead, swallow, handler)
             return
         # simple statements
-        self._note_calls(s, where, swallow)
+        if isinstance(s, (ast.Import, ast.ImportFrom)):
+            self.aliases.add(s)
+            return
+        if isinstance(s, ast.Assert):
+            refs: set[str] = set()
+            self._expr(s.test, where, swallow, refs)
+            self._expr(s.msg, where, swallow)
+            self._note_check(_Check(s, refs, dead, swallow), where, handler)
+            return
+        self._expr(s, where, swallow)
         if isinstance(s, ast.Assign):
             self._bind(s.targets, s.value)
         elif isinstance(s, (ast.AnnAssign, ast.AugAssign)):
             self._bind([s.target], s.value)
-        for node in ast.walk(s):
-            if isinstance(node, ast.NamedExpr):
-                self._bind([node.target], node.value)
-            elif isinstance(node, ast.comprehension):
-                self._bind([node.target], node.iter)
-        if isinstance(s, ast.Assert):
-            self.checks.append(_Check(s, _refs([s.test]), dead, swallow))
+        elif isinstance(s, ast.Return) and s.value is not None and where != "<module>":
+            self.bindings.append(([where], _refs([s.value])))  # a helper returning the code's values
         elif self.is_check_call(s):
             call = s.value  # type: ignore[attr-defined]
-            self.checks.append(_Check(s, _refs([*call.args, *(k.value for k in call.keywords)]), dead, swallow))
+            refs = _refs([*call.args, *(k.value for k in call.keywords)])
+            self._note_check(_Check(s, refs, dead, swallow), where, handler)
         elif self.is_assertion_raise(s):
             self.raises.append((s, swallow))  # type: ignore[arg-type]
             if swallow:
                 self.swallow_lines[id(s)] = handler
             self.has_checks.add(where)
-            return
-        else:
-            return
-        if swallow:
-            self.swallow_lines[id(self.checks[-1].node)] = handler
-        self.has_checks.add(where)
+        elif isinstance(s, ast.Expr) and isinstance(s.value, ast.Call):
+            call = s.value
+            target = self.aliases.resolve(call.func)
+            inner = call.args[0] if call.args and isinstance(call.args[0], ast.Call) else None
+            if target in _MAINS or (inner is not None and _callee_name(call.func) == "exit"
+                                    and self.aliases.resolve(inner.func) in _MAINS):  # sys.exit(unittest.main())
+                self.mains.append(call)
+
+
+_MAINS = (("unittest", "main"), ("pytest", "main"))
 
 
 def _taint(seed: set[str], scan: _Scan) -> set[str]:
@@ -478,7 +554,8 @@ def _taint(seed: set[str], scan: _Scan) -> set[str]:
                 params[name].append(d.args.vararg.arg)
             if d.args.kwarg:
                 params[name].append(d.args.kwarg.arg)
-    edges = list(scan.bindings) + [(params[n], refs) for n, refs in scan.call_args if n in params]
+    edges = list(scan.bindings) + [(params[n], _refs([*call.args, *(k.value for k in call.keywords)]))
+                                   for n, call in scan.call_args if params.get(n)]  # fmt: skip
     changed = True
     while changed:
         changed = False
@@ -489,15 +566,25 @@ def _taint(seed: set[str], scan: _Scan) -> set[str]:
     return tainted
 
 
-def analyse(code_tree: ast.Module, tests_tree: ast.Module) -> Analysis:
-    """Decide whether the tests can prove anything; when they can, instrument them (``tests_tree`` is rewritten)."""
-    aliases = _Aliases(tests_tree)
-    scan = _Scan(aliases)
-    scan.block(tests_tree.body, "<module>", False, False, "")
+#: Words without which the code part cannot end the program (saves walking most code trees).
+_EXIT_WORDS = re.compile(r"exit|quit|abort|atexit|SystemExit")
+
+
+def analyse(code: str, tests: str, code_tree: ast.Module | None = None, tests_tree: ast.Module | None = None
+            ) -> Analysis:  # fmt: skip
+    """Decide whether the tests can prove anything; when they can, instrument them.
+
+    ``code_tree``/``tests_tree``: the sources already parsed (else they are
+    parsed here; a SyntaxError propagates).
+    """
+    code_tree = code_tree if code_tree is not None else ast.parse(code)
+    tests_tree = tests_tree if tests_tree is not None else ast.parse(tests)
+    scan = _Scan()
+    scan.block(tests_tree.body, "<module>", False, False, "", top=True)
     checks = len(scan.checks)
     if not checks:
         return Analysis("no_asserts", "the tests assert nothing")
-    why = exit_in_code(code_tree)
+    why = exit_in_code(code_tree) if _EXIT_WORDS.search(code) else None
     if why:
         return Analysis("exit_in_code", why)
     # functions that (transitively) assert: calling one inside a swallowing try swallows its asserts
@@ -522,7 +609,7 @@ def analyse(code_tree: ast.Module, tests_tree: ast.Module) -> Analysis:
         if name in asserting and name in scan.functions:
             return Analysis("swallowed_assert", f"line {line} of the tests: {name}() asserts, called inside a try "
                                                 "that catches its AssertionError")  # fmt: skip
-    defined = code_names(code_tree)
+    defined = code_names(code_tree, "global" in code)
     shadowed = defined & _bound_names(tests_tree.body, imports=True)
     tainted = _taint(defined - shadowed, scan)
     for c in scan.checks:
@@ -538,99 +625,96 @@ def analyse(code_tree: ast.Module, tests_tree: ast.Module) -> Analysis:
         line = relevant[0].node.lineno  # type: ignore[attr-defined]
         return Analysis("dead_tests", f"every assert on the code is under a condition that is always false "
                                       f"(line {line} of the tests)")  # fmt: skip
-    rewriter = _Rewrite({id(c.node): c.relevant for c in scan.checks}, aliases)
-    tree = rewriter.visit(tests_tree)
-    ast.fix_missing_locations(tree)
     functions = [s.name for s in tests_tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
                  and s.name.startswith("test")]  # fmt: skip
     classes = [s.name for s in tests_tree.body if isinstance(s, ast.ClassDef)
-               and (s.name.startswith("Test") or any("TestCase" in ast.unparse(b) for b in s.bases))]  # fmt: skip
-    uses_unittest = any(m == "unittest" or m.startswith("unittest.") for m in aliases.modules.values()) or any(
-        mod == "unittest" or mod.startswith("unittest.") for mod, _ in aliases.functions.values())
-    return Analysis(None, "", ast.unparse(tree), functions, classes, uses_unittest, checks, len(relevant))
+               and (s.name.startswith("Test") or any((_chain(b) or "").endswith("TestCase") for b in s.bases))]  # fmt: skip
+    mods = [*scan.aliases.modules.values(), *(m for m, _ in scan.aliases.functions.values())]
+    uses_unittest = any(m == "unittest" or m.startswith("unittest.") for m in mods)
+    source = _Edits(tests).apply(scan)
+    return Analysis(None, "", source, functions, classes, uses_unittest, checks, len(relevant))
 
 
-def _hook(method: str, *args: ast.expr, keywords: list[ast.keyword] | None = None) -> ast.Call:
-    return ast.Call(ast.Attribute(ast.Name(HOOK, ast.Load()), method, ast.Load()), list(args), keywords or [])
+class _Edits:
+    """The instrumentation as edits of the tests' source text (positions from the AST), so lines stay put.
+
+    * ``assert T, M``  ->  ``HOOK.check((T), R) or HOOK.fail((M))`` (an expression
+      statement: valid wherever the assert was, the message evaluated only on failure);
+    * ``F(args)`` (an ``assert*`` call)  ->  ``HOOK.call(R, F, args)``;
+    * ``raise AssertionError(...)``  ->  ``raise HOOK.raised(AssertionError(...))``;
+    * ``with self.assertRaises(E):``  ->  ``with HOOK.counted(R, self.assertRaises(E)):``;
+    * a ``test*`` function's first statement gets ``HOOK.enter(LABEL)`` before it (on its
+      line when it is a simple statement, else on a line of its own);
+    * ``unittest.main(...)``/``pytest.main(...)``  ->  ``HOOK.deferred_main()``.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.data = source.encode("utf-8")
+        self.starts = [0]
+        for line in self.data.splitlines(keepends=True):
+            self.starts.append(self.starts[-1] + len(line))
+        self.edits: list[tuple[int, int, int, bytes]] = []  # start, order (0: insert before), end, text
+
+    def at(self, line: int, col: int) -> int:
+        """Byte offset of an AST position (col_offset counts UTF-8 bytes)."""
+        return self.starts[line - 1] + col
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        return (self.at(node.lineno, node.col_offset),  # type: ignore[attr-defined]
+                self.at(node.end_lineno, node.end_col_offset))  # type: ignore[attr-defined]  # fmt: skip
+
+    def text(self, node: ast.AST) -> bytes:
+        a, b = self.span(node)
+        return self.data[a:b]
+
+    def replace(self, node: ast.AST, new: bytes) -> None:
+        a, b = self.span(node)
+        self.edits.append((a, 1, b, new))
+
+    def insert(self, pos: int, new: bytes) -> None:
+        self.edits.append((pos, 0, pos, new))
+
+    def apply(self, scan: _Scan) -> str:
+        """Every edit of the scan, applied from the end (edits never overlap)."""
+        hook = HOOK.encode()
+        for c in scan.checks:
+            flag = b"1" if c.relevant else b"0"
+            node = c.node
+            if isinstance(node, ast.Assert):
+                msg = b"(" + self.text(node.msg) + b")" if node.msg is not None else b""
+                self.replace(node, hook + b".check((" + self.text(node.test) + b"), " + flag + b") or " + hook
+                             + b".fail(" + msg + b")")  # fmt: skip
+            elif isinstance(node, ast.Expr):
+                call = node.value
+                assert isinstance(call, ast.Call)
+                a, b = self.span(call)
+                _, f_end = self.span(call.func)
+                paren = self.data.index(b"(", f_end)
+                self.edits.append((a, 1, paren + 1, hook + b".call(" + flag + b", " + self.text(call.func) + b", "))
+            else:  # a with whose items check that the body raises
+                assert isinstance(node, (ast.With, ast.AsyncWith))
+                for item in _Scan.raises_items(node):
+                    self.replace(item.context_expr, hook + b".counted(" + flag + b", " + self.text(item.context_expr)
+                                 + b")")  # fmt: skip
+        for r, _ in scan.raises:
+            assert r.exc is not None
+            self.replace(r.exc, hook + b".raised(" + self.text(r.exc) + b")")
+        for call in scan.mains:
+            self.replace(call, hook + b".deferred_main()")
+        for label, fn in scan.tests:
+            first = fn.body[0]
+            mark = hook + b".enter(" + repr(label).encode() + b")"
+            pos = self.at(first.lineno, first.col_offset)
+            if isinstance(first, _COMPOUND):
+                line_start = self.starts[first.lineno - 1]
+                self.insert(line_start, self.data[line_start:pos] + mark + b"\n")
+            else:
+                self.insert(pos, mark + b"; ")
+        out = self.data
+        for a, _, b, new in sorted(self.edits, key=lambda e: (e[0], e[1]), reverse=True):
+            out = out[:a] + new + out[b:]
+        return out.decode("utf-8")
 
 
-class _Rewrite(ast.NodeTransformer):
-    """The instrumentation: counted asserts, recorded failures, entered tests, no ``unittest.main()``."""
-
-    def __init__(self, relevant: dict[int, bool], aliases: _Aliases) -> None:
-        self.relevant = relevant
-        self.aliases = aliases
-        self._class: str | None = None
-        self.depth = 0  # 0: module level; 1: a top-level class body
-
-    def _flag(self, node: ast.AST) -> ast.Constant:
-        return ast.Constant(int(self.relevant.get(id(node), False)))
-
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        flag = self._flag(node)
-        self.generic_visit(node)
-        exc: ast.expr = ast.Call(ast.Name("AssertionError", ast.Load()), [node.msg], []) if node.msg is not None \
-            else ast.Name("AssertionError", ast.Load())  # fmt: skip
-        new = ast.If(ast.UnaryOp(ast.Not(), _hook("check", node.test, flag)), [ast.Raise(exc, None)], [])
-        return ast.copy_location(new, node)
-
-    def visit_Expr(self, node: ast.Expr) -> ast.AST:
-        if _Scan.is_check_call(node):
-            flag = self._flag(node)
-            self.generic_visit(node)
-            call = node.value
-            assert isinstance(call, ast.Call)
-            node.value = ast.copy_location(_hook("call", flag, call.func, *call.args, keywords=call.keywords), call)
-            return node
-        if isinstance(node.value, ast.Call) and self._is_main(node.value):
-            return ast.copy_location(ast.Expr(_hook("deferred_main")), node)
-        self.generic_visit(node)
-        return node
-
-    def _is_main(self, call: ast.Call) -> bool:
-        target = self.aliases.resolve(call.func)
-        if target in (("unittest", "main"), ("pytest", "main")):
-            return True
-        # sys.exit(unittest.main()) / exit(pytest.main([...]))
-        return bool(call.args) and isinstance(call.args[0], ast.Call) and _callee_name(call.func) == "exit" and \
-            self.aliases.resolve(call.args[0].func) in (("unittest", "main"), ("pytest", "main"))  # fmt: skip
-
-    def visit_Raise(self, node: ast.Raise) -> ast.AST:
-        if _Scan.is_assertion_raise(node):
-            assert node.exc is not None
-            node.exc = ast.copy_location(_hook("raised", node.exc), node.exc)
-        return node
-
-    def _visit_with(self, node: ast.With | ast.AsyncWith) -> ast.AST | list[ast.AST]:
-        flag = self._flag(node)
-        self.generic_visit(node)
-        if id(node) in self.relevant:
-            return [ast.copy_location(ast.Expr(_hook("count", flag)), node), node]
-        return node
-
-    visit_With = _visit_with
-    visit_AsyncWith = _visit_with
-
-    def _visit_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-        depth = self.depth
-        self.depth = 2
-        self.generic_visit(node)
-        self.depth = depth
-        if depth <= 1 and node.name.startswith("test"):
-            owner = self._class if depth == 1 else None
-            label = f"{owner}.{node.name}" if owner else node.name
-            node.body.insert(0, ast.copy_location(ast.Expr(_hook("enter", ast.Constant(label))), node.body[0]))
-        return node
-
-    visit_FunctionDef = _visit_def
-    visit_AsyncFunctionDef = _visit_def
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        depth, owner = self.depth, self._class
-        if depth == 0:
-            self.depth, self._class = 1, node.name
-        else:
-            self.depth = 2
-        self.generic_visit(node)
-        self.depth, self._class = depth, owner
-        return node
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
+             ast.AsyncFunctionDef, ast.ClassDef, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())  # fmt: skip

@@ -123,7 +123,7 @@ def extract(text: str) -> Extracted:
             problem = "syntax_error"
         else:
             try:
-                analysis = instrument.analyse(code_tree, tree)
+                analysis = instrument.analyse(code, test_code, code_tree, tree)
             except RecursionError:  # absurdly nested code: Python could not compile it either
                 problem = "syntax_error"
             else:

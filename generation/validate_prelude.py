@@ -83,9 +83,13 @@ def _install() -> None:
                 self.failed.append(getframe(1).f_lineno)
                 raise
 
-        def count(self, relevant: int) -> None:
-            self.executed += 1
+        def fail(self, *msg: object) -> None:
+            raise assertion_error(*msg)  # the failure itself was recorded by check()
+
+        def counted(self, relevant: int, manager):  # type: ignore[no-untyped-def]
+            self.executed += 1  # with self.assertRaises(...): a check of the body
             self.relevant += relevant
+            return manager
 
         def raised(self, exc):  # type: ignore[no-untyped-def]
             self.failed.append(getframe(1).f_lineno)
