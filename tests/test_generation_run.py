@@ -181,6 +181,16 @@ def test_a_changed_setting_is_refused_and_rerun_from_redoes_only_the_later_stage
         run_pipeline(_config(work, data_dir, **{"instruct.responses_per_instruction": 2}), echo=lambda _: None)
     message = str(refused.value)
     assert "instruct.responses_per_instruction 3 -> 2 (responses)" in message and "--rerun-from responses" in message
+    # the same through the command line: exit 2, the one-line error on stderr, before any engine is made
+    import subprocess
+    import sys
+
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(_config(work, data_dir, **{"instruct.responses_per_instruction": 2})
+                                  .model_dump(mode="json", by_alias=True)))  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "harness", "generate", "run", "--config", str(changed)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "instruct.responses_per_instruction 3 -> 2 (responses)" in proc.stderr, proc.stderr
     with pytest.raises(HarnessError, match=r"instruct\.temperature 0\.7 -> 0\.2 \(concepts, instructions, "
                                            r"responses\).*--rerun-from concepts"):  # fmt: skip
         run_pipeline(_config(work, data_dir, **{"instruct.temperature": 0.2}), echo=lambda _: None)
