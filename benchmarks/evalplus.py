@@ -329,6 +329,22 @@ class EvalPlusBenchmark(Benchmark):
         """The inputs of one suite (``base`` or ``plus``)."""
         return self._rows[task_id][f"{phase}_input"]
 
+    def test_case(self, task_id: str, suite: str, index: int) -> dict[str, Any] | None:
+        """The failing input as a call (``f(1, [2])``) for reports; the expected value when the expected outputs
+        are already in memory (loading the cache for a report would read hundreds of MB)."""
+        try:
+            args = self.inputs(task_id, suite)[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+        row = self._rows[task_id]
+        out: dict[str, Any] = {"input": f"{row['entry_point']}({', '.join(repr(a) for a in args)})"}
+        if self._expected is not None and task_id in self._expected:
+            try:
+                out["expected"] = repr(codec.decode(self._expected[task_id][suite][index]))
+            except Exception:  # noqa: BLE001 - an undecodable value leaves the input to show
+                pass
+        return out
+
     def _payload(self, task_id: str, phase: str) -> Callable[[], bytes]:
         key = f"{task_id}:{phase}"
 

@@ -339,6 +339,11 @@ class Benchmark(ABC):
         """When a problem was published (contamination windows use it); None: undated."""
         return None
 
+    def test_case(self, task_id: str, suite: str, index: int) -> dict[str, Any] | None:
+        """The ``index``-th test of a suite as reports show a failing input: ``{"input": ..., "expected": ...}``
+        (either key may be absent); None when the benchmark cannot say (the default)."""
+        return None
+
     @classmethod
     def options_for_model(cls, model: str, given: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """Option defaults for ``model`` given the options set: ``(values, messages)``.

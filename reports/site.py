@@ -143,7 +143,28 @@ def _resolve(path_text: str | None, base: Path) -> Path | None:
     return p if p.is_file() else None
 
 
-def load_run_data(entry: RunEntry, data_dir: Path | None = None) -> RunData:
+def _reader(name: str, data_dir: Path | None, readers: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """The benchmark (for reading) and its problems, loaded once per report (a dataset parse can take a second)."""
+    if readers is not None and name in readers:
+        got = readers[name]
+        if isinstance(got, Exception):
+            raise got
+        return got
+    try:
+        from harness.benchmark import reader
+
+        bench = reader(name, data_dir)
+        got = (bench, dict(bench.problems()))
+    except Exception as exc:  # noqa: BLE001 - remembered, so a missing dataset is looked for once
+        if readers is not None:
+            readers[name] = exc
+        raise
+    if readers is not None:
+        readers[name] = got
+    return got
+
+
+def load_run_data(entry: RunEntry, data_dir: Path | None = None, readers: dict[str, Any] | None = None) -> RunData:
     """Read a run's record and whatever beside it the run page shows (each missing piece is a note, not an error).
 
     Prompts and facets (library, difficulty, platform, date) come from the benchmark, when it is installed and
@@ -154,10 +175,7 @@ def load_run_data(entry: RunEntry, data_dir: Path | None = None) -> RunData:
     data = RunData(entry=entry, record=record)
     run_dir = Path(entry.path).parent
     try:
-        from harness.benchmark import reader
-
-        bench = reader(record.benchmark, data_dir)
-        data.problems = dict(bench.problems())
+        bench, data.problems = _reader(record.benchmark, data_dir, readers)
         data.bench = bench
         data.facet_names = [b for b in getattr(bench, "breakdowns", ()) if isinstance(b, str)]
     except Exception as exc:  # noqa: BLE001 - no benchmark or no data: the page says so, the rest still shows
@@ -378,7 +396,9 @@ def write_run_page(output: Path, data: RunData, comparisons: Sequence[tuple[str,
                  "prompt_note": None if problem else "prompt not available: " + "; ".join(data.notes[:1]),
                  "samples": samples, "programs": [p for p, _ in sorted(programs.items(), key=lambda kv: kv[1])],
                  "raws": raws}  # fmt: skip
-        _write(chunk_dir / f"t{k}.js", f"HarnessSite.loaded({json_for_script(f't{k}')},{json_for_script(chunk)});\n")
+        # Plain writes: the chunk folder is rebuilt whole by every report (see reports.html.SITE_FOLDERS).
+        (chunk_dir / f"t{k}.js").write_text(f"HarnessSite.loaded({json_for_script(f't{k}')},{json_for_script(chunk)});\n",
+                                            encoding="utf-8")
         task_modes = Counter(failure_mode(s) for s in t.samples)
         all_modes.update(task_modes)
         status = task_status(record, t)
@@ -558,7 +578,8 @@ def write_compare_page(output: Path, a: RunData, b: RunData, cmp: Comparison, ti
                          "same_program": bool(sa and sb and sa["program"] == sb["program"]),
                          "a_label": f"{a.entry.model} ({a.entry.id})", "b_label": f"{b.entry.model} ({b.entry.id})"}  # fmt: skip
                 key = f"c{k}"
-                _write(chunk_dir / f"{key}.js", f"HarnessSite.loaded({json_for_script(key)},{json_for_script(chunk)});\n")
+                (chunk_dir / f"{key}.js").write_text(
+                    f"HarnessSite.loaded({json_for_script(key)},{json_for_script(chunk)});\n", encoding="utf-8")
                 reason_a = (sa or {}).get("reason") or ""
                 reason_b = (sb or {}).get("reason") or ""
                 flips.append(f'<tr data-key="{key}" data-search="{e(tid)}" data-direction="{e(direction)}" '
@@ -628,11 +649,12 @@ class DataCache:
         self.data_dir = data_dir
         self.warn = warn
         self._runs: dict[str, RunData] = {}
+        self._readers: dict[str, Any] = {}
 
     def get(self, entry: RunEntry) -> RunData:
         """The run's data (loaded on first use)."""
         if entry.id not in self._runs:
-            self._runs[entry.id] = load_run_data(entry, self.data_dir)
+            self._runs[entry.id] = load_run_data(entry, self.data_dir, self._readers)
         return self._runs[entry.id]
 
 
