@@ -269,6 +269,11 @@ def _show(e: RunEntry) -> str:
     if e.lineage:
         lines.append(f"lineage:    training data sha256 {e.training_data_hash or '?'}, base model "
                      f"{e.base_model or '?'}, checkpoint {e.checkpoint or '?'}")  # fmt: skip
+        data = e.lineage.get("dataset") if isinstance(e.lineage.get("dataset"), dict) else {}
+        link = data.get("manifest") if isinstance(data.get("manifest"), dict) else {}
+        if link.get("matches") and link.get("model"):
+            lines.append(f"data by:    {link['model']} (pipeline manifest {str(link.get('digest'))[:16]}; "
+                         f"`harness runs lineage {e.id}` follows the chain)")  # fmt: skip
     if rec.generation is not None:
         g = rec.generation
         lines.append(f"generation: {g.model} ({g.backend}, {g.style}), sampling {json.dumps(g.sampling)}")

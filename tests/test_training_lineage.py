@@ -124,6 +124,8 @@ def test_eval_run_traces_back_to_the_manifest_and_generating_model(chain: dict[s
     assert traced["generator"]["model"] == GENERATOR and traced["problems"] == []
     code, text, _ = run_cli("runs", "lineage", chain["run"].as_posix(), *reg)  # a path works too
     assert code == 0 and f"generator   {GENERATOR}" in text and chain["digest"][:16] in text
+    code, shown, _ = run_cli("runs", "show", chain["id"], *reg)
+    assert code == 0 and f"data by:    {GENERATOR} (pipeline manifest {chain['digest'][:16]}" in shown
     code, listed, _ = run_cli("runs", "list", *reg)
     assert code == 0 and f"ft of /models/base on data {chain['pairs'].lineage.sha256[:8]} (by {GENERATOR})" in listed
     code, board, _ = run_cli("leaderboard", *reg)
