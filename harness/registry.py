@@ -672,13 +672,20 @@ def manifest_link(manifest: str | os.PathLike[str], expected: str | None) -> dic
         link["problem"] = f"manifest {path} has no settings object (not a harness pipeline manifest)"
         return link
     settings = doc["settings"]
-    declared = doc.get("digest") if isinstance(doc.get("digest"), str) else None
+
+    def text(value: Any) -> str | None:  # a hand-made manifest may hold anything: keep only what fits
+        return value if isinstance(value, str) and value else None
+
+    declared = text(doc.get("digest"))
     model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
+    identity = model.get("identity")
+    seed = settings.get("seed")
     link.update(digest=declared, intact=declared == manifest_digest(settings),
                 matches=expected is not None and declared == expected,
-                model=settings.get("model") or model.get("spec"), identity=model.get("identity"),
-                seed=settings.get("seed"), harness_version=doc.get("harness_version"),
-                created=doc.get("created"))  # fmt: skip
+                model=text(settings.get("model")) or text(model.get("spec")),
+                identity=identity if isinstance(identity, dict) else None,
+                seed=seed if isinstance(seed, (int, str)) and not isinstance(seed, bool) else None,
+                harness_version=text(doc.get("harness_version")), created=text(doc.get("created")))  # fmt: skip
     if not link["intact"]:
         link["problem"] = (f"manifest {path} was changed by hand: its digest {str(declared)[:16]} is not the "
                            f"digest of its settings ({manifest_digest(settings)[:16]})")  # fmt: skip
@@ -714,7 +721,7 @@ def trace_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
         "problems": problems,
     }
     run_file = lineage.get("training_run")
-    if run_file:
+    if isinstance(run_file, str) and run_file:
         try:
             doc = json.loads(Path(run_file).read_text(encoding="utf-8"))
             if isinstance(doc.get("base_model"), dict) and doc["base_model"].get("source") == base.get("source"):
@@ -728,10 +735,11 @@ def trace_lineage(lineage: dict[str, Any] | None) -> dict[str, Any] | None:
                                 f"{out['dataset']['sha256'][:16]} (the folder was retrained since)")  # fmt: skip
         except (OSError, UnicodeDecodeError, ValueError, AttributeError):
             problems.append(f"training record {run_file} is gone or unreadable")
-    digest = data.get("manifest_digest")
+    digest = data.get("manifest_digest") if isinstance(data.get("manifest_digest"), str) else None
     recorded = data.get("manifest") if isinstance(data.get("manifest"), dict) else None
     where = (recorded or {}).get("path")
-    if where is None and data.get("path"):
+    where = where if isinstance(where, str) and where else None
+    if where is None and isinstance(data.get("path"), str) and data["path"]:
         found = find_manifest(data["path"])
         where = str(found) if found else None
     if where and Path(where).is_file():
@@ -772,7 +780,7 @@ def lineage_summary(lineage: dict[str, Any] | None) -> str | None:
     if link and link.get("matches") and link.get("model"):
         text += f" (by {link['model']})"
     elif data.get("manifest_digest"):
-        text += f" (manifest {data['manifest_digest'][:8]})"
+        text += f" (manifest {str(data['manifest_digest'])[:8]})"
     return text
 
 

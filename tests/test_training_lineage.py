@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from harness.registry import Registry, manifest_digest, trace_lineage
+from harness.registry import Registry, format_lineage, lineage_summary, manifest_digest, trace_lineage
 from harness.store import load_run, save_run
 from training.data import load_pairs
 from training.record import BaseModelInfo, TrainingRun, save_record
@@ -158,6 +158,25 @@ def test_a_rerun_or_edited_manifest_is_named(chain: dict[str, Any], tmp_path: Pa
                                                   "manifest_digest": chain["digest"]}) + "\n")  # fmt: skip
     link = load_pairs(tmp_path / "d.jsonl").lineage.manifest
     assert link is not None and not link.intact and "changed by hand" in (link.problem or "")
+
+
+def test_a_malformed_manifest_is_a_named_problem_not_a_crash(tmp_path: Path) -> None:
+    row = json.dumps({"instruction": "a", "response": "b", "manifest_digest": "ab" * 32}) + "\n"
+    (tmp_path / "d.jsonl").write_text(row)
+    for doc, problem in (("{not json", "cannot be read"), ("[1, 2]", "no settings object"),
+                         (json.dumps({"digest": 7, "settings": {"model": 5}, "model": {"identity": "x"},
+                                      "harness_version": 1, "created": []}), "changed by hand")):  # fmt: skip
+        (tmp_path / "manifest.json").write_text(doc)
+        link = load_pairs(tmp_path / "d.jsonl").lineage.manifest
+        assert link is not None and not link.matches and problem in (link.problem or ""), (doc, link)
+        assert link.model is None and link.identity is None
+    # A hand-made run record's lineage of the wrong types is shown as far as it goes, never a crash.
+    odd = {"dataset": {"path": 5, "manifest_digest": 7, "manifest": {"path": 3}}, "base_model": 9,
+           "training_run": ["x"]}  # fmt: skip
+    traced = trace_lineage(odd)
+    assert traced is not None and traced["generator"] is None and traced["manifest"] == {"path": 3}
+    assert lineage_summary(odd) == "ft of 9 on data ? (manifest 7)"
+    assert "base model  9" in format_lineage(traced)
 
 
 def test_schedule_warnings_name_the_fix() -> None:
