@@ -220,5 +220,3 @@ def test_output_commands_exit_quietly_when_the_pipe_closes(chain: dict[str, Any]
     for args in (("runs", "list", "--json"), ("leaderboard", "--format", "json")):
         code, err = _closed_stdout(*args, env=env)
         assert (code, err) == (141, ""), (args, code, err)
-    code, err = _closed_stdout("train", "--help", env=env)  # argparse itself drops a failed help write
-    assert code in (0, 141) and err == "", (code, err)
