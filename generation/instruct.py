@@ -41,6 +41,7 @@ seed row's fields (``key`` is the seed's key throughout) and add their own.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import random
 import re
@@ -319,17 +320,32 @@ def _run(ctx: Context, stage: GenStage) -> Funnel:
     # One seed per stage (not per item) so that backends that batch by sampling settings (hf) can batch.
     sampling = Sampling(n=stage.n, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=stage.max_tokens,
                         stop=STOPS[stage.name], seed=derive_seed(ctx.config.seed, stage.name))  # fmt: skip
-    prompts = []
-    for row in todo:
+
+    def prompt_of(row: dict[str, Any]) -> str:
         shots = pick_exemplars(pool, stage.shots, derive_seed(ctx.config.seed, stage.name, "shots", row["key"]))
-        prompts.append(stage.prompt(row, shots))
+        return stage.prompt(row, shots)
+
+    # Prompts are built again per batch rather than kept: a big stage's prompts would not fit in memory.
+    lengths: list[int] = []
+    longest: list[tuple[int, int, str]] = []  # the 16 longest prompts (a min-heap on length)
+    for i, row in enumerate(todo):
+        p = prompt_of(row)
+        lengths.append(len(p))
+        if len(longest) < 16:
+            heapq.heappush(longest, (len(p), i, p))
+        elif len(p) > longest[0][0]:
+            heapq.heapreplace(longest, (len(p), i, p))
     notes: list[str] = []
+    chars_per_token = CHARS_PER_TOKEN
     if todo:
-        longest = check_context(ctx, stage.name, prompts, stage.max_tokens)
-        if longest is not None:
-            notes.append(f"longest prompt {longest:,} tokens + {stage.max_tokens:,} new fits the context")
-    count = token_counter(ctx) if todo else None
-    costs = [(count(p) if count else estimate_tokens(p)) + stage.n * stage.max_tokens for p in prompts]
+        worst = check_context(ctx, stage.name, [p for _, _, p in longest], stage.max_tokens)
+        if worst is not None:
+            notes.append(f"longest prompt {worst:,} tokens + {stage.max_tokens:,} new fits the context")
+        count = token_counter(ctx)
+        if count is not None:  # calibrate the batch sizes on the model's own tokenizer
+            sample = [p for _, _, p in longest]
+            chars_per_token = max(1.0, sum(map(len, sample)) / max(1, sum(count(p) for p in sample)))
+    costs = [int(n / chars_per_token) + 1 + stage.n * stage.max_tokens for n in lengths]
     spans = token_batches(costs, cfg.batch, cfg.batch_tokens)
     finish: dict[str, int] = {}
     dropped: dict[str, int] = {}
@@ -337,7 +353,7 @@ def _run(ctx: Context, stage: GenStage) -> Funnel:
     try:
         for start, stop in spans:
             batch = todo[start:stop]
-            requests = [Request(prompt=p, sampling=sampling) for p in prompts[start:stop]]
+            requests = [Request(prompt=prompt_of(row), sampling=sampling) for row in batch]
             results = ctx.engine.generate(requests, progress=progress.tick)
             outputs: list[dict[str, Any]] = []
             removals: list[tuple[str, str, dict[str, Any]]] = []
