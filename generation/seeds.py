@@ -63,6 +63,8 @@ STAGE = "seeds"
 STDLIB_LICENCE = "PSF-2.0"
 #: Rows appended per write (an interruption loses at most this many).
 WRITE_BATCH = 2000
+#: Seconds between progress lines while extracting (the stage's only output until it finishes).
+PROGRESS_EVERY = 10.0
 #: Corpora smaller than this many bytes are extracted in-process: a pool's start-up would cost more.
 POOL_MIN_BYTES = 4 << 20
 
@@ -571,9 +573,13 @@ def run(ctx: Context) -> Funnel:
     removed = {"no docstring": 0, "repeated in its file": 0, "over seeds.max_seeds": 0}
     stopped = False
     order = 0
+    last_line = time.perf_counter()
     for res in extract_corpus(docs, cfg.include_methods, total_bytes=total):
         counts["files"] += 1
         counts["bytes"] += res.nbytes
+        if time.perf_counter() - last_line >= PROGRESS_EVERY:  # a line now and then, for logs off a terminal
+            last_line = time.perf_counter()
+            ctx.echo(_progress_line(counts, len(seen), total, last_line - t0))
         if res.error is not None:
             key = hashlib.sha1(f"file\0{res.path}".encode("utf-8", "surrogatepass")).hexdigest()
             counts["unparsable"] += 1
@@ -636,6 +642,15 @@ def run(ctx: Context) -> Funnel:
         how = "a seeded random sample" if sampled else "the first in path order"
         funnel.notes.append(f"seeds.max_seeds = {limit}: {how}")
     return funnel
+
+
+def _progress_line(counts: dict[str, int], found: int, total: int | None, elapsed: float) -> str:
+    rate = counts["bytes"] / 1e6 / max(elapsed, 1e-9)
+    line = f"[seeds] {counts['files']:,} files, {counts['bytes'] / 1e6:,.1f} MB"
+    if total:
+        left = max(total - counts["bytes"], 0) / 1e6 / rate if rate > 0 else 0.0
+        line += f" of {total / 1e6:,.1f} ({counts['bytes'] / total:.0%}), ETA {int(left // 60)}m{int(left % 60):02d}s"
+    return line + f"; {found:,} seeds found; {rate:.1f} MB/s"
 
 
 def _read_keys(path: Path) -> Iterator[str]:

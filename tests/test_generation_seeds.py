@@ -193,6 +193,15 @@ def test_seeds_stage_resumes_after_a_rerun_and_a_torn_line(tmp_path: Path) -> No
     assert sorted(out.read_text().splitlines()) == sorted(full.splitlines())
 
 
+def test_long_extractions_print_progress_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seeds, "PROGRESS_EVERY", 0.0)
+    log: list[str] = []
+    config = load_config(None, {"model": "replay:x", "workdir": str(tmp_path / "w"), "seeds.source": str(_corpus(tmp_path))})
+    seeds.run(Context(config, Path(config.workdir), echo=log.append))
+    lines = [x for x in log if re.match(r"\[seeds\] \d+ files, [\d.]+ MB of [\d.]+ \(\d+%\), ETA \d+m\d\ds; \d+ seeds", x)]
+    assert len(lines) >= 5, log
+
+
 def test_cli_runs_the_seeds_stage(tmp_path: Path) -> None:
     src = _corpus(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "harness", "generate", "seeds", "--model", "replay:x",
