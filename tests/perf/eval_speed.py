@@ -14,7 +14,18 @@ Prints wall times, ratios, per-task verdict agreement (HumanEval/32 aside,
 where EvalPlus 0.3.1 is wrong) and peak memory (largest resident set of any
 process of the run).  Every figure is measured here, in this script.
 
+``--breakdown`` (HumanEval+ by default, at n = 1 and 10: ``--breakdown-n``)
+says where the harness's time goes, graded in a child process with the
+sandbox's own statistics: the samples' own work (the floor), the rest of the
+runners' CPU (program load, prelude, inputs, encoding outputs), the sandbox
+workers' CPU (forks, supervision, relaying outputs, sweeps and cleanup), the
+harness process's CPU (judging outputs, scheduling, verdicts), bytes of
+outputs through the pipes, idle worker time and the run's tail; then the
+same for the HumanEval/15 and /130 samples alone (about 300 MB of outputs
+each) and the sandbox's start.
+
     HARNESS_DATA_DIR=../shared/data python tests/perf/eval_speed.py [--benchmarks humaneval,mbpp] [--parallel 2]
+    HARNESS_DATA_DIR=../shared/data python tests/perf/eval_speed.py --breakdown [--breakdown-n 1,10]
 """
 
 from __future__ import annotations
@@ -121,6 +132,108 @@ def floor_worker(bench_name: str, samples: str, data_dir: str) -> None:
     print(json.dumps({"seconds": total}))
 
 
+def replicated(bench: Any, samples: str, n: int, tasks: set[str] | None = None) -> list[tuple[str, str]]:
+    """Each sample's program ``n`` times, copy i with ``_scale_copy_i = i`` appended (distinct syntax trees)."""
+    from harness.samples import load_samples
+
+    problems = bench.problems()
+    rows, _ = load_samples(samples, skip_bad=True)
+    out = []
+    for sample in rows:
+        if sample.task_id not in problems or (tasks is not None and sample.task_id not in tasks):
+            continue
+        program = bench.program(problems[sample.task_id], sample.solution, sample.completion).rstrip("\n")
+        out += [(sample.task_id, f"{program}\n\n_scale_copy_{i} = {i}\n") for i in range(n)]
+    return out
+
+
+def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int, n: int, only: str) -> None:
+    """Child process: grade ``n`` copies of every sample (or of ``only``'s tasks) and say where the time went."""
+    import resource
+
+    import benchmarks  # noqa: F401
+    from harness.benchmark import GradeOptions, get
+    from harness.execution import Sandbox, SandboxSettings
+    from harness.grading import grade_programs
+
+    bench: Any = get(bench_name, data_dir=data_dir)
+    programs = replicated(bench, samples, n, set(only.split(",")) if only else None)
+    settings = bench.sandbox_settings(SandboxSettings(workers=parallel))
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    with Sandbox(settings) as sandbox:
+        sandbox._ensure_workers()
+        t1 = time.perf_counter()
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        outcome = grade_programs(bench, sandbox, programs, GradeOptions())
+        t2 = time.perf_counter()
+        self2 = resource.getrusage(resource.RUSAGE_SELF)
+        stats = sandbox.stats
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and their runners, all waited for
+    runner = sum(p.cpu_seconds for v in outcome.verdicts for p in v.parts.values())
+    cpu = lambda r: r.ru_utime + r.ru_stime  # noqa: E731
+    print(json.dumps({
+        "programs": len(programs), "workers": parallel, "start": t1 - t0, "wall": t2 - t1,
+        "prepare": outcome.prepare_seconds, "runner_cpu": runner, "sandbox_cpu": cpu(children),
+        "harness_cpu": cpu(self2) - cpu(self1), "harness_start_cpu": cpu(self1) - cpu(self0),
+        "judge_cpu": stats.judge_seconds, "busy": stats.busy_seconds, "units": stats.units, "frames": stats.frames,
+        "bytes": stats.bytes_in, "tail": stats.tail_seconds, "tail_idle": stats.tail_idle_seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }))  # fmt: skip
+
+
+def breakdown(args: argparse.Namespace, data: Path) -> None:
+    """Where the time goes, at each n of ``--breakdown-n`` (HumanEval+ unless --benchmarks says otherwise)."""
+    py = sys.executable
+    bench = args.benchmarks.split(",")[0] if args.benchmarks != "humaneval,mbpp" else "humaneval"
+    work = Path(tempfile.mkdtemp(prefix=f"evalspeed-breakdown-{bench}-"))
+    samples = work / f"{bench}.jsonl"
+    shutil.copy(data / SAMPLES.format(bench=bench), samples)
+    env = {**os.environ, "HARNESS_DATA_DIR": str(data), "HARNESS_CACHE_DIR": str(work / "harness-cache")}
+    run([py, "-m", "harness", "evaluate", "--benchmark", bench, "--samples", str(samples), "--output",
+         str(work / "warm"), "--no-verdict-cache", "--parallel", str(args.parallel)], env)  # fmt: skip
+    _, _, out = run([py, __file__, "--floor-worker", bench, str(samples)], env)
+    floor1 = json.loads(out.strip().splitlines()[-1])["seconds"]
+    rows = []
+    cases = [(int(n), "") for n in args.breakdown_n.split(",") if n]
+    if bench == "humaneval":
+        cases.append((int(args.breakdown_n.split(",")[-1]), "HumanEval/15,HumanEval/130"))
+    for n, only in cases:
+        load = os.getloadavg()[0]
+        _, _, out = run([py, __file__, "--breakdown-worker", bench, str(samples), str(n), only,
+                         "--parallel", str(args.parallel)], env)  # fmt: skip
+        r = json.loads(out.strip().splitlines()[-1])
+        r.update(n=n, only=only or "all", load=round(load, 2), floor=floor1 * n / args.parallel if not only else None)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    w = args.parallel
+    for r in rows:
+        print(f"\n== {bench} n={r['n']} ({r['only']}; {r['programs']} programs, {w} workers, load {r['load']}) ==")
+        print(f"wall {r['wall']:.1f} s (+ {r['start']:.2f} s to start the workers); expected outputs "
+              f"{r['prepare']:.1f} s" + (f"; floor {r['floor']:.1f} s -> x{r['wall'] / r['floor']:.2f}"
+                                          if r["floor"] else ""))  # fmt: skip
+        floor_cpu = r["floor"] * w if r["floor"] else None
+        rows_out = [
+            ("samples' own work (floor)", floor_cpu),
+            ("runners beyond it (load, prelude, inputs, encoding)", r["runner_cpu"] - floor_cpu if floor_cpu else None),
+            ("runners, all", r["runner_cpu"]),
+            ("workers (fork, supervise, relay, sweep, cleanup)", r["sandbox_cpu"] - r["runner_cpu"]),
+            ("harness process (judging, scheduling, verdicts)", r["harness_cpu"]),
+            ("  of which judging outputs", r["judge_cpu"]),
+        ]
+        for name, sec in rows_out:
+            if sec is not None:
+                print(f"  {name:<55} {sec:8.1f} CPU s  {sec / w:7.1f} s/worker  "
+                      f"{1000 * sec / r['programs']:7.2f} ms/program")  # fmt: skip
+        idle = w * r["wall"] - r["busy"]
+        print(f"  idle worker-seconds {idle:.1f} (tail: last unit started {r['tail']:.1f} s before the end, "
+              f"{r['tail_idle']:.1f} worker-s idle in it)")  # fmt: skip
+        print(f"  outputs through the pipes {r['bytes'] / 1e6:.0f} MB in {r['frames']} frames; {r['units']} units "
+              f"(one fork each); harness peak RSS {r['peak_rss_mb']} MiB")  # fmt: skip
+    print("\n" + json.dumps(rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", default="humaneval,mbpp")
@@ -128,11 +241,21 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", str(ROOT.parent / "shared" / "data")))
     parser.add_argument("--skip-evalplus", action="store_true")
     parser.add_argument("--floor-worker", nargs=2, metavar=("BENCH", "SAMPLES"), help=argparse.SUPPRESS)
+    parser.add_argument("--breakdown", action="store_true", help="where the harness's time goes (see above)")
+    parser.add_argument("--breakdown-n", default="1,10", help="samples per task for --breakdown")
+    parser.add_argument("--breakdown-worker", nargs=4, metavar=("BENCH", "SAMPLES", "N", "ONLY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_worker:
         floor_worker(args.floor_worker[0], args.floor_worker[1], args.data_dir)
         return
+    if args.breakdown_worker:
+        b, samples, n, only = args.breakdown_worker
+        breakdown_worker(b, samples, args.data_dir, args.parallel, int(n), only)
+        return
     data = Path(args.data_dir).resolve()
+    if args.breakdown:
+        breakdown(args, data)
+        return
     py = sys.executable
     report = []
     for bench in args.benchmarks.split(","):
