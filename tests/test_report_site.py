@@ -358,3 +358,36 @@ def test_view_says_when_the_port_is_taken() -> None:
         port = sock.getsockname()[1]
         with pytest.raises(HarnessError, match=rf"port {port} is in use on 127.0.0.1; pass --port N"):
             make_server(Path(os.devnull).parent, port)
+
+
+def test_run_page_facets_and_raw_generations(sc2_humaneval: Path, data_dir: Path, tmp_path: Path) -> None:
+    # DS-1000's library is a filter of its run page (the benchmark's declared breakdowns, read from its problems).
+    from harness.registry import load_entry
+    from reports.site import load_run_data, write_run_page
+    from tests.test_reports import ds1000_record
+
+    orig = load_run(sc2_humaneval)
+    ds = ds1000_record(orig, data_dir, "codex002", "2026-01-01T08:00:00+00:00")
+    keep = list(ds.tasks)[::40]  # 25 problems across the libraries
+    ds = ds.model_copy(update={"tasks": {t: ds.tasks[t] for t in keep}, "n_tasks": len(keep)})
+    save_run(tmp_path / "ds" / "run.json", ds)
+    entry = load_entry(tmp_path / "ds" / "run.json")
+    text = write_run_page(tmp_path / "out", load_run_data(entry, data_dir)).read_text()
+    select = re.search(r'<select data-filter-of="tasks" data-attr="data-facet-library">(.*?)</select>', text, re.S)
+    assert select is not None and all(f'value="{lib}"' in select.group(1) for lib in ("Numpy", "Pandas", "Matplotlib"))
+    assert 'data-facet-perturbation_type="Origin"' in text
+    # A `harness eval` run keeps each sample's raw reply: the task file carries it beside the program.
+    out = tmp_path / "eval"
+    samples = data_dir / REFERENCE / "humaneval.jsonl"
+    code, _, err = run_cli("eval", "--model", f"replay:{samples}", "--benchmarks", "humaneval", "--limit", "2",
+                           "--data-dir", str(data_dir), "--output", str(out))  # fmt: skip
+    if code != 0 and "invalid choice" in err:
+        pytest.skip("`harness eval` is not wired here")
+    assert code == 0, err
+    entry = load_entry(out / "humaneval" / "run.json")
+    write_run_page(tmp_path / "out", load_run_data(entry, data_dir))
+    chunk = (tmp_path / "out" / "runs" / entry.id / "t0.js").read_text()
+    doc = json.loads(re.search(r"loaded\(\"t0\",(.*)\);\s*$", chunk, re.S).group(1))
+    assert doc["raws"] and doc["samples"][0]["raw"] == 0 and doc["raws"][0]["finish_reason"]
+    first = json.loads(samples.read_text().splitlines()[0])
+    assert first["completion"].strip() in doc["raws"][0]["text"]
