@@ -491,6 +491,7 @@ def record_stage(ctx: Context, stage: str, finished: bool) -> str:
         rec = {"digest": digest, "settings": own, "upstream": upstream, "started": _now(), "finished": None}
     if finished:
         rec["finished"] = _now()
+    rec["manifest_digest"] = manifest["digest"]  # the whole manifest's digest these outputs were made under
     stages[stage] = rec
     manifest["stages"] = {s: stages[s] for s in STAGES if s in stages}
     _write_manifest(ctx.workdir, manifest)
