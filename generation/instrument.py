@@ -688,6 +688,11 @@ class _Edits:
                 call = node.value
                 assert isinstance(call, ast.Call)
                 a, b = self.span(call)
+                if len(call.args) == 1 and not call.keywords and isinstance(call.args[0], ast.GeneratorExp):
+                    # f(x for x in y): the generator shares the call's parentheses; it needs its own now
+                    self.edits.append((a, 1, b, hook + b".call(" + flag + b", " + self.text(call.func) + b", "
+                                       + ast.unparse(call.args[0]).encode() + b")"))  # fmt: skip
+                    continue
                 _, f_end = self.span(call.func)
                 paren = self.data.index(b"(", f_end)
                 self.edits.append((a, 1, paren + 1, hook + b".call(" + flag + b", " + self.text(call.func) + b", "))
@@ -706,8 +711,12 @@ class _Edits:
             mark = hook + b".enter(" + repr(label).encode() + b")"
             pos = self.at(first.lineno, first.col_offset)
             if isinstance(first, _COMPOUND):
-                line_start = self.starts[first.lineno - 1]
-                self.insert(line_start, self.data[line_start:pos] + mark + b"\n")
+                # a decorated def or class starts at its first decorator, not at its ``def`` line
+                decorators = getattr(first, "decorator_list", None)
+                line = min([first.lineno, *(d.lineno for d in decorators or ())])
+                line_start = self.starts[line - 1]
+                indent = self.data[line_start : line_start + first.col_offset]
+                self.insert(line_start, indent + mark + b"\n")
             else:
                 self.insert(pos, mark + b"; ")
         out = self.data
