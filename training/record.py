@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 import harness
 from harness.errors import HarnessError
-from harness.store import git_commit, write_json_atomic
+from harness.store import write_json_atomic
 from training.data import DatasetLineage, DataStats
 
 TRAINING_SCHEMA_VERSION = 1
@@ -85,7 +85,8 @@ class TrainingRun(BaseModel):
     created: str = Field(default_factory=_now)
     updated: str = Field(default_factory=_now)
     harness_version: str = harness.__version__
-    git_commit: str | None = Field(default_factory=git_commit, description="the harness checkout's commit")
+    # Set by each training session (training.sft.prepare), never by default: a record read back keeps its own.
+    git_commit: str | None = Field(default=None, description="the harness checkout's commit (the last session's)")
     status: Literal["running", "interrupted", "completed"] = "running"
     run_key: str = Field(description="SHA-256 of dataset hash, base model and training config: a resume must match")
     output: str
