@@ -80,7 +80,14 @@ def run_stage(ctx: Context, stage: str, rerun_from: str | None = None) -> Funnel
     save_funnel(ctx.workdir, funnel)
     removed = ", ".join(f"{k} {v}" for k, v in sorted(funnel.removed.items(), key=lambda kv: -kv[1])) or "none"
     unit = f" {funnel.unit}" if funnel.unit else ""
-    ctx.echo(f"[{stage}] in {funnel.input}{unit}, out {funnel.output}, removed: {removed}"
+    responses = ""
+    if stage == "validate":  # instructions kept, and responses passed: two units, two numbers
+        from generation.report import response_outcomes
+
+        outcomes = response_outcomes(ctx.workdir, funnel)
+        if outcomes:
+            responses = f"; responses: {outcomes.get('pass', 0)} of {sum(outcomes.values())} passed"
+    ctx.echo(f"[{stage}] in {funnel.input}{unit}, out {funnel.output}, removed: {removed}{responses}"
              f"{f', {funnel.skipped_done} done before' if funnel.skipped_done else ''}; {funnel.seconds:.1f} s"
              f"{f', {funnel.completion_tokens} tokens generated' if funnel.completion_tokens else ''}")  # fmt: skip
     return funnel

@@ -125,6 +125,8 @@ def test_every_stage_from_stdlib_seeds_to_a_dataset(finished: dict[str, Any]) ->
     assert any(re.match(line, x) for x in log), log
     validate = funnels["validate"]
     assert 0 < validate.output < validate.input  # odd-length names fail
+    assert any(re.match(r"\[validate\] in \d+ instructions, out \d+, removed: .*; responses: \d+ of \d+ passed", x)
+               for x in log), log
     from generation.report import markdown
 
     md = markdown(funnels, work)
