@@ -284,6 +284,7 @@ def _sample_json(data: RunData, task_id: str, sr: SampleResult, i: int, k: int,
         rid = len(raws) - 1
     return {
         "i": i, "line": sr.line, "status": sr.verdict.status, "mode": failure_mode(sr),
+        "exception": getattr(sr, "exception", None),
         "reason": _clip(sr.reason), "cached": sr.verdict.cached,
         "suites": {s: p.status for s, p in sr.verdict.parts.items()},
         "cpu": {s: round(p.cpu_seconds, 4) for s, p in sr.verdict.parts.items()},

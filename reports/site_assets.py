@@ -243,7 +243,8 @@ SITE_JS = r"""
   H.sampleBox = function (s, data, title) {
     const box = el("div", { cls: "sample " + s.status });
     const head = (title || ("sample " + s.i + (s.line ? " (line " + s.line + ")" : ""))) + ": ";
-    const h = el("h4", null, [head, el("span", { cls: "st-" + s.status, text: s.mode || s.status })]);
+    const mode = (s.mode || s.status) + (s.exception ? " (" + s.exception + ")" : "");
+    const h = el("h4", null, [head, el("span", { cls: "st-" + s.status, text: mode })]);
     box.appendChild(h);
     const facts = [];
     if (s.suites) facts.push(Object.keys(s.suites).map(function (k) { return k + " " + s.suites[k]; }).join(", "));

@@ -206,11 +206,20 @@ def test_run_page_filters_and_opens_a_task_with_its_failing_input(site: Site, br
     # The prompt is there, highlighted (keywords in spans), and the CPU time of each suite.
     assert page.locator("#tasks tr.detail pre.code span.k").count() > 0
     assert re.search(r"CPU base \d+\.\d{3} s", facts)
-    # The exception and the missing entry point say why.
+    # Failure modes filter the table: the exception, the syntax error and the missing entry point, one each.
+    page.fill("input[data-search-of='tasks']", "")
+    page.select_option("select[data-attr='data-status']", "")
+    for mode, tid in (("runtime_error", site.broken[1]), ("syntax_error", site.broken[2]),
+                      ("wrong_signature", site.broken[3])):  # fmt: skip
+        page.select_option("select[data-attr='data-mode']", mode)
+        shown = page.locator("#tasks tbody tr[data-key]:visible").all_inner_texts()
+        assert any(t.startswith(tid + "\t") or t.split()[0] == tid for t in shown), (mode, shown)
+    page.select_option("select[data-attr='data-mode']", "")
     page.fill("input[data-search-of='tasks']", site.broken[1])
     page.locator("#tasks button.task", has_text=re.compile(f"^{re.escape(site.broken[1])}$")).click()
     raised = page.locator("#tasks tr.detail").filter(has_text="broken on purpose")
     raised.first.wait_for()
+    assert "runtime_error (ValueError)" in raised.first.inner_text()
     page.screenshot(path=str(tmp_path / "run-page.png"), full_page=False)
     assert (tmp_path / "run-page.png").stat().st_size > 10_000
     p.check()
