@@ -57,7 +57,7 @@ class SeedsConfig(_Section):
     #: ``content`` column, or "hf:DATASET[:SPLIT]" streamed from the Hugging Face hub.
     source: str = "stdlib"
     content_field: str = "content"
-    include_methods: bool = True
+    include_methods: bool = False  # SelfCodeAlign takes top-level functions only
     max_files: int | None = Field(default=None, ge=1)
     max_seeds: int | None = Field(default=None, ge=1)
     #: How max_files / max_seeds choose: "random" (a seeded sample of the whole corpus) or "first" (path order).

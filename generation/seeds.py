@@ -1,4 +1,5 @@
-"""Stage 1: seed collection -- functions and methods with docstrings from a code corpus.
+"""Stage 1: seed collection -- functions (and methods, with ``seeds.include_methods``) with docstrings from a
+corpus.
 
 Sources (``SeedsConfig.source``):
 

@@ -124,7 +124,7 @@ def _corpus(tmp_path: Path) -> Path:
 
 def test_folder_source_counts_unparsable_files_and_records_provenance(tmp_path: Path) -> None:
     src = _corpus(tmp_path)
-    ctx = _ctx(tmp_path, **{"seeds.source": str(src), "seeds.licence": "MIT"})
+    ctx = _ctx(tmp_path, **{"seeds.source": str(src), "seeds.licence": "MIT", "seeds.include_methods": True})
     funnel = seeds.run(ctx)
     rows = _rows(ctx.workdir / "seeds.jsonl")
     names = sorted(r["name"] for r in rows)
@@ -140,17 +140,19 @@ def test_folder_source_counts_unparsable_files_and_records_provenance(tmp_path: 
     assert by["words"]["imports"] == ["import re"] and by["shell"]["imports"] == ["import subprocess as sp"]
     assert by["Box.area"]["module_names"] == {} and by["words"]["module_names"] == {}
     assert by["caf"]["docstring"] == "Café." and all(r["licence"] == "MIT" for r in rows)
-    # without methods
-    ctx2 = _ctx(tmp_path / "b", **{"seeds.source": str(src), "seeds.include_methods": False})
+    # without methods: the default, as SelfCodeAlign takes top-level functions only
+    ctx2 = _ctx(tmp_path / "b", **{"seeds.source": str(src)})
     seeds.run(ctx2)
     assert "Box.area" not in {r["name"] for r in _rows(ctx2.workdir / "seeds.jsonl")}
     # a cap on seeds: the first in path order, or a seeded random sample that does not depend on the order
-    capped = seeds.run(_ctx(tmp_path / "c", **{"seeds.source": str(src), "seeds.max_seeds": 2, "seeds.sample": "first"}))
+    capped = seeds.run(_ctx(tmp_path / "c", **{"seeds.source": str(src), "seeds.max_seeds": 2, "seeds.sample": "first",
+                                               "seeds.include_methods": True}))  # fmt: skip
     assert capped.output == 2 and any("max_seeds" in n for n in capped.notes)
     assert [r["name"] for r in _rows(tmp_path / "c" / "work" / "seeds.jsonl")] == ["caf", "Box.area"]
     picked = {}
     for label, seed in (("s1", 1), ("s1-again", 1), ("s2", 2), ("s3", 3)):
-        f = seeds.run(_ctx(tmp_path / label, **{"seeds.source": str(src), "seeds.max_seeds": 3, "seed": seed}))
+        f = seeds.run(_ctx(tmp_path / label, **{"seeds.source": str(src), "seeds.max_seeds": 3, "seed": seed,
+                                                "seeds.include_methods": True}))  # fmt: skip
         assert f.output == 3 and f.removed["over seeds.max_seeds"] == 2
         picked[label] = sorted(r["name"] for r in _rows(tmp_path / label / "work" / "seeds.jsonl"))
     assert picked["s1"] == picked["s1-again"] and len({tuple(v) for v in picked.values()}) > 1
@@ -208,9 +210,9 @@ def test_cli_runs_the_seeds_stage(tmp_path: Path) -> None:
                            "--workdir", str(tmp_path / "w"), "--set", f"seeds.source={src}"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "[seeds] in 6 functions, out 5, removed: no docstring 1" in proc.stdout, proc.stdout
+    assert "[seeds] in 4 functions, out 4, removed: none" in proc.stdout, proc.stdout
     funnel = json.loads((tmp_path / "w" / "funnel.json").read_text())["seeds"]
-    assert funnel["output"] == 5
+    assert funnel["output"] == 4
 
 
 # -------------------------------------------------------------------------------------------------- filters
