@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.registry import RunEntry
+from harness.registry import RunEntry, trace_lineage
 from reports import leaderboard
 from reports.compare import incomparable_reasons
 
@@ -41,7 +41,9 @@ class Discovered:
     funnels: list[Found] = field(default_factory=list)
     training: list[Found] = field(default_factory=list)
     audits: list[Found] = field(default_factory=list)
-    manifests: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    #: Each pipeline's manifest link as :func:`harness.registry.trace_lineage` follows it (path, digest, intact,
+    #: matches, model, problem) with ``via`` (the run) and ``generator`` (the generating model, when the link holds).
+    manifests: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,7 +113,11 @@ def discover(entries: Sequence[RunEntry]) -> Discovered:
         dataset = _dataset_path(lineage, training)
         if dataset is None:
             continue
+        traced = trace_lineage(lineage) or {}
+        link = traced.get("manifest") if isinstance(traced.get("manifest"), dict) else None
         work = _work_folder(dataset)
+        if work is None and link and link.get("path"):
+            work = Path(str(link["path"])).parent
         if work is None:
             if not dataset.exists():
                 out.notes.append(f"run {en.id}: its training dataset {dataset} is gone (no funnel from it)")
@@ -121,9 +127,9 @@ def discover(entries: Sequence[RunEntry]) -> Discovered:
         seen_work.add(work.resolve())
         if (work / "funnel.json").is_file():
             _add(out.funnels, work / "funnel.json", en.id)
-        manifest = _read_json(work / "manifest.json")
-        if isinstance(manifest, dict):
-            out.manifests.append((work / "manifest.json", manifest))
+        if link:
+            out.manifests.append({**link, "via": en.id, "generator": traced.get("generator"),
+                                  "problems": list(traced.get("problems") or [])})  # fmt: skip
         for audit in _audits_under(work):
             _add(out.audits, audit, en.id)
     return out
