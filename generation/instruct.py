@@ -400,9 +400,12 @@ def _excerpt(text: str, limit: int = 300) -> str:
 
 
 def _bad_sample(sample: Sample) -> str | None:
-    """Why a completion cannot be used at all: it stopped on the token limit, or it holds control characters."""
+    """Why a completion cannot be used at all: it stopped on the token limit, the server cut it short, or it
+    holds control characters."""
     if sample.finish == "length":
         return "stopped_on_length"
+    if sample.finish == "error":
+        return "cut_short_by_the_engine"
     if CONTROL_CHARS.search(sample.text):
         return "control_characters"
     return None

@@ -424,6 +424,7 @@ def test_outputs_stopped_on_length_or_holding_control_characters_are_dropped_wit
     good = "Write a Python function `f(x)` that doubles x and rejects negative input."
     assert _parse_instruction({}, [Sample(good, "stop")], rng).row == {"instruction": good}
     assert _parse_instruction({}, [Sample(good, "length")], rng).reason == "stopped_on_length"
+    assert _parse_instruction({}, [Sample(good[:30], "error")], rng).reason == "cut_short_by_the_engine"
     assert _parse_instruction({}, [Sample(good + "\x00\x1b[2J", "stop")], rng).reason == "control_characters"
     assert _parse_instruction({}, [Sample(good + "\tand\r\nmore", "stop")], rng).row is not None  # tabs, newlines
     prop = "category: function implementation\nlanguage: Python\ndifficulty: easy\nconcepts: a, b\n"
