@@ -23,8 +23,9 @@ section or example marker.
   per instruction (one request with ``Sampling(n=...)``).
 
 A completion that stopped on the token limit (finish reason ``length``) is
-dropped with its own reason (``stopped_on_length``), and so is one holding
-control characters (``control_characters``: binary garbage); an I->R sample
+dropped with its own reason (``stopped_on_length``), and so is one the engine cut
+short (``cut_short_by_the_engine``) or one holding control characters
+(``control_characters``: binary garbage); an I->R sample
 of either kind is dropped from the instruction's samples and counted in the
 funnel, and an instruction left with none is removed.
 
