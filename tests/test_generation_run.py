@@ -13,6 +13,7 @@ the source files, a rerun with a changed setting refused with the key named,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 
 from generation.core import PipelineConfig, StageFiles, load_config, read_manifest
+from generation.instruct import DIFFICULTIES, derive_seed
 from generation.pipeline import run_pipeline
 from harness.engine import Completion, register_backend
 from harness.engine.base import Backend, BackendOptions, Emit
@@ -166,6 +168,11 @@ def test_final_rows_carry_every_provenance_field_back_to_the_source_files(finish
         assert row["response"] in chosen and row["tests"] in chosen and row["test_code"] in row["tests"]
         assert (row["passed"], row["sampled"], row["validation"]) == (validated[row["key"]]["passed"], 3, "passed")
         assert row["manifest_digest"] == manifest["digest"]
+        ident = f"{row['repository']}\0{row['path']}\0{row['name']}\0{row['seed']}"
+        assert row["key"] == hashlib.sha1(ident.encode()).hexdigest()  # the seed id is the seed's own hash
+        assert row["code"] in row["response"] and row["language"] == "Python" and row["difficulty"] in DIFFICULTIES
+        assert row["chosen"] in validated[row["key"]]["passed_indices"]
+        assert row["choice_seed"] == derive_seed(5, "validate", row["key"])  # the recorded draw
     card = (work / "dataset" / "README.md").read_text(encoding="utf-8")
     assert f"manifest_digest: \"{manifest['digest']}\"" in card and "generator_model: \"generic:x\"" in card
     loaded = datasets.load_from_disk(str(work / "dataset"))
