@@ -427,14 +427,22 @@ def supersede(config: PipelineConfig, workdir: Path, first: str, echo: Callable[
     if funnel.exists():
         from harness.store import write_json_atomic
 
-        doc = json.loads(funnel.read_text(encoding="utf-8"))
-        write_json_atomic(funnel, {k: v for k, v in doc.items() if k not in later})
+        try:
+            doc = json.loads(funnel.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            doc = None  # a damaged funnel is rewritten by the stages as they run
+        if isinstance(doc, dict):
+            write_json_atomic(funnel, {k: v for k, v in doc.items() if k not in later})
     if not moving:
         return None
     dest = workdir / "superseded" / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest.mkdir(parents=True)
-    for _, path in moving:
-        shutil.move(str(path), str(dest / path.name))
+    try:
+        dest.mkdir(parents=True)
+        for _, path in moving:
+            shutil.move(str(path), str(dest / path.name))
+    except OSError as exc:
+        raise HarnessError(f"--rerun-from {first}: cannot move the earlier outputs to {dest} "
+                           f"({exc.strerror or exc}); free some space or fix the folder's permissions") from None  # fmt: skip
     echo(f"[{first}] --rerun-from {first}: {len(moving)} earlier output(s) of {', '.join(dict.fromkeys(s for s, _ in moving))} "
          f"moved to {dest}")  # fmt: skip
     return dest
