@@ -361,6 +361,13 @@ def run_facts(entry: RunEntry, record: RunRecord) -> list[tuple[str, Any]]:
     return rows
 
 
+def facet_attr(name: str) -> str:
+    """A facet's ``data-`` attribute name: lower-case letters, digits, ``-`` and ``_`` only (names come from
+    plugins)."""
+    return "data-facet-" + ("".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_"
+                                    for ch in name.lower()) or "x")  # fmt: skip
+
+
 def _select(table: str, attr: str, label: str, values: Iterable[str]) -> str:
     opts = "".join(f'<option value="{e(v)}">{e(v)}</option>' for v in sorted(set(values)))
     return (f'<label>{e(label)} <select data-filter-of="{table}" data-attr="{attr}"><option value="">all</option>'
@@ -407,7 +414,7 @@ def write_run_page(output: Path, data: RunData, comparisons: Sequence[tuple[str,
         counts = "".join(f"<td>{t.correct.get(s, 0)}/{t.n}</td>" for s in suites)
         facet_cells = "".join(f'<td class="left">{e(facets.get(n, ""))}</td>' for n in facet_cols)
         attrs = f' data-status="{e(status)}" data-mode="{e("|".join(task_modes))}"' + "".join(
-            f' data-facet-{e(n)}="{e(facets.get(n, ""))}"' for n in facet_cols)
+            f' {facet_attr(n)}="{e(facets.get(n, ""))}"' for n in facet_cols)
         cpu = sum(p.cpu_seconds for s in t.samples for p in s.verdict.parts.values())
         modes_text = ", ".join(f"{m} {c}" for m, c in task_modes.items())
         rows.append(f'<tr data-key="t{k}" data-search="{e(tid)}"{attrs}><td class="left"><button type="button" '
@@ -421,7 +428,7 @@ def write_run_page(output: Path, data: RunData, comparisons: Sequence[tuple[str,
             + '<th scope="col">CPU s</th><th scope="col" class="left">first reason</th>')  # fmt: skip
     filters = [_select("tasks", "data-status", "status", ["pass", "fail", "mixed"]),
                _select("tasks", "data-mode", "failure mode", all_modes)]  # fmt: skip
-    filters += [_select("tasks", f"data-facet-{n}", n, facet_values[n]) for n in facet_cols]
+    filters += [_select("tasks", facet_attr(n), n, facet_values[n]) for n in facet_cols]
     filters.append('<label>task <input type="search" data-search-of="tasks" placeholder="id contains"></label>'
                    '<span class="muted" data-count-of="tasks"></span>')  # fmt: skip
     passk = "".join(f"<tr><th scope=\"row\">{e(titles.get(s, s))}</th>"

@@ -407,3 +407,16 @@ def test_run_page_facets_and_raw_generations(sc2_humaneval: Path, data_dir: Path
     assert doc["raws"] and doc["samples"][0]["raw"] == 0 and doc["raws"][0]["finish_reason"]
     first = json.loads(samples.read_text().splitlines()[0])
     assert first["completion"].strip() in doc["raws"][0]["text"]
+
+
+def test_report_output_errors_are_one_line(site: Site, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = run_cli("report", "--output", str(afile), "--registry", str(site.registry))
+    assert code == 2 and err.strip() == f"error: --output {afile} is a file; name a folder for the report site"
+    foreign = tmp_path / "home"
+    (foreign / "runs").mkdir(parents=True)
+    (foreign / "runs" / "keep.json").write_text("{}")
+    code, _, err = run_cli("report", "--output", str(foreign), "--registry", str(site.registry))
+    assert code == 2 and "holds a runs/ or compare/ folder that is not a report's" in err
+    assert len(err.strip().splitlines()) == 1 and (foreign / "runs" / "keep.json").is_file()
