@@ -415,9 +415,22 @@ def check_manifest(config: PipelineConfig, workdir: Path, last: str, rerun_from:
 
 
 def supersede(config: PipelineConfig, workdir: Path, first: str, echo: Callable[[str], None] = print) -> Path | None:
-    """Move the outputs of ``first`` and every later stage to ``superseded/<time>/``; their records are dropped."""
+    """Move the outputs of ``first`` and every later stage to ``superseded/<time>/``; their records are dropped.
+
+    The files move first: should that fail, the records still say what the outputs were made with.
+    """
     later = STAGES[STAGES.index(first) :]
     moving = [(s, p) for s in later for p in stage_files(workdir, s, config) if p.exists()]
+    dest: Path | None = None
+    if moving:
+        dest = workdir / "superseded" / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            dest.mkdir(parents=True)
+            for _, path in moving:
+                shutil.move(str(path), str(dest / path.name))
+        except OSError as exc:
+            raise HarnessError(f"--rerun-from {first}: cannot move the earlier outputs to {dest} "
+                               f"({exc.strerror or exc}); free some space or fix the folder's permissions") from None  # fmt: skip
     manifest = read_manifest(workdir)
     if manifest is not None:
         for s in later:
@@ -433,18 +446,9 @@ def supersede(config: PipelineConfig, workdir: Path, first: str, echo: Callable[
             doc = None  # a damaged funnel is rewritten by the stages as they run
         if isinstance(doc, dict):
             write_json_atomic(funnel, {k: v for k, v in doc.items() if k not in later})
-    if not moving:
-        return None
-    dest = workdir / "superseded" / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    try:
-        dest.mkdir(parents=True)
-        for _, path in moving:
-            shutil.move(str(path), str(dest / path.name))
-    except OSError as exc:
-        raise HarnessError(f"--rerun-from {first}: cannot move the earlier outputs to {dest} "
-                           f"({exc.strerror or exc}); free some space or fix the folder's permissions") from None  # fmt: skip
-    echo(f"[{first}] --rerun-from {first}: {len(moving)} earlier output(s) of {', '.join(dict.fromkeys(s for s, _ in moving))} "
-         f"moved to {dest}")  # fmt: skip
+    if dest is not None:
+        stages = ", ".join(dict.fromkeys(s for s, _ in moving))
+        echo(f"[{first}] --rerun-from {first}: {len(moving)} earlier output(s) of {stages} moved to {dest}")
     return dest
 
 
