@@ -554,6 +554,21 @@ def _one_sample(data: RunData, task_id: str, index: int | None, programs: dict[s
     return _sample_json(data, task_id, sr, index + 1, k, programs, raws)
 
 
+def _failure_html(moved: Any) -> str:
+    """Failure modes of both runs over the common tasks and how they moved (``reports.compare``'s movement)."""
+    if moved is None:
+        return ""
+    names = list(dict.fromkeys([*moved.a, *moved.b]))
+    rows = "".join(f'<tr><th scope="row" class="st-{e(m)}">{e(m)}</th><td>{moved.a.get(m, 0)}</td>'
+                   f"<td>{moved.b.get(m, 0)}</td><td>{moved.b.get(m, 0) - moved.a.get(m, 0):+d}</td></tr>"
+                   for m in names)  # fmt: skip
+    cause = moved.cause() if callable(getattr(moved, "cause", None)) else None
+    return (f"<h2>Failure modes</h2><p>{e(moved.text or 'no failure mode moved')}"
+            + (f'. <b class="warn">{e(cause)}</b>' if cause else "") + "</p>"
+            '<table id="failure-modes"><thead><tr><th scope="col">mode</th><th scope="col">A</th><th scope="col">B'
+            f'</th><th scope="col">B − A</th></tr></thead><tbody>{rows}</tbody></table>')  # fmt: skip
+
+
 def write_compare_page(output: Path, a: RunData, b: RunData, cmp: Comparison, title: str | None = None) -> Path:
     """``compare/<a>-<b>.html`` and one file per flipped task (``compare/<a>-<b>/c<k>.js``)."""
     slug = f"{a.entry.id}-{b.entry.id}"
@@ -611,6 +626,7 @@ def write_compare_page(output: Path, a: RunData, b: RunData, cmp: Comparison, ti
     only = ""
     if cmp.only_a or cmp.only_b:
         only = (f"<p class=\"muted\">Left out: {len(cmp.only_a)} tasks only in A, {len(cmp.only_b)} only in B.</p>")
+    modes = _failure_html(getattr(cmp, "failures", None))
     ha, hb = f"../{run_href(a.entry.id)}", f"../{run_href(b.entry.id)}"
     head = (f"<h1>{e(title or 'Comparison')}</h1>{warn}"
             f'<p>A: <a href="{e(ha)}">{e(a.entry.model)}</a> <code>{e(a.entry.id)}</code> ({e(a.entry.created)})<br>'
@@ -622,7 +638,7 @@ def write_compare_page(output: Path, a: RunData, b: RunData, cmp: Comparison, ti
             '</caption><thead><tr><th scope="col">suite</th><th scope="col">tasks</th><th scope="col">A</th>'
             '<th scope="col">B</th><th scope="col">Δ</th><th scope="col">interval</th><th scope="col">McNemar p</th>'
             '<th scope="col">pass→fail</th><th scope="col">fail→pass</th></tr></thead>'
-            f"<tbody>{''.join(stats)}</tbody></table>{only}"
+            f"<tbody>{''.join(stats)}</tbody></table>{only}{modes}"
             f"<h2>What changed between the runs</h2><p>Differs: <b>{e(what_changed)}</b>.</p>"
             f'<table id="settings"><thead><tr><th scope="col">setting</th><th scope="col" class="left">A</th>'
             f'<th scope="col" class="left">B</th></tr></thead><tbody>{setting_rows}</tbody></table>'

@@ -242,6 +242,8 @@ def test_comparison_page_shows_the_flip_both_programs_the_diff_and_the_failing_i
     assert "dataset hash" in text and "samples sha256" in text
     assert page.locator("#settings tr.changed").filter(has_text="samples sha256").count() == 1
     assert "McNemar" in page.locator("#stats").inner_text()
+    modes = page.locator("#failure-modes").inner_text()  # the failure modes moved, one sample each
+    assert re.search(r"runtime_error\s+\d+\s+\d+\s+\+1", modes) and re.search(r"syntax_error\s+\d+\s+\d+\s+\+1", modes)
     page.select_option("select[data-attr='data-direction']", "fail→pass")
     assert page.locator("#flips tbody tr[data-key]:visible").count() == 0
     page.select_option("select[data-attr='data-direction']", "pass→fail")
