@@ -605,7 +605,7 @@ class _JobState:
         self.times: dict[int, float] = {}
         self.outputs: dict[int, Any] = {}
         self.first_fail: int | None = None
-        self.units: list[_Unit] = []
+        self.units: set[_Unit] = set()  # units of this job not yet gone (queued or running)
         self.pending = 0
         self.timed_out = False
         self.error: str | None = None
@@ -618,7 +618,7 @@ class _JobState:
     def forget(self) -> None:
         """Drop the per-input records of a reported job (the caller keeps what it needs)."""
         self.ok, self.reasons, self.times, self.outputs, self.vm = {}, {}, {}, {}, {}
-        self.costs, self.units, self.result = [], [], None
+        self.costs, self.units, self.result = [], set(), None
 
     def est(self, lo: int, hi: int) -> float:
         costs = self.costs
@@ -642,6 +642,7 @@ class _Unit:
         self.next = start
         self.worker: _Worker | None = None
         self.cancelled = False
+        state.units.add(self)
 
 
 class _Scheduler:
@@ -752,6 +753,7 @@ class _Scheduler:
 
     def _unit_gone(self, unit: _Unit) -> None:
         st = unit.state
+        st.units.discard(unit)
         st.pending -= 1
         self.active.discard(unit)
         if st.pending == 0 and not st.finished:
@@ -793,16 +795,17 @@ class _Scheduler:
             st.reasons[i] = reason or "wrong output"
             if st.first_fail is None or i < st.first_fail:
                 st.first_fail = i
-            if st.job.fast:
-                self._prune(st, i)
+                if st.job.fast:
+                    # Only a new first failure cuts anything: past an earlier one everything is cut already.
+                    self._prune(st, i)
         if st.cpu > st.job.budget and not st.timed_out:
             st.timed_out = True
             self._prune(st, -1)
 
     def _prune(self, st: _JobState, fail: int) -> None:
         """Stop work past a failure at ``fail`` (``-1``: stop everything)."""
-        for unit in list(self.active) + [entry[-1] for entry in self.queue]:
-            if unit.state is not st or unit.cancelled:
+        for unit in list(st.units):  # this job's units only (a scan of the whole queue grew with the run)
+            if unit.cancelled:
                 continue
             if unit.start > fail:
                 unit.cancelled = True
@@ -898,8 +901,8 @@ class _Scheduler:
         st.reasons[i] = why
         if st.first_fail is None or i < st.first_fail:
             st.first_fail = i
-        if st.job.fast:
-            self._prune(st, i)
+            if st.job.fast:
+                self._prune(st, i)
 
 
 _FLUSH = object.__new__(_Unit)

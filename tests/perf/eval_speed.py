@@ -90,6 +90,7 @@ def floor_worker(bench_name: str, samples: str, data_dir: str) -> None:
     signal.signal(signal.SIGALRM, alarm)
     rows, _ = load_samples(samples, skip_bad=True)
     total = 0.0
+    cpu_total = 0.0  # the same in CPU seconds: what a loaded machine does not inflate
     devnull = open(os.devnull, "w")  # noqa: SIM115
     for sample in rows:
         if sample.task_id not in problems:
@@ -111,6 +112,7 @@ def floor_worker(bench_name: str, samples: str, data_dir: str) -> None:
             for i, args in enumerate(bench.inputs(sample.task_id, phase)):
                 sys.stdout = devnull
                 start = time.perf_counter()
+                cpu_start = time.process_time()
                 try:
                     signal.setitimer(signal.ITIMER_REAL, limits[i])
                     out = fn(*args)
@@ -122,6 +124,7 @@ def floor_worker(bench_name: str, samples: str, data_dir: str) -> None:
                 finally:
                     sys.stdout = saved
                 total += time.perf_counter() - start
+                cpu_total += time.process_time() - cpu_start
                 if not ok:
                     break
                 try:
@@ -129,7 +132,7 @@ def floor_worker(bench_name: str, samples: str, data_dir: str) -> None:
                         break
                 except Exception:  # noqa: BLE001
                     break
-    print(json.dumps({"seconds": total}))
+    print(json.dumps({"seconds": total, "cpu_seconds": cpu_total}))
 
 
 def replicated(bench: Any, samples: str, n: int, tasks: set[str] | None = None) -> list[tuple[str, str]]:
@@ -189,11 +192,14 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"evalspeed-breakdown-{bench}-"))
     samples = work / f"{bench}.jsonl"
     shutil.copy(data / SAMPLES.format(bench=bench), samples)
-    env = {**os.environ, "HARNESS_DATA_DIR": str(data), "HARNESS_CACHE_DIR": str(work / "harness-cache")}
+    # An expected-output cache given in HARNESS_CACHE_DIR is used (the warm-up is then quick).
+    env = {**os.environ, "HARNESS_DATA_DIR": str(data),
+           "HARNESS_CACHE_DIR": os.environ.get("HARNESS_CACHE_DIR") or str(work / "harness-cache")}  # fmt: skip
     run([py, "-m", "harness", "evaluate", "--benchmark", bench, "--samples", str(samples), "--output",
          str(work / "warm"), "--no-verdict-cache", "--parallel", str(args.parallel)], env)  # fmt: skip
     _, _, out = run([py, __file__, "--floor-worker", bench, str(samples)], env)
-    floor1 = json.loads(out.strip().splitlines()[-1])["seconds"]
+    floor_doc = json.loads(out.strip().splitlines()[-1])
+    floor1, floor1_cpu = floor_doc["seconds"], floor_doc["cpu_seconds"]
     rows = []
     cases = [(int(n), "") for n in args.breakdown_n.split(",") if n]
     if bench == "humaneval":
@@ -203,7 +209,8 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
         _, _, out = run([py, __file__, "--breakdown-worker", bench, str(samples), str(n), only,
                          "--parallel", str(args.parallel)], env)  # fmt: skip
         r = json.loads(out.strip().splitlines()[-1])
-        r.update(n=n, only=only or "all", load=round(load, 2), floor=floor1 * n / args.parallel if not only else None)
+        r.update(n=n, only=only or "all", load=round(load, 2), floor=floor1 * n / args.parallel if not only else None,
+                 floor_cpu=floor1_cpu * n if not only else None)
         rows.append(r)
         print(json.dumps(r), flush=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -213,7 +220,7 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
         print(f"wall {r['wall']:.1f} s (+ {r['start']:.2f} s to start the workers); expected outputs "
               f"{r['prepare']:.1f} s" + (f"; floor {r['floor']:.1f} s -> x{r['wall'] / r['floor']:.2f}"
                                           if r["floor"] else ""))  # fmt: skip
-        floor_cpu = r["floor"] * w if r["floor"] else None
+        floor_cpu = r["floor_cpu"]  # CPU seconds: comparable with the CPU figures below whatever the load
         rows_out = [
             ("samples' own work (floor)", floor_cpu),
             ("runners beyond it (load, prelude, inputs, encoding)", r["runner_cpu"] - floor_cpu if floor_cpu else None),
