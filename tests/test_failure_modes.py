@@ -93,17 +93,26 @@ def test_reasoning_replies_on_livecodebench_get_their_modes(data_dir: Path, tmp_
     assert {got[tid][0] for tid in problems if tid not in mine} == {"refused"}
 
 
-def test_extract_override_changes_the_rule(data_dir: Path, tmp_path: Path) -> None:
-    # LiveCodeBench's rule on HumanEval: the last fenced block of HumanEval/4 is the example run, not code.
-    rows = [r for r in _fixture("humaneval.jsonl") if r["task_id"] in ("HumanEval/0", "HumanEval/1",
-                                                                        "HumanEval/2", "HumanEval/3", "HumanEval/4")]
-    replay = tmp_path / "replies.jsonl"
-    replay.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    records = eval_model(f"replay:{replay}", ["humaneval"], tmp_path / "run", EvalSettings(limit=5, extract="lcb"),
-                         data_dir=data_dir, parallel=2, sandbox_settings=SANDBOX, **QUIET)  # fmt: skip
-    got = _modes(records["humaneval"])
-    assert got["HumanEval/0"][0] == "pass" and got["HumanEval/4"][0] == "syntax_error"
-    assert records["humaneval"].generation.extract == "lcb"
+def test_extract_override_changes_the_rule(data_dir: Path) -> None:
+    from harness import benchmark as registry
+    from harness.model_eval import extract
+    from harness.reasoning import split_reply
+
+    he = registry.get("humaneval", data_dir=data_dir)
+    problem = he.problems()["HumanEval/4"]
+    prompt = he.prompt(problem, "instruct")
+    answer = split_reply(next(r for r in _fixture("humaneval.jsonl") if r["task_id"] == "HumanEval/4")["text"]).answer
+    rules = {rule: extract(he, problem, "instruct", prompt, answer, rule, "")["solution"]
+             for rule in ("auto", "official", "evalplus", "lcb", "raw")}  # fmt: skip
+    assert rules["auto"] == rules["official"] == rules["evalplus"]  # EvalPlus's sanitizer is HumanEval+'s rule
+    # LiveCodeBench's rule takes the last fenced block: here the example run, not the code.
+    assert rules["lcb"] == ">>> mean_absolute_deviation([1.0, 2.0])\n0.5" and rules["raw"] == answer
+    # A reply that continues the ```python prefix: the prefix rule (up to the closing fence, prompt imports).
+    cont = extract(he, problem, "instruct", prompt, "def mean_absolute_deviation(numbers):\n    return 0.0\n```\nok",
+                   "auto", "```python\n")["solution"]  # fmt: skip
+    assert cont.startswith("from typing import List\n") and "```" not in cont
+    # Stored samples (replay, oracle) pass through as stored under auto.
+    assert extract(he, problem, "replay", prompt, "x", "auto", "", stored_field="completion") == {"completion": "x"}
 
 
 # ---------------------------------------------------------------- classification rules, no sandbox
@@ -195,17 +204,23 @@ def test_compare_of_runs_that_differ_in_max_tokens_says_truncation(data_dir: Pat
     from harness import benchmark as registry
 
     he = registry.get("humaneval", data_dir=data_dir)
-    ClippedBackend.replies = {tid: p.prompt + p.canonical_solution for tid, p in list(he.problems().items())[:6]}
+    ClippedBackend.replies = {tid: p.prompt + p.canonical_solution for tid, p in list(he.problems().items())[:4]}
     runs = {}
     for tokens in (2000, 40):
         engine = Engine("clipped:x", ClippedBackend("x", BackendOptions()), None)
         out = tmp_path / f"t{tokens}"
-        eval_model("clipped:x", ["humaneval"], out, EvalSettings(limit=6, max_tokens=tokens), data_dir=data_dir,
+        eval_model("clipped:x", ["humaneval"], out, EvalSettings(limit=4, max_tokens=tokens), data_dir=data_dir,
                    parallel=2, engine=engine, sandbox_settings=SANDBOX, **QUIET)  # fmt: skip
         runs[tokens] = load_entry(out / "humaneval" / "run.json")
     result = compare(runs[2000], runs[40])
     doc = result.to_json()["failure_modes"]
-    assert doc["a"] == {"pass": 6} and doc["b"].get("truncated", 0) >= 4
+    from tests.test_cli import harness
+
+    # The command line says the same (the runs are in this session's registry, under its cache).
+    proc = harness("compare", runs[2000].id, runs[40].id, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["failure_modes"] == doc
+    assert doc["a"] == {"pass": 4} and doc["b"] == {"truncated": 4}
     assert doc["truncation"] is True and doc["settings_differ"] == {"max_tokens": [2000, 40]}
     text = format_comparison(result)
     assert f"{doc['b']['truncated']} more truncated" in text and "the change is truncation" in text
