@@ -1296,6 +1296,12 @@ class HumanEvalX(Benchmark):
             return {"solution": code}
         return {"completion": self._close(code)}
 
+    def reply_sample(self, problem: Problem, reply: str) -> dict[str, str]:
+        """A whole reply without a response prefix (reasoning prompts): the block of this language (the one
+        naming the function first), then as a chat reply's code block."""
+        code = fenced_code(reply, self.lang, problem.entry_point) if "```" in reply else reply
+        return self.sample(problem, "instruct", Prompt(), code)
+
     def _close(self, text: str) -> str:
         """A body cut after the brace that closes the function (Java: then the class), closed if it stopped short."""
         depth = self.lang.depth

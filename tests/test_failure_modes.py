@@ -225,3 +225,15 @@ def test_compare_of_runs_that_differ_in_max_tokens_says_truncation(data_dir: Pat
     text = format_comparison(result)
     assert f"{doc['b']['truncated']} more truncated" in text and "the change is truncation" in text
     assert "max_tokens 2000 vs 40" in text
+
+
+def test_whole_replies_in_other_languages_keep_their_block(data_dir: Path) -> None:
+    if not (data_dir / "humaneval-x" / "humaneval_cpp.jsonl.gz").is_file():
+        pytest.skip(f"HumanEval-X data not found under {data_dir}/humaneval-x")
+    from harness import benchmark as registry
+
+    cpp = registry.reader("humaneval-x-cpp", data_dir)
+    problem = cpp.problems()["CPP/53"]
+    reply = ("Add them.\n\n```cpp\n#include<stdio.h>\nint add(int x,int y){\n    return x+y;\n}\n```\n\nUsage:\n\n"
+             "```python\nprint(add(1, 2))\n```\n")  # fmt: skip
+    assert cpp.reply_sample(problem, reply) == {"solution": "#include<stdio.h>\nint add(int x,int y){\n    return x+y;\n}\n"}
