@@ -289,7 +289,17 @@ def _sample_json(data: RunData, task_id: str, sr: SampleResult, i: int, k: int,
         "suites": {s: p.status for s, p in sr.verdict.parts.items()},
         "cpu": {s: round(p.cpu_seconds, 4) for s, p in sr.verdict.parts.items()},
         "failing": first_failure(data, task_id, sr), "program": pid, "raw": rid,
+        "program_note": None if pid is not None else _missing_program(data, sr),
     }  # fmt: skip
+
+
+def _missing_program(data: RunData, sr: SampleResult) -> str:
+    """Why a sample's program cannot be shown."""
+    if not data.samples:
+        return data.notes[-1] if data.notes else "the samples file could not be read"
+    if sr.line is None:
+        return "the record does not say which line of the samples file this sample is"
+    return f"line {sr.line} of the samples file holds no sample of this task (the file changed since grading)"
 
 
 def task_status(record: RunRecord, t: TaskResult) -> str:

@@ -43,7 +43,8 @@ pre.text { white-space: pre-wrap; overflow-wrap: anywhere; }
 table.diff { width: 100%; table-layout: fixed; font-size: 0.8rem; }
 table.diff td { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; white-space: pre-wrap;
                 overflow-wrap: anywhere; text-align: left; border: none; padding: 0 0.4rem; }
-table.diff td.no { width: 3em; color: #868e96; text-align: right; user-select: none; }
+table.diff col.no { width: 3.5em; }
+table.diff td.no { color: #868e96; text-align: right; user-select: none; }
 table.diff tr.del td.a, table.diff tr.rep td.a { background: #ffe3e3; }
 table.diff tr.ins td.b, table.diff tr.rep td.b { background: #d3f9d8; }
 table.diff th { text-align: left; }
@@ -255,7 +256,7 @@ SITE_JS = r"""
     if (s.failing) box.appendChild(failingTable(s.failing));
     const program = s.program === null || s.program === undefined ? null : data.programs[s.program];
     if (program !== null) box.appendChild(codeBlock(program));
-    else box.appendChild(el("div", { cls: "muted", text: "program not available (the samples file is gone)" }));
+    else box.appendChild(el("div", { cls: "muted", text: "program not available: " + (s.program_note || "not in the samples file") }));
     if (s.raw !== null && s.raw !== undefined && data.raws) {
       const raw = data.raws[s.raw];
       const d = el("details", null, [el("summary", { text: "raw generation" + (raw.finish_reason ? " (finish reason " + raw.finish_reason + ", " + raw.completion_tokens + " tokens)" : "") })]);
@@ -306,6 +307,7 @@ SITE_JS = r"""
   // ------------------------------------------------------------------ a flipped task of a comparison page
   function diffTable(rows, labelA, labelB) {
     const t = el("table", { cls: "diff" });
+    t.appendChild(el("colgroup", null, [el("col", { cls: "no" }), el("col"), el("col", { cls: "no" }), el("col")]));
     t.appendChild(el("thead", null, [el("tr", null, [el("th", { colspan: "2", text: labelA }), el("th", { colspan: "2", text: labelB })])]));
     const body = el("tbody");
     rows.forEach(function (r) {

@@ -109,6 +109,8 @@ def _write_finetune(root: Path, orig: RunRecord) -> tuple[RunRecord, RunRecord]:
         oc[tid] = (1, 1, 1)
     base_run = orig.model_copy(update={"model": "hf:/models/base-coder", "created": "2026-02-01T10:00:00+00:00"})
     tuned = altered(orig, oc, model=f"hf:{train / 'final'}", created="2026-02-02T10:00:00+00:00", lineage=lineage)
+    for tid, t in tuned.tasks.items():  # its samples are the reference samples' lines (the programs show)
+        t.samples[0].line = orig.tasks[tid].samples[0].line
     return base_run, tuned
 
 
