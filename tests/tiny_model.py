@@ -73,11 +73,23 @@ def build_vllm_tiny_model(out: Path, head_size: int = 32, seed: int = 0) -> Path
     """The tiny model with attention heads vLLM's CPU build accepts (head size 32 or more; 16 is refused).
 
     Same tokenizer, chat template and layout as :func:`build_tiny_model`, four heads of ``head_size``
-    dimensions (hidden size ``4 * head_size``); still built in a few seconds.
+    dimensions (hidden size ``4 * head_size``), weights scaled up so greedy text varies; built in seconds.
     """
     if head_size < 32:
         raise ValueError(f"vLLM's CPU attention needs a head size of 32 or more, not {head_size}")
-    return build_tiny_model(out, hidden=4 * head_size, seed=seed)
+    import torch
+    from transformers import LlamaForCausalLM
+
+    build_tiny_model(out, hidden=4 * head_size, seed=seed)
+    # At the default init scale every greedy sample of this width is one repeated token ("\n\n\n..."), which
+    # would make backends agree trivially; five times the weights gives varied text.
+    model = LlamaForCausalLM.from_pretrained(out)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.mul_(5)
+    model.save_pretrained(out)
+    return out
 
 
 if __name__ == "__main__":

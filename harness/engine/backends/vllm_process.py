@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,8 +62,28 @@ def root_cause(lines: Iterable[str]) -> str | None:
     return None
 
 
+def session_members(sid: int) -> set[int]:
+    """Live (not zombie) processes of session ``sid``, from /proc (empty where there is none)."""
+    found: set[int] = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and os.getsid(int(entry)) == sid:
+                found.add(int(entry))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
 def _end_session(proc: subprocess.Popen[str]) -> None:
-    """Kill the worker's whole session (EngineCore, vLLM's workers, its resource tracker)."""
+    """Kill the worker's whole session (EngineCore, vLLM's workers, its resource tracker) and wait for it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -71,6 +92,16 @@ def _end_session(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+    # A process that made its own group inside the session escapes killpg; and a killed process takes a
+    # moment to go (freeing a model's memory): wait until the session is empty.
+    deadline = time.monotonic() + 15
+    while (left := session_members(proc.pid)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)
     for stream in (proc.stdin, proc.stdout):
         try:
             if stream is not None:
@@ -87,11 +118,13 @@ class RemoteTokenizer:
         self.chat_template = chat_template
 
     def apply_chat_template(self, messages: list[dict[str, str]], tokenize: bool = False,
-                            add_generation_prompt: bool = True) -> str:  # fmt: skip
-        """The template applied by the worker (text only: the backend tokenizes separately)."""
+                            add_generation_prompt: bool = True, **template_kwargs: Any) -> str:  # fmt: skip
+        """The template applied by the worker (text only: the backend tokenizes separately); ``template_kwargs``
+        are the template's own variables (``enable_thinking``)."""
         if tokenize or not add_generation_prompt:
             raise ValueError("the vLLM worker renders chat text with the generation prompt only")
-        return self._worker.call({"op": "chat", "messages": messages}, "applying the chat template")
+        return self._worker.call({"op": "chat", "messages": messages, "kwargs": template_kwargs},
+                                 "applying the chat template")  # fmt: skip
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Token ids of ``text``."""
