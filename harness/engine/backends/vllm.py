@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.engine.base import Backend, BackendOptions, Emit, require
+from harness.engine.base import Backend, BackendOptions, Emit, render_chat, require
 from harness.engine.identity import hub_commit, model_dir_digest
 from harness.engine.types import Completion, Job, Request, Sampling
 from harness.errors import HarnessError
@@ -417,11 +417,7 @@ class VLLMBackend(Backend):
         if not getattr(self.tokenizer, "chat_template", None):
             raise HarnessError(f"model {self.identifier} has no chat template; use --style base")
         try:
-            text = self.tokenizer.apply_chat_template(
-                [{"role": m.role, "content": m.content} for m in request.messages],
-                tokenize=False,
-                add_generation_prompt=True,
-            )
+            text = render_chat(self.tokenizer, request)  # with the template's thinking switch, where it has one
         except Exception as exc:  # jinja raises its own errors, e.g. a template that refuses system messages
             raise HarnessError(f"model {self.identifier}: its chat template failed: {exc}") from exc
         # The template already wrote the BOS token where the model wants it; letting vLLM
