@@ -31,6 +31,23 @@ from .conftest import REFERENCE
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed (scripts/setup.sh installs it)")
 
 
+def test_bad_executor_settings_are_one_line_errors(data_dir: Path, tmp_path: Path, capsys: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    samples = data_dir / REFERENCE / "humaneval.jsonl"
+    base = ["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir)]
+    t0 = time.monotonic()
+    assert main([*base, "--output", str(tmp_path / "a"), "--executor", "ray", "--ray-address", "127.0.0.1:9"]) == 2
+    assert time.monotonic() - t0 < 60  # Ray itself retries an unreachable head for minutes
+    err = capsys.readouterr().err
+    assert "cannot reach the Ray cluster at 127.0.0.1:9" in err and "ray start --head" in err
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if the extra were not installed
+    assert main([*base, "--output", str(tmp_path / "b"), "--executor", "ray"]) == 2
+    assert "pip install 'code-harness[ray]'" in capsys.readouterr().err
+    monkeypatch.setenv("HARNESS_EXECUTOR", "rya")
+    assert main([*base, "--output", str(tmp_path / "c")]) == 2
+    assert "HARNESS_EXECUTOR='rya'; use one of local, ray" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     from ray.cluster_utils import Cluster

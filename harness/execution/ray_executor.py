@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
@@ -67,17 +68,43 @@ def connect(address: str | None) -> bool:
     ray = require_ray()
     if ray.is_initialized():
         return False
+    _check_reachable(address)
     try:
         ray.init(address=address or "auto", namespace="harness", log_to_driver=False, logging_level="ERROR",
                  configure_logging=False)  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "auto (a cluster started on this machine)"
-        raise SandboxError(
-            f"cannot join the Ray cluster at {where}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}; "
-            "start one with `ray start --head` (and `ray start --address=HEAD:6379` on the other nodes), then pass "
-            "--ray-address HEAD:6379 or set RAY_ADDRESS"
-        ) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise SandboxError(f"cannot join the Ray cluster at {where}: {first}; {_start_hint()}") from None
     return True
+
+
+def _start_hint() -> str:
+    return ("start one with `ray start --head` (and `ray start --address=HEAD:6379` on the other nodes), then pass "
+            "--ray-address HEAD:6379 or set RAY_ADDRESS")  # fmt: skip
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail in seconds, naming the fix, where Ray itself would retry an unreachable head for minutes."""
+    target = address
+    if not target or target == "auto":
+        # What `ray start --head` on this machine left behind (Ray's own record of the current cluster).
+        try:
+            with open(os.path.join(tempfile.gettempdir(), "ray", "ray_current_cluster")) as f:
+                target = f.read().strip()
+        except OSError:
+            raise SandboxError(f"no Ray cluster runs on this machine; {_start_hint()}") from None
+    if "://" in target:
+        return  # a Ray Client address (ray://): Ray connects and reports on its own
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise SandboxError(f"Ray address {target!r} is not HOST:PORT; {_start_hint()}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise SandboxError(f"cannot reach the Ray cluster at {target} ({exc.strerror or exc}); {_start_hint()}"
+                           ) from None  # fmt: skip
 
 
 def cluster_cpus() -> int:
