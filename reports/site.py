@@ -19,12 +19,13 @@ in inline JSON (``<``, ``>``, ``&`` as ``\\u`` escapes) and put into the page as
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import html
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,21 @@ def _resolve(path_text: str | None, base: Path) -> Path | None:
     return p if p.is_file() else None
 
 
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """A report reads benchmark data that is on disk and never downloads it (a report must not fetch a
+    dataset; a run page without prompts says why). ``HARNESS_OFFLINE`` is read through ``harness.settings``."""
+    old = os.environ.get("HARNESS_OFFLINE")
+    os.environ["HARNESS_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HARNESS_OFFLINE", None)
+        else:
+            os.environ["HARNESS_OFFLINE"] = old
+
+
 def _reader(name: str, data_dir: Path | None, readers: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
     """The benchmark (for reading) and its problems, loaded once per report (a dataset parse can take a second)."""
     if readers is not None and name in readers:
@@ -153,8 +169,9 @@ def _reader(name: str, data_dir: Path | None, readers: dict[str, Any] | None) ->
     try:
         from harness.benchmark import reader
 
-        bench = reader(name, data_dir)
-        got = (bench, dict(bench.problems()))
+        with _offline():
+            bench = reader(name, data_dir)
+            got = (bench, dict(bench.problems()))
     except Exception as exc:  # noqa: BLE001 - remembered, so a missing dataset is looked for once
         if readers is not None:
             readers[name] = exc
