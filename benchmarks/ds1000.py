@@ -339,6 +339,15 @@ class DS1000(Benchmark):
                     raise HarnessError(f"{self.path}: problem {tid} lacks {key!r}; is this DS-1000's ds1000.jsonl.gz?")
         return rows
 
+    def reference_items(self) -> list[tuple[str, str, str]]:
+        """Prompt and reference code, and each problem's description and code context on their own."""
+        from harness.decontamination.parts import ds1000_description
+
+        items = super().reference_items()
+        for tid, r in self._rows.items():
+            items += [(tid, "description", ds1000_description(r["prompt"])), (tid, "code_context", r["code_context"])]
+        return [it for it in items if it[2]]
+
     def problems(self) -> dict[str, Problem]:
         """All problems by id (``"0"`` .. ``"999"``), with library and perturbation type in ``extra``."""
         return {

@@ -276,13 +276,19 @@ class EvalPlusBenchmark(Benchmark):
         return inputs
 
     def reference_items(self) -> list[tuple[str, str, str]]:
-        """Prompt, canonical solution, and the original tests (HumanEval's ``check``, MBPP's assertions)."""
+        """Prompt, canonical solution, the original tests (HumanEval's ``check``, MBPP's assertions), and the
+        parts that leak on their own (:meth:`reference_parts`)."""
         items = super().reference_items()
         for tid, row in self._rows.items():
             tests = row.get("test") or row.get("assertion")
             if isinstance(tests, str) and tests.strip():
                 items.append((tid, "tests", tests))
+            items += self.reference_parts(tid, row)
         return items
+
+    def reference_parts(self, task_id: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """A task's finer decontamination parts (see :mod:`harness.decontamination.parts`); none by default."""
+        return []
 
     def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
                          ) -> dict[str, Any]:  # fmt: skip
@@ -767,6 +773,13 @@ class HumanEvalPlus(EvalPlusBenchmark):
     release = HUMANEVAL_PLUS
     dataset_key = "humanevalplus"
 
+    def reference_parts(self, task_id: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The entry point's docstring text (up to its examples) and its signature."""
+        from harness.decontamination.parts import docstring_and_signature
+
+        doc, signature = docstring_and_signature(row["prompt"], row["entry_point"])
+        return [(task_id, part, text) for part, text in (("docstring", doc), ("signature", signature)) if text]
+
     def prompt(self, problem: Problem, style: str) -> Prompt:
         """EvalPlus's base-model stops for HumanEval; StarCoder2-Instruct's chat prompt."""
         p = super().prompt(problem, style)
@@ -796,6 +809,15 @@ class MbppPlus(EvalPlusBenchmark):
     columns = (Column(suite="base", title="MBPP"), Column(suite="plus", title="MBPP+"))
     release = MBPP_PLUS
     dataset_key = "mbppplus"
+
+    def reference_parts(self, task_id: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The problem statement, and each assertion (the prompt's and the original tests') on its own."""
+        from harness.decontamination.parts import assertion_lines, mbpp_statement
+
+        parts = [(task_id, "statement", mbpp_statement(row["prompt"]))]
+        asserts = dict.fromkeys(assertion_lines(row["prompt"]) + assertion_lines(row.get("assertion") or ""))
+        parts += [(task_id, f"assertion:{k}", text) for k, text in enumerate(asserts)]
+        return [p for p in parts if p[2]]
 
     def prompt(self, problem: Problem, style: str) -> Prompt:
         """EvalPlus's base-model stops for MBPP; StarCoder2-Instruct's chat prompt (description + assertion)."""

@@ -929,6 +929,20 @@ class LiveCodeBench(Benchmark):
             out[qid] = Problem(qid, r["content"], r["func_name"] or "", "", extra)
         return out
 
+    def reference_items(self) -> list[tuple[str, str, str]]:
+        """Each question's text and each public test's input (decontamination parts; no reference solutions)."""
+        items = []
+        for qid, r in self._rows.items():
+            items.append((qid, "question", r["content"]))
+            try:
+                public = json.loads(r["public"]) if isinstance(r["public"], str) else r["public"]
+            except (TypeError, ValueError):
+                public = []
+            for k, case in enumerate(public if isinstance(public, list) else []):
+                if isinstance(case, dict) and isinstance(case.get("input"), str):
+                    items.append((qid, f"test_input:{k}", case["input"]))
+        return items
+
     def problem_date(self, problem: Problem) -> date | None:
         """The contest date (contamination windows start after a model's training cutoff)."""
         return date.fromisoformat(str(problem.extra["contest_date"])[:10])

@@ -391,7 +391,12 @@ class Benchmark(ABC):
         return {"solution": problem.prompt + code}  # the reply continued the function body
 
     def reference_items(self) -> list[tuple[str, str, str]]:
-        """``(task_id, part, text)`` for decontamination: prompts, solutions, tests, questions."""
+        """``(task_id, part, text)`` for decontamination: prompts, solutions, tests, questions.
+
+        Benchmarks add the parts that leak on their own, each matched alone: ``statement``,
+        ``docstring``, ``question``, ``description`` (prose, matched word for word) and ``signature``,
+        ``assertion:K``, ``test_input:K``, ``code_context`` (code); see :mod:`harness.decontamination.parts`.
+        """
         items = []
         for tid, p in self.problems().items():
             items.append((tid, "prompt", p.prompt))

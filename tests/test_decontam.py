@@ -16,7 +16,7 @@ from harness.decontamination import DEFAULT_METHODS, AuditOptions, audit, write_
 from harness.engine import Completion, Engine
 from harness.engine.base import Backend, BackendOptions
 from harness.errors import HarnessError
-from tests.synthetic_contamination import KINDS, make_dataset, score
+from tests.synthetic_contamination import KINDS, STATEMENT_KINDS, STATEMENT_PARTS, make_dataset, score
 
 
 def _available() -> list[str]:
@@ -46,9 +46,16 @@ def test_planted_items_are_found_and_clean_rows_are_not(planted: tuple[Path, dic
     assert s["recall"]["verbatim"] == 1.0
     assert s["recall"]["reformatted"] == 1.0
     assert s["precision_on_clean"] >= 0.99, s["false_positive_rows"][:10]
+    # statement-only plants (an MBPP statement, a HumanEval docstring, a LiveCodeBench question as the
+    # instruction, verbatim or reformatted): all found by the default methods, every part planted
+    for kind in STATEMENT_KINDS:
+        assert s["recall"][kind] == 1.0, s["recall_by_part"][kind]
+        assert set(s["recall_by_part"][kind]) == set(STATEMENT_PARTS)
+    # the everyday requests among the clean rows ("Write a function to reverse a string.") stay clean
+    assert s["everyday_rows"] > 2000 and len(s["everyday_flagged"]) <= 0.01 * s["everyday_rows"]
     full = score(report, truth)
     print("\nrecall of lightly edited plants by method:", json.dumps(full["recall_by_method"]["edited"]))
-    assert set(full["recall_by_method"]) == set(KINDS)
+    assert set(full["recall_by_method"]) == {*KINDS, *STATEMENT_KINDS}
     assert full["precision_on_clean"] >= 0.99
     # every flag names its evidence, and the evidence is in the row
     rows = [json.loads(x) for x in path.read_text().splitlines()]
@@ -89,6 +96,32 @@ def test_evidence_cleaning_and_side_file(small: tuple[Path, str], data_dir: Path
     dropped = [json.loads(x) for x in Path(clean["dropped_file"]).read_text().splitlines()]
     assert dropped[0]["row"] == 1 and dropped[0]["data"]["id"] == 2
     assert any("HumanEval/12" in why for why in dropped[0]["reasons"])
+
+
+def test_each_part_is_matched_on_its_own_and_generic_phrasings_are_not(data_dir: Path, tmp_path: Path) -> None:
+    mbpp = registry.get("mbpp", data_dir=data_dir)
+    he = registry.get("humaneval", data_dir=data_dir).problems()["HumanEval/0"]
+    first = mbpp.problems()["Mbpp/2"]
+    statement = first.prompt.strip().strip('"').strip().splitlines()[0]
+    assertion = next(t for tid, part, t in mbpp.reference_items() if tid == "Mbpp/2" and part == "assertion:1")
+    docstring = "Check if in given list of numbers, are any two numbers closer to each other than given threshold."
+    rows = [
+        {"instruction": statement, "response": "def f(a, b):\n    return set(a) & set(b)\n"},  # a different answer
+        {"instruction": "Please:\n" + "\n".join(docstring.split(" ")), "response": "pass"},  # one word a line
+        {"instruction": "Test it with", "response": assertion},
+        # generic phrasings, some of them MBPP statements word for word, are no evidence
+        {"instruction": "Write a function to sort a list of elements.", "response": "sorted(x)"},
+        {"instruction": "Write a python function to find the minimum of two numbers.", "response": "min(a, b)"},
+        {"instruction": "Write a function to reverse a string.", "response": "s[::-1]"},
+        {"instruction": "Write a function to find the shared elements", "response": "set(a) & set(b)"},  # cut short
+        {"instruction": he.entry_point, "response": "def has_close(xs):\n    return False\n"},
+    ]
+    report = audit(_write(tmp_path / "parts.jsonl", rows), benchmarks=["humaneval", "mbpp"], data_dir=data_dir)
+    found = {(f["row"], f["task_id"], f["part"]) for f in report["flagged"]}
+    assert {(0, "Mbpp/2", "statement"), (1, "HumanEval/0", "docstring"), (2, "Mbpp/2", "assertion:1")} <= found
+    assert {f["row"] for f in report["flagged"]} == {0, 1, 2}, found
+    flag = next(f for f in report["flagged"] if f["part"] == "statement")
+    assert flag["method"] == "substring" and "word for word" in flag["detail"] and flag["evidence"] == statement.rstrip(".")
 
 
 def test_parquet_and_saved_datasets(small: tuple[Path, str], data_dir: Path, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from harness.decontamination.index import (
     token_ids,
     words,
 )
+from harness.decontamination.parts import base as part_base
 from harness.errors import HarnessError
 
 METHODS = ("substring", "ngram", "probe", "minhash", "embedding")
@@ -101,9 +102,80 @@ def _scan_anchor(index: AnchorIndex | None, normal: str, method: str, idx: Bench
     return flags
 
 
-def scan_substring(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:
-    """Benchmark strings (lowercased, whitespace removed, at least ``min_substring_chars``) inside a field."""
-    return _scan_anchor(idx.substring, "squash", "substring", idx, texts, where)
+def scan_substring(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]],
+                   tokens: Tokens | None = None) -> list[Flag]:  # fmt: skip
+    """Exact matches, each part in the normal form that fits it.
+
+    Code parts and whole items: benchmark strings (lowercased, whitespace
+    removed, at least ``min_substring_chars``) inside a field.  Prose parts
+    (statements, docstrings, questions, descriptions): the part's whole word
+    sequence, word for word (case, punctuation and line breaks ignored), when
+    it has at least ``min_statement_words`` words and is not a generic phrasing.
+    """
+    flags = _scan_anchor(idx.substring, "squash", "substring", idx, texts, where)
+    return flags + scan_statements(idx, texts, where, tokens)
+
+
+class Tokens:
+    """The texts' word tokens as reference-vocabulary ids, in blocks (computed once, shared by the methods)."""
+
+    def __init__(self, idx: BenchmarkIndex, texts: Sequence[str], chunk: int = 4096) -> None:
+        self.idx, self.texts, self.chunk = idx, texts, chunk
+        self._blocks: list[tuple[int, np.ndarray, list[int]]] | None = None
+
+    def blocks(self) -> list[tuple[int, np.ndarray, list[int]]]:
+        """``(first text, ids of the block's texts joined by -1 separators, each text's start)`` per block."""
+        if self._blocks is None:
+            self._blocks = []
+            sep = np.array([-1], np.int64)  # a separator no n-gram or statement may cross
+            for c0 in range(0, len(self.texts), self.chunk):
+                pieces, starts, pos = [], [], 0
+                for text in self.texts[c0 : c0 + self.chunk]:
+                    ids = token_ids(words(text), self.idx.vocab, grow=False)
+                    starts.append(pos)
+                    pieces += [ids, sep]
+                    pos += len(ids) + 1
+                self._blocks.append((c0, np.concatenate(pieces) if pieces else np.zeros(0, np.int64), starts))
+        return self._blocks
+
+
+def _word_span(text: str, first: int, last: int) -> tuple[int, int]:
+    """Character span of ``text``'s word tokens ``first`` .. ``last`` (inclusive)."""
+    spans = [m.span() for m in re.finditer(r"\w+", text.lower())]
+    if not spans:
+        return 0, 0
+    last = min(last, len(spans) - 1)
+    return spans[min(first, last)][0], spans[last][1]
+
+
+def scan_statements(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]],
+                    tokens: Tokens | None = None) -> list[Flag]:  # fmt: skip
+    """Prose parts found word for word (see :func:`scan_substring`); reported as the substring method."""
+    index = getattr(idx, "statements", None)
+    if index is None or not len(index):
+        return []
+    tokens = tokens or Tokens(idx, texts)
+    flags: list[Flag] = []
+    for c0, allids, starts in tokens.blocks():
+        h, valid = rolling_hashes(allids, index.anchor)
+        found = index.find(allids, h, valid)
+        if not found:
+            continue
+        starts_arr = np.array(starts)
+        seen: set[tuple[int, int]] = set()
+        for p, n, owners in found:
+            t_local = int(np.searchsorted(starts_arr, p, side="right")) - 1
+            t = c0 + t_local
+            a, b = _word_span(texts[t], p - starts[t_local], p - starts[t_local] + n - 1)
+            for k in owners:
+                if (t, k) in seen:
+                    continue
+                seen.add((t, k))
+                it = idx.items[k]
+                flags.append(Flag(where[t][0], where[t][1], it.benchmark, it.task_id, it.part, "substring",
+                                  _excerpt(texts[t], a, b), 1.0, (a, b),
+                                  f"the whole {part_base(it.part)} ({n} words), word for word"))  # fmt: skip
+    return flags
 
 
 def scan_probe(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]]) -> list[Flag]:
@@ -112,24 +184,16 @@ def scan_probe(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[
 
 
 def scan_ngram(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]], threshold: float,
-               chunk: int = 4096) -> list[Flag]:  # fmt: skip
+               chunk: int = 4096, tokens: Tokens | None = None) -> list[Flag]:  # fmt: skip
     """Shared n-grams of normalised tokens; flagged when they cover ``threshold`` of an item's n-grams."""
     n = idx.params.ngram
     flags: list[Flag] = []
     table = idx.ngram_hashes
     if len(table) == 0:
         return flags
-    for c0 in range(0, len(texts), chunk):
-        block = texts[c0 : c0 + chunk]
-        pieces, starts = [], []
-        pos = 0
-        for text in block:
-            ids = token_ids(words(text), idx.vocab, grow=False)
-            starts.append(pos)
-            pieces.append(ids)
-            pieces.append(np.array([-1], np.int64))  # a separator no n-gram may cross
-            pos += len(ids) + 1
-        allids = np.concatenate(pieces)
+    tokens = tokens or Tokens(idx, texts, chunk)
+    for c0, allids, starts in tokens.blocks():
+        block = texts[c0 : c0 + tokens.chunk]
         h, valid = rolling_hashes(allids, n)
         if len(h) == 0:
             continue
@@ -277,16 +341,17 @@ def audit(
     echo(f"benchmark index: {len(idx.items)} reference strings from {', '.join(benchmarks)} "
          f"({'from cache' if cached else f'built in {idx.build_seconds:.1f} s'})")  # fmt: skip
     texts, where = _texts(ds)
+    tokens = Tokens(idx, texts)  # word tokens: computed once for the statement and n-gram scans
     flags: list[Flag] = []
     timings: dict[str, float] = {"load_and_index": round(t_index, 3)}
     for method in opts.methods:
         t1 = time.perf_counter()
         if method == "substring":
-            found = scan_substring(idx, texts, where)
+            found = scan_substring(idx, texts, where, tokens)
         elif method == "probe":
             found = scan_probe(idx, texts, where)
         elif method == "ngram":
-            found = scan_ngram(idx, texts, where, opts.ngram_threshold)
+            found = scan_ngram(idx, texts, where, opts.ngram_threshold, tokens=tokens)
         elif method == "minhash":
             found = scan_minhash(idx, texts, where, opts.minhash_threshold)
         else:

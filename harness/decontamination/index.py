@@ -1,9 +1,14 @@
 """The benchmark index: every reference string of every benchmark, normalised and indexed once.
 
-Built from the benchmarks' ``reference_items()`` (prompts, canonical
-solutions, tests, questions, each marked by its part) and cached on disk,
+Built from the benchmarks' ``reference_items()`` (whole prompts, canonical
+solutions and tests, and the parts that leak on their own: statements,
+docstrings, questions, descriptions, signatures, assertions, test inputs,
+code contexts; see :mod:`harness.decontamination.parts`) and cached on disk,
 keyed by the benchmarks' dataset hashes and the index parameters, so a
-second audit costs only the scan.
+second audit costs only the scan.  Each part goes to the indexes whose
+method fits it: natural-language parts to the word-for-word statement index
+(and, when long, the n-gram index), code parts to the substring index (and,
+when long, the n-gram index), whole items to both as before.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.decontamination import parts as part_kinds
 from harness.errors import HarnessError
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 #: Strings too common in code to be evidence of contamination (compared after
 #: lowercasing and removing whitespace).  Anything shorter than
@@ -158,13 +164,55 @@ def byte_span_to_chars(text: str, b_start: int, b_end: int, normal: str) -> tupl
     return start or 0, len(text)
 
 
+class StatementIndex:
+    """Word-for-word search of many token sequences (each at least ``anchor`` tokens) in many texts.
+
+    Each sequence is indexed by the hash of its first ``anchor`` tokens; a
+    text's ``anchor``-grams are hashed in one numpy pass (as the n-gram
+    method does), and the few hits are confirmed by comparing the whole
+    sequence.  Identical sequences (a statement two tasks share) are one
+    entry with several owners.
+    """
+
+    def __init__(self, entries: list[tuple[int, np.ndarray]], anchor: int) -> None:
+        self.anchor = anchor
+        seqs: dict[bytes, tuple[np.ndarray, list[int]]] = {}
+        for k, ids in entries:
+            if len(ids) < anchor or (ids < 0).any():
+                raise ValueError("a sequence shorter than the anchor, or with unknown tokens")
+            seqs.setdefault(ids.tobytes(), (ids, []))[1].append(k)
+        self.groups: dict[int, list[tuple[np.ndarray, list[int]]]] = {}
+        for ids, owners in seqs.values():
+            h, _ = rolling_hashes(ids[:anchor], anchor)
+            self.groups.setdefault(int(h[0]), []).append((ids, owners))
+        self.hashes = np.array(sorted(self.groups), np.uint64)
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self.groups.values())
+
+    def find(self, allids: np.ndarray, h: np.ndarray, valid: np.ndarray) -> list[tuple[int, int, list[int]]]:
+        """``(token position, length, owners)`` of every sequence found in ``allids`` (its anchor hashes ``h``)."""
+        if len(self.hashes) == 0 or len(h) == 0:
+            return []
+        at = np.searchsorted(self.hashes, h)
+        at[at >= len(self.hashes)] = 0
+        hits = np.nonzero(valid & (self.hashes[at] == h))[0]
+        found = []
+        for p in hits.tolist():
+            for ids, owners in self.groups.get(int(h[p]), ()):
+                n = len(ids)
+                if p + n <= len(allids) and np.array_equal(allids[p : p + n], ids):
+                    found.append((p, n, owners))
+        return found
+
+
 @dataclass
 class RefItem:
     """One reference string: which benchmark, task and part it came from."""
 
     benchmark: str
     task_id: str
-    part: str  # prompt | solution | tests | question | ...
+    part: str  # prompt | solution | tests | statement | docstring | question | assertion:K | ...
     text: str
 
 
@@ -180,6 +228,10 @@ class IndexParams:
     minhash_threshold: float = 0.5
     shingle: int = 5
     seed: int = 0
+    #: Natural-language parts (statements, docstrings, questions) shorter than this are not matched alone.
+    min_statement_words: int = 8
+    #: Parts other than whole items join the n-gram index from this many tokens (short ones: exact only).
+    ngram_min_tokens: int = 30
 
 
 @dataclass
@@ -200,6 +252,10 @@ class BenchmarkIndex:
     vocab: dict[str, int] = field(default_factory=dict)
     #: MinHash LSH over word-shingle sets of items (built on first use)
     minhash_lsh: Any = None
+    #: natural-language parts, matched word for word (anchored on their first words)
+    statements: StatementIndex | None = None
+    #: text parts left out of the statement index: item id -> why (too short, generic phrasing)
+    unmatched_text: dict[int, str] = field(default_factory=dict)
     build_seconds: float = 0.0
 
     def item_label(self, k: int) -> str:
@@ -267,6 +323,8 @@ def build_index(items: list[RefItem], datasets: dict[str, dict[str, str]], param
     owners: dict[str, list[int]] = {}
     trivial = {t.encode() for t in TRIVIAL}
     for k, it in enumerate(items):
+        if part_kinds.is_text(it.part):
+            continue  # prose: matched word for word below, where generic phrasings are left out
         key = squash_bytes(it.text)
         if len(key) < params.min_substring_chars or key in trivial:
             continue
@@ -286,8 +344,19 @@ def build_index(items: list[RefItem], datasets: dict[str, dict[str, str]], param
         idx.probes = AnchorIndex({k: sorted(set(v)) for k, v in powners.items()}, params.probe_chars)
     all_hashes = []
     idx.ngram_counts = [0] * len(items)
+    statements: list[tuple[int, np.ndarray]] = []
     for k, it in enumerate(items):
-        ids = token_ids(words(it.text), idx.vocab, grow=True)
+        tokens = words(it.text)
+        ids = token_ids(tokens, idx.vocab, grow=True)
+        if part_kinds.is_text(it.part):
+            if len(tokens) < params.min_statement_words:
+                idx.unmatched_text[k] = f"shorter than {params.min_statement_words} words"
+            elif part_kinds.is_generic(tokens):
+                idx.unmatched_text[k] = "a generic phrasing"
+            else:
+                statements.append((k, ids))
+        if part_kinds.base(it.part) not in part_kinds.WHOLE_PARTS and len(tokens) < params.ngram_min_tokens:
+            continue  # a short part: n-grams cannot see it reliably, and a shared 13-gram is common phrasing
         h, _ = rolling_hashes(ids, params.ngram)
         uniq = np.unique(h)
         idx.ngram_counts[k] = len(uniq)
@@ -295,6 +364,8 @@ def build_index(items: list[RefItem], datasets: dict[str, dict[str, str]], param
             idx.ngram_owners.setdefault(v, []).append(k)
         all_hashes.append(uniq)
     idx.ngram_hashes = np.unique(np.concatenate(all_hashes)) if all_hashes else np.zeros(0, np.uint64)
+    if statements:
+        idx.statements = StatementIndex(statements, params.min_statement_words)
     idx.build_seconds = time.perf_counter() - t0
     return idx
 
