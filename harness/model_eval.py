@@ -338,6 +338,10 @@ def _samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompt
         opened = plan.reasoning and engine.backend.opens_thinking(request, plan.tags.open)
         for index, c in enumerate(result.completions):
             reply = split_reply(c.text, c.reasoning, plan.tags, opened=opened)
+            if c.reasoning and not reply.answer.strip() and c.finish_reason == "length":
+                # A server's reasoning parser puts a reply whose thinking never closed wholly in
+                # reasoning_content (vLLM's DeepSeek-R1 parser): cut at the limit with no answer.
+                reply = replace(reply, unclosed=True)
             prefix = c.response_prefix if c.response_prefix is not None else request.response_prefix
             fields = extract(bench, problem, plan.style, prompt, reply.answer, settings.extract, prefix,
                              stored_field=c.sample_field)  # fmt: skip
