@@ -341,11 +341,11 @@ class DS1000(Benchmark):
 
     def reference_items(self) -> list[tuple[str, str, str]]:
         """Prompt and reference code, and each problem's description and code context on their own."""
-        from harness.decontamination.parts import ds1000_description
+        from harness.decontamination.parts import problem_description
 
         items = super().reference_items()
         for tid, r in self._rows.items():
-            items += [(tid, "description", ds1000_description(r["prompt"])), (tid, "code_context", r["code_context"])]
+            items += [(tid, "description", problem_description(r["prompt"])), (tid, "code_context", r["code_context"])]
         return [it for it in items if it[2]]
 
     def problems(self) -> dict[str, Problem]:

@@ -812,9 +812,9 @@ class MbppPlus(EvalPlusBenchmark):
 
     def reference_parts(self, task_id: str, row: dict[str, Any]) -> list[tuple[str, str, str]]:
         """The problem statement, and each assertion (the prompt's and the original tests') on its own."""
-        from harness.decontamination.parts import assertion_lines, mbpp_statement
+        from harness.decontamination.parts import assertion_lines, statement_before_asserts
 
-        parts = [(task_id, "statement", mbpp_statement(row["prompt"]))]
+        parts = [(task_id, "statement", statement_before_asserts(row["prompt"]))]
         asserts = dict.fromkeys(assertion_lines(row["prompt"]) + assertion_lines(row.get("assertion") or ""))
         parts += [(task_id, f"assertion:{k}", text) for k, text in enumerate(asserts)]
         return [p for p in parts if p[2]]

@@ -138,8 +138,8 @@ def docstring_text(doc: str) -> str:
     return (doc[: m.start()] if m else doc).strip()
 
 
-def mbpp_statement(prompt: str) -> str:
-    """MBPP+: the problem statement of the prompt (the text before its first ``assert``)."""
+def statement_before_asserts(prompt: str) -> str:
+    """A docstring-style prompt's problem statement: the text before its first ``assert`` (MBPP+)."""
     text = prompt.strip().strip('"').strip()
     return text.split("assert ", 1)[0].strip()
 
@@ -149,8 +149,8 @@ def assertion_lines(tests: str) -> list[str]:
     return [ln.strip() for ln in tests.splitlines() if ln.strip().startswith("assert")]
 
 
-def ds1000_description(prompt: str) -> str:
-    """DS-1000: the problem description (after ``Problem:``, before the ``A:``/code part)."""
+def problem_description(prompt: str) -> str:
+    """A ``Problem: ... A: <code>`` prompt's description: after ``Problem:``, before the code part (DS-1000)."""
     text = prompt.split("Problem:", 1)[-1]
     cut = re.search(r"^\s*A:\s*$|^\s*<code>", text, re.MULTILINE)
     return (text[: cut.start()] if cut else text).strip()
