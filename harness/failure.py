@@ -197,7 +197,7 @@ def _from_reasons(verdict: Any) -> Failure:
             base = name.rsplit(".", 1)[-1]
             if base == "MemoryError":
                 return Failure("memory")
-            if base in ("TimeoutError", "LCBTimeLimitExceeded"):
+            if base == "TimeoutError":
                 return Failure("timeout")
             if base == "SyntaxError" or base == "IndentationError" or base == "TabError":
                 return Failure("syntax_error")
