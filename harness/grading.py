@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import heapq
 import sys
 import time
 from collections import deque
@@ -213,6 +214,7 @@ def grade_programs(
         if aborted[0]:
             return  # results after an interruption come from workers being torn down: never a verdict
         tid, program = programs[k]
+        running.discard(k)
         got = results.pop(k, [])
         try:
             verdict = bench.verdict(tid, program, opened.get(tid), got, ctxs[k])
@@ -236,33 +238,50 @@ def grade_programs(
             bench.close_task(tid, state)
 
     order = [0]
+    # Programs of open tasks wait in a backlog, costliest first, and only about `cap` of them are in the
+    # sandbox at a time: their jobs (program text, per-input limits and costs) are made when they are
+    # submitted, so what the runner holds does not grow with the number of samples.
+    backlog: list[tuple[float, int, int]] = []  # (-estimated seconds, arrival, program)
+    prepared: dict[int, list[Any]] = {}  # jobs made to learn a task's cost, kept for its first program
+    running: set[int] = set()
+    cap = max(64, 16 * sandbox.settings.worker_count())
+    arrival = [0]
+
+    def jobs_of(k: int) -> list[Any]:
+        tid = programs[k][0]
+        t = time.perf_counter()
+        ctxs[k] = GradeContext(options=options, memory_bytes=sandbox.settings.memory_bytes)
+        mine = list(bench.jobs(tid, programs[k][1], opened.get(tid), ctxs[k]))
+        results[k] = [None] * len(mine)
+        needed[k] = len(mine)
+        prepare[0] += time.perf_counter() - t
+        return mine
 
     def open_more() -> list[Any]:
-        made: list[tuple[float, int, list[Any]]] = []
         while ready and (window is None or len(opened) < window):
             tid = ready.popleft()
             t = time.perf_counter()
-            state = bench.open_task(tid, options)
-            opened[tid] = state
+            opened[tid] = bench.open_task(tid, options)
             left[tid] = len(by_task[tid])
-            instant: list[int] = []
-            for k in by_task[tid]:
-                ctxs[k] = GradeContext(options=options, memory_bytes=sandbox.settings.memory_bytes)
-                mine = list(bench.jobs(tid, programs[k][1], state, ctxs[k]))
-                results[k] = [None] * len(mine)
-                needed[k] = len(mine)
-                if mine:
-                    made.append((sum(_cost(j) for j in mine), k, mine))
-                else:
-                    instant.append(k)
             prepare[0] += time.perf_counter() - t
-            for k in instant:  # decided without running anything (a task without tests)
-                finish_program(k)
+            # A task's programs run the same tests: the first one's jobs estimate the cost of all.
+            first_k = by_task[tid][0]
+            prepared[first_k] = jobs_of(first_k)
+            cost = sum(_cost(j) for j in prepared[first_k])
+            for k in by_task[tid]:
+                arrival[0] += 1
+                heapq.heappush(backlog, (-cost, arrival[0], k))
         # Programs run whole and costliest first: a program's jobs share one rank, so finished
         # verdicts accumulate from the start (an interrupted run keeps them) and the slowest
         # programs still start early (the sandbox splits their long suites across idle workers).
         jobs: list[Any] = []
-        for _, k, mine in sorted(made, key=lambda m: -m[0]):
+        while backlog and len(running) < cap:
+            _, _, k = heapq.heappop(backlog)
+            mine = prepared.pop(k) if k in prepared else jobs_of(k)
+            if not mine:
+                finish_program(k)  # decided without running anything (a task without tests)
+                continue
+            running.add(k)
             order[0] += 1
             for slot, job in enumerate(mine):
                 job.priority = int(getattr(job, "priority", 1)) * _RANKS + order[0]

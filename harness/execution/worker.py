@@ -66,6 +66,7 @@ _PROGRESS = struct.Struct("qq")
 _PROGRESS_AT = 16
 _BATCH_BYTES = 256 << 10
 _BATCH_SECONDS = 0.002
+_PIPE_BYTES = 1 << 20
 _OUT_FILE = "stdout.txt"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NO_NEW_PRIVS = 38
@@ -195,6 +196,16 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
+def _wide_pipe(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer (64 KiB by default): big outputs cross in 16x fewer reads and wake-ups."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    except (ImportError, OSError):
+        pass  # over the system's pipe-max-size: the default buffer works, only slower
+
+
 def _rmtree(path: str) -> None:
     """Remove a tree a program made (never following its symlinks), even folders it made unreadable."""
     shutil.rmtree(path, ignore_errors=True)
@@ -306,6 +317,7 @@ class Worker:
         end_map = mmap.mmap(-1, _SHARED.size)
         _SHARED.pack_into(end_map, 0, int(job.get("end", 0)), -1, 0, 0)
         rfd, wfd = os.pipe()
+        _wide_pipe(wfd)
         pid = os.fork()
         if pid == 0:  # the runner
             code = 98
@@ -1317,6 +1329,8 @@ class Worker:
                 if stop_on_error:
                     break
             else:
+                if items and len(data) >= _BATCH_BYTES:
+                    flush()  # a big output travels in a frame of its own: relayed and judged without copies
                 item = [i, "out", (cpu_ns() - c0) / 1e9, len(data)]
                 bufs.append(data)
                 size += len(data)
