@@ -50,6 +50,12 @@ CASES: dict[str, tuple[str, str, str]] = {
     # ---- test functions and classes nothing calls are run, as pytest would
     "uncalled_test_function_fails": (DOUBLE, "def test_double():\n    assert double(3) == 7", "fail"),
     "uncalled_test_function_passes": (DOUBLE, "def test_double():\n    assert double(3) == 6", "pass"),
+    "parametrized_passes": (DOUBLE, "import pytest\n\n@pytest.mark.parametrize('x, y', [(1, 2), (3, 6)])\n"
+                            "def test_double(x, y):\n    assert double(x) == y", "pass"),
+    "parametrized_fails": (DOUBLE, "import pytest\n\n@pytest.mark.parametrize('x, y', [(1, 2), (3, 7)])\n"
+                           "def test_double(x, y):\n    assert double(x) == y", "fail"),
+    "skip_marked_test_not_run": (DOUBLE, "import pytest\n\n@pytest.mark.skip(reason='later')\ndef test_double():\n"
+                                 "    assert double(3) == 7\n\nassert double(1) == 2", "pass"),
     "unittest_main_removed_fails": (DOUBLE, "import unittest\n\nclass T(unittest.TestCase):\n    def test_x(self):\n"
                                     "        self.assertEqual(double(2), 5)\n\nunittest.main()", "fail"),
     "unittest_runner_swallows": (DOUBLE, "import unittest\n\nclass T(unittest.TestCase):\n    def test_x(self):\n"
