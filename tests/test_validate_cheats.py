@@ -114,6 +114,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
             rows[row["key"]] = {**row, "kept": name == "validate.jsonl"}
     funnel = json.loads((workdir / "funnel.json").read_text())["validate"]
     rows["__funnel__"] = funnel
+    rows["__workdir__"] = {"path": str(workdir)}
     return rows
 
 
@@ -135,6 +136,14 @@ def test_the_funnel_counts_each_outcome(validated: dict[str, dict[str, Any]]) ->
     for outcome in ("exit_in_code", "swallowed_assert", "tautology", "dead_tests", "tests_not_run"):
         assert responses[outcome] == sum(1 for c in CASES.values() if c[2] == outcome), outcome
     assert responses["pass"] == sum(1 for c in CASES.values() if c[2] == "pass")
+    # and the funnel a user reads (harness generate report's table) names them
+    from generation.report import load_funnels, markdown
+
+    workdir = Path(validated["__workdir__"]["path"])
+    table = markdown(load_funnels(workdir), workdir)
+    responses_row = next(line for line in table.splitlines() if line.startswith("| validate | responses"))
+    for outcome in ("exit_in_code", "swallowed_assert", "tautology", "dead_tests", "tests_not_run"):
+        assert f"{outcome} {responses[outcome]}" in responses_row, responses_row
 
 
 def test_every_exemplar_passes_the_checked_validation(sandbox: Any) -> None:
