@@ -427,3 +427,26 @@ def test_report_output_errors_are_one_line(site: Site, tmp_path: Path) -> None:
     code, _, err = run_cli("report", "--output", str(foreign), "--registry", str(site.registry))
     assert code == 2 and "holds a runs/ or compare/ folder that is not a report's" in err
     assert len(err.strip().splitlines()) == 1 and (foreign / "runs" / "keep.json").is_file()
+
+
+def test_livecodebench_run_page_filters_by_difficulty_platform_and_date(sc2_humaneval: Path, data_dir: Path,
+                                                                         tmp_path: Path) -> None:  # fmt: skip
+    from harness.benchmark import reader
+    from harness.registry import load_entry
+    from reports.site import load_run_data, write_run_page
+    from tests.test_reports import lcb_record
+
+    problems = reader("livecodebench", data_dir).problems()
+    ids = list(problems)[:12]
+    rec = lcb_record(load_run(sc2_humaneval), "sc2", "2024-09-01", "2025-04-30", 5, "2026-01-02T09:00:00+00:00")
+    tasks = dict(zip(ids, rec.tasks.values()))
+    rec = rec.model_copy(update={"tasks": tasks, "n_tasks": len(tasks), "samples_file": None})
+    save_run(tmp_path / "lcb" / "run.json", rec)
+    text = write_run_page(tmp_path / "out", load_run_data(load_entry(tmp_path / "lcb" / "run.json"), data_dir)).read_text()
+    for facet in ("difficulty", "platform", "date"):
+        select = re.search(rf'<select data-filter-of="tasks" data-attr="data-facet-{facet}">(.*?)</select>', text, re.S)
+        assert select is not None, facet
+        values = {str(problems[i].extra["contest_date"])[:10] if facet == "date" else
+                  str(problems[i].extra[facet]) for i in ids}  # fmt: skip
+        assert all(f'value="{v}"' in select.group(1) for v in values), (facet, values)
+    assert "programs not shown: the record names no samples file" in text
