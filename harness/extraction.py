@@ -14,6 +14,7 @@ Benchmark-specific rules (DS-1000's post-processing, CRUXEval's answer tags) liv
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -40,6 +41,16 @@ _PREFIX_ERRORS = ("invalid syntax", "unexpected indent", "unindent does not matc
                   "invalid decimal literal", "invalid non-printable character", "invalid hexadecimal literal",
                   "invalid octal literal", "invalid binary literal", "invalid digit")  # fmt: skip
 _DETECTED = re.compile(r"^unterminated string literal \(detected at line (\d+)\)")
+#: Errors at the end of the text naming where the trouble began: a bracket or triple-quoted string opened on
+#: that line and never closed, a block header with no block.  A shorter span that still holds that line
+#: has the same trouble.
+_OPENED = ("was never closed", "unterminated triple-quoted string literal")
+_NO_BLOCK = re.compile(r"^expected an indented block after .* on line (\d+)")
+#: Parses per text at most: EvalPlus's exhaustive search is cubic in the lines, and a degenerate reply
+#: (``x = (1,`` repeated for hundreds of lines) must not hold grading up for minutes. Ordinary replies need
+#: about one parse per line (172 for 188 lines of prose and eight fenced blocks); past the budget the best
+#: span found so far stands (a count, not a clock: the same text always gives the same answer).
+PARSE_BUDGET = 1000
 
 
 def _failure_line(code: str) -> int:
@@ -54,12 +65,18 @@ def _failure_line(code: str) -> int:
                 end = exc.end_lineno or line
                 return line if line > 0 and end == line else -1
             found = _DETECTED.match(msg)
-            return int(found.group(1)) if found else -1
+            if found:
+                return int(found.group(1))
+            if msg.endswith(_OPENED[0]) or msg.startswith(_OPENED[1]):
+                return line if line > 0 else -1
+            block = _NO_BLOCK.match(msg)
+            return int(block.group(1)) if block else -1
         except (ValueError, MemoryError, RecursionError):
             return -1
     return 0
 
 
+@functools.lru_cache(maxsize=64)  # the sanitizer and the no-code check ask about the same text
 def longest_parsing_span(text: str) -> str:
     """EvalPlus's ``code_extract``: the span of lines with the most non-blank lines that parses as Python.
 
@@ -79,17 +96,19 @@ def longest_parsing_span(text: str) -> str:
     for i in range(n - 1, -1, -1):
         suffix[i] = suffix[i + 1] + weight[i]
     best, pair = 0, (0, 0)
+    budget = PARSE_BUDGET
     for i in range(n):
-        if suffix[i] <= best:
+        if suffix[i] <= best or budget <= 0:
             break  # no later start can hold more non-blank lines than the best so far
         # For a start line, longer spans hold at least as many non-blank lines: the longest that parses
         # is this start's best. EvalPlus tries every end and keeps a strictly larger count, so among ends
         # with the same count the shortest is its choice.
         j = n - 1
-        while j > i:
+        while j > i and budget > 0:
             count = suffix[i] - suffix[j + 1]
             if count <= best:
                 break
+            budget -= 1
             failed = _failure_line("\n".join(lines[i : j + 1]))
             if failed == 0:
                 # Walk back over trailing blank lines: the same count, EvalPlus saw the shorter span first.

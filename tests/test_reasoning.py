@@ -68,6 +68,18 @@ def test_evalplus_sanitizer_rules() -> None:
     assert has_code("x = 1") and not has_code("Done") and not has_code("Sure, here it is.")
 
 
+def test_a_degenerate_reply_is_searched_within_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.extraction as ex
+
+    calls = []
+    real = ex._failure_line
+    monkeypatch.setattr(ex, "_failure_line", lambda code: calls.append(1) or real(code))
+    text = "\n".join("x = (1," for _ in range(70)) + "\nprose at the end"  # every span fails, none at its start
+    assert ex.evalplus_sanitize(text, "f") == "x = (1,"  # EvalPlus's answer when nothing parses: the first line
+    assert ex.has_code(text) is False
+    assert len(calls) <= ex.PARSE_BUDGET  # the same text is searched once (cached), and only so far
+
+
 @pytest.mark.reference
 def test_evalplus_sanitizer_equals_evalplus_itself(data_dir: Path) -> None:
     ref = pytest.importorskip("evalplus.sanitize", reason="EvalPlus 0.3.1 is the reference: pip install -e '.[reference]'")
