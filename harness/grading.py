@@ -159,12 +159,13 @@ def grade_programs(
         memory = sandbox.settings.memory_bytes
         keys = cache_keys(bench, programs, options, memory)
         found = cache.get_many(keys)
-        missing = [k for k, key in enumerate(keys) if key not in found]
+        damaged = cache.damaged_keys  # said to be graded again: no other entry stands in for them
+        missing = [k for k, key in enumerate(keys) if key not in found and key not in damaged]
         # The syntax-tree key only where the text missed (parsing costs more than hashing).
         trees = [None] * n
         for k, tkey in zip(missing, ast_keys(bench, [programs[k] for k in missing], options, memory)):
             trees[k] = tkey
-        found_tree = cache.get_many([t for t in trees if t is not None])
+        found_tree = cache.get_many([t for t in trees if t is not None], table="trees")
         todo = []
         first_of: dict[str, int] = {}
         for k, key in enumerate(keys):
@@ -224,7 +225,7 @@ def grade_programs(
         if cache is not None:
             cache.put(keys[k], verdict)
             if trees[k] is not None:
-                cache.put(trees[k], verdict)
+                cache.put(trees[k], verdict, table="trees")
         publish(k, verdict)
         for j in copies.pop(k, []):  # identical programs take the verdict of the one graded
             if cache is not None and keys[j] != keys[k]:

@@ -51,6 +51,13 @@ def test_same_tree_is_graded_once_and_counted_apart(sandbox: Any, tmp_path: Path
                                GradeOptions(), cache=cache)  # fmt: skip
         assert (again.graded, again.cache_hits, again.ast_hits) == (0, 1, 1)
         assert again.verdicts[0].status == "pass" and again.verdicts[0].cached
+        # A damaged text entry is graded again (as the warning says), not replaced by its tree's entry.
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "verdicts.sqlite") as con:
+            con.execute("UPDATE verdicts SET verdict = verdict || ' ' WHERE key = ?", (first.keys[0],))
+        damaged = grade_programs(bench, sandbox, programs[:1], GradeOptions(), cache=cache)
+        assert (damaged.graded, damaged.cache_hits, damaged.verdicts[0].status) == (1, 0, "pass")
         # The same tree for another task is another verdict.
         other_task = grade_programs(bench, sandbox, [("toy/1", SAME[0])], GradeOptions(), cache=cache)
         assert (other_task.graded, other_task.verdicts[0].status) == (1, "fail")
