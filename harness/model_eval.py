@@ -27,6 +27,7 @@ from typing import Any
 from harness import benchmark as registry
 from harness.benchmark import Benchmark, Problem, Prompt
 from harness.engine import Engine, Request, Result, Sampling, shared_engine
+from harness.engine.base import backend_class, parse_spec
 from harness.engine.types import Completion, Message
 from harness.errors import ConfigError, HarnessError
 from harness.evaluation import check_output, evaluate
@@ -120,16 +121,19 @@ def _plan(engine: Engine, settings: EvalSettings) -> _Plan:
         reasoning = settings.reasoning == "on"
     switch = backend.thinking_switch()
     thinking = reasoning if switch else None
-    if settings.thinking_budget is not None and not backend.supports_thinking_budget:
-        raise ConfigError(
-            f"--thinking-budget is not supported by the {engine.name} backend (supported: hf); cap the whole "
-            "reply with --max-tokens instead"
-        )
+    if settings.thinking_budget is not None:
+        _budget_supported(backend.supports_thinking_budget, engine.name)
     if settings.thinking_budget is not None and not reasoning:
         raise ConfigError(f"--thinking-budget needs thinking, and {engine.spec} does not think by default; "
                           "add --reasoning on")  # fmt: skip
     max_tokens = settings.max_tokens or (REASONING_MAX_TOKENS if reasoning else DEFAULT_MAX_TOKENS)
     return _Plan(style, reasoning, thinking, max_tokens, ThinkTags.parse(settings.think_tags))
+
+
+def _budget_supported(supported: bool, name: str) -> None:
+    if not supported:
+        raise ConfigError(f"--thinking-budget is not supported by the {name} backend (supported: hf); cap the "
+                          "whole reply with --max-tokens instead")  # fmt: skip
 
 
 def reasoning_prompt(prompt: Prompt) -> Prompt:
@@ -216,6 +220,8 @@ def eval_model(
     if backend == "oracle" and data_dir is not None:
         options.setdefault("data_dir", str(data_dir))
     if engine is None:
+        if settings.thinking_budget is not None:  # refused before a model loads (a vLLM start takes minutes)
+            _budget_supported(backend_class(parse_spec(model)[0]).supports_thinking_budget, backend)
         engine = shared_engine(model, options, cache_dir=cache_dir, use_cache=use_cache)
     plan = _plan(engine, settings)
     thinking = "on" if plan.reasoning else "off"
