@@ -59,12 +59,14 @@ def make_server(directory: Path, port: int = 8000) -> ThreadingHTTPServer:
 
 
 def view(reg: Registry, refs: Sequence[str], port: int, data_dir: Path | None,
-         echo: Callable[[str], None] = print, ready: Callable[[ThreadingHTTPServer], None] | None = None) -> int:  # fmt: skip
-    """Build the site of ``refs`` (default: every indexed run) into a temporary folder and serve it until Ctrl-C.
-
-    ``ready`` (tests) is called with the running server instead of blocking on it.
-    """
+         echo: Callable[[str], None] | None = None) -> int:  # fmt: skip
+    """Build the site of ``refs`` (default: every indexed run) into a temporary folder and serve it until Ctrl-C."""
     from reports.html import ReportInputs, build_report
+
+    if echo is None:  # flushed: a script reading the address from a pipe must see it before the server blocks
+
+        def echo(line: str) -> None:
+            print(line, flush=True)
 
     entries: list[RunEntry] | None = [reg.resolve(r) for r in refs] if refs else None
     folder = Path(tempfile.mkdtemp(prefix="harness-view-"))
@@ -73,9 +75,6 @@ def view(reg: Registry, refs: Sequence[str], port: int, data_dir: Path | None,
         server = make_server(folder, port)
         host, real_port = server.server_address[:2]
         echo(f"serving the report on http://{host}:{real_port}/report.html (read-only; Ctrl-C stops)")
-        if ready is not None:
-            ready(server)
-            return 0
         try:
             server.serve_forever()
         except KeyboardInterrupt:

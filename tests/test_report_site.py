@@ -16,7 +16,6 @@ import math
 import os
 import re
 import shutil
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -332,43 +331,6 @@ def test_a_large_run_stays_a_small_page(sc2_humaneval: Path, tmp_path: Path) -> 
     assert len(doc["samples"]) == 200 and len(doc["programs"]) == 1  # one program stored once for 200 samples
 
 
-def test_view_serves_the_site_read_only(site: Site) -> None:
-    from reports.site_server import view
-
-    before = site.registry.stat().st_mtime_ns
-    seen: dict[str, Any] = {}
-
-    def ready(server: Any) -> None:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        host, port = server.server_address[:2]
-        base = f"http://{host}:{port}"
-        try:
-            with urllib.request.urlopen(f"{base}/report.html", timeout=10) as r:
-                seen["index"] = r.read().decode()
-            with urllib.request.urlopen(f"{base}/runs/{site.ids['later']}.html", timeout=10) as r:
-                seen["run"] = r.status
-            for method, path in (("POST", "/report.html"), ("PUT", "/x.html"), ("DELETE", "/report.html"),
-                                 ("GET", "/../../etc/passwd"), ("GET", "/runs/")):  # fmt: skip
-                req = urllib.request.Request(base + path, method=method, data=b"x" if method != "GET" else None)
-                try:
-                    urllib.request.urlopen(req, timeout=10)
-                    seen[f"{method} {path}"] = 200
-                except urllib.error.HTTPError as exc:
-                    seen[f"{method} {path}"] = exc.code
-        finally:
-            server.shutdown()
-            server.server_close()
-
-    with Registry(site.registry) as reg:
-        assert view(reg, [site.ids["orig"], site.ids["later"]], 0, None, echo=lambda _: None, ready=ready) == 0
-    assert site.ids["later"] in seen["index"] and site.ids["base"] not in seen["index"]
-    assert seen["run"] == 200
-    assert seen["POST /report.html"] == 501 and seen["PUT /x.html"] == 501 and seen["DELETE /report.html"] == 501
-    assert seen["GET /../../etc/passwd"] == 404 and seen["GET /runs/"] == 404
-    assert site.registry.stat().st_mtime_ns == before
-
-
 def test_view_says_when_the_port_is_taken() -> None:
     import socket
 
@@ -450,3 +412,45 @@ def test_livecodebench_run_page_filters_by_difficulty_platform_and_date(sc2_huma
                   str(problems[i].extra[facet]) for i in ids}  # fmt: skip
         assert all(f'value="{v}"' in select.group(1) for v in values), (facet, values)
     assert "programs not shown: the record names no samples file" in text
+
+
+def test_harness_view_serves_read_only_until_interrupted_and_leaves_nothing(site: Site, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    before = site.registry.stat().st_mtime_ns
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the address line must come through a pipe unbuffered
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "view", site.ids["orig"], "--port", "0", "--registry",
+                             str(site.registry)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+    seen: dict[str, int] = {}
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/report\.html", line)
+        assert url, line + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        base = url.group(1)
+        with urllib.request.urlopen(f"{base}/report.html", timeout=10) as r:
+            index = r.read().decode()
+        # Only the run named is in the site (the other runs of the registry are not).
+        assert site.ids["orig"] in index and site.ids["later"] not in index
+        with urllib.request.urlopen(f"{base}/runs/{site.ids['orig']}.html", timeout=10) as r:
+            assert r.status == 200
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("harness-view-")]
+        for method, path in (("POST", "/report.html"), ("PUT", "/x.html"), ("DELETE", "/report.html"),
+                             ("GET", "/../../etc/passwd"), ("GET", "/runs/")):  # fmt: skip
+            req = urllib.request.Request(base + path, method=method, data=b"x" if method != "GET" else None)
+            try:
+                urllib.request.urlopen(req, timeout=10)
+                seen[f"{method} {path}"] = 200
+            except urllib.error.HTTPError as exc:
+                seen[f"{method} {path}"] = exc.code
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert seen["POST /report.html"] == 501 and seen["PUT /x.html"] == 501 and seen["DELETE /report.html"] == 501
+    assert seen["GET /../../etc/passwd"] == 404 and seen["GET /runs/"] == 404
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("harness-view-")]  # the temporary site is gone
+    assert site.registry.stat().st_mtime_ns == before  # it only read
