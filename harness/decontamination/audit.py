@@ -141,11 +141,16 @@ class Tokens:
 
 def _word_span(text: str, first: int, last: int) -> tuple[int, int]:
     """Character span of ``text``'s word tokens ``first`` .. ``last`` (inclusive)."""
-    spans = [m.span() for m in re.finditer(r"\w+", text.lower())]
-    if not spans:
+    start = end = None
+    for k, m in enumerate(re.finditer(r"\w+", text.lower())):
+        if k == first:
+            start = m.start()
+        end = m.end()
+        if k >= last:
+            break
+    if end is None:
         return 0, 0
-    last = min(last, len(spans) - 1)
-    return spans[min(first, last)][0], spans[last][1]
+    return (start if start is not None else 0), end
 
 
 def scan_statements(idx: BenchmarkIndex, texts: Sequence[str], where: Sequence[tuple[int, str]],
@@ -344,6 +349,10 @@ def audit(
     tokens = Tokens(idx, texts)  # word tokens: computed once for the statement and n-gram scans
     flags: list[Flag] = []
     timings: dict[str, float] = {"load_and_index": round(t_index, 3)}
+    if {"substring", "ngram"} & set(opts.methods):
+        t1 = time.perf_counter()
+        tokens.blocks()
+        timings["tokenize"] = round(time.perf_counter() - t1, 3)
     for method in opts.methods:
         t1 = time.perf_counter()
         if method == "substring":

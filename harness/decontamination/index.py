@@ -186,6 +186,9 @@ class StatementIndex:
             h, _ = rolling_hashes(ids[:anchor], anchor)
             self.groups.setdefault(int(h[0]), []).append((ids, owners))
         self.hashes = np.array(sorted(self.groups), np.uint64)
+        # A 2**22-bit filter on the low hash bits rejects almost every position with one gather.
+        self.bitmap = np.zeros(1 << 22, bool)
+        self.bitmap[(self.hashes & np.uint64((1 << 22) - 1)).astype(np.int64)] = True
 
     def __len__(self) -> int:
         return sum(len(g) for g in self.groups.values())
@@ -194,9 +197,10 @@ class StatementIndex:
         """``(token position, length, owners)`` of every sequence found in ``allids`` (its anchor hashes ``h``)."""
         if len(self.hashes) == 0 or len(h) == 0:
             return []
-        at = np.searchsorted(self.hashes, h)
+        cand = np.nonzero(valid & self.bitmap[(h & np.uint64((1 << 22) - 1)).astype(np.int64)])[0]
+        at = np.searchsorted(self.hashes, h[cand])
         at[at >= len(self.hashes)] = 0
-        hits = np.nonzero(valid & (self.hashes[at] == h))[0]
+        hits = cand[self.hashes[at] == h[cand]]
         found = []
         for p in hits.tolist():
             for ids, owners in self.groups.get(int(h[p]), ()):
@@ -407,6 +411,8 @@ def ensure_minhash(idx: BenchmarkIndex) -> None:
     p = idx.params
     lsh = MinHashLSH(threshold=p.minhash_threshold, num_perm=p.minhash_perm)
     for k, it in enumerate(idx.items):
+        if part_kinds.base(it.part) not in part_kinds.WHOLE_PARTS and len(words(it.text)) < p.ngram_min_tokens:
+            continue  # a short part: near-duplicates of a 12-word statement are everyday phrasings
         sh = shingles(it.text, p.shingle)
         if len(sh) >= 3:  # a handful of words is no basis for near-duplicate claims
             lsh.insert(k, minhash_of(sh, p.minhash_perm, p.seed))
