@@ -118,18 +118,53 @@ def early_server(vllm_python: str, vmodel: Path, adapter: Path,
 
 
 @pytest.fixture(scope="module")
+def hf_runs(vmodel: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+            early_server: Server) -> dict[str, Any]:  # fmt: skip
+    """``harness eval --model hf:...`` in both styles (while the server starts)."""
+    root = tmp_path_factory.mktemp("hf-runs")
+    clock = _Clock()
+    found = {}
+    for style in STYLES:
+        found[style] = _eval(f"hf:{vmodel}", style, root / style, data_dir)
+        clock.lap(f"hf eval {style}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def interrupted(early_server: Server, hf_runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+                ) -> dict[str, Any]:  # fmt: skip
+    """A run on the first server, killed by its PID after the first sample; the server is started again
+    at once, and starts while the in-process engine runs."""
+    srv, clock = early_server, _Clock()
+    srv.wait()
+    clock.lap("first server ready (after the hf runs)")
+    print(f"[vllm memory] server session: {_pss_gib(srv.proc.pid):.2f} GiB PSS")
+    seen: dict[str, Any] = {"pids": [srv.proc.pid], "cache": tmp_path_factory.mktemp("vllm-serve-cache")}
+    seen["options"] = {"base_url": srv.url, "concurrency": 1, "max_retries": 0}
+    seen["requests"] = [Request(prompt=p, sampling=Sampling(max_tokens=16)) for p in LORA_PROMPTS]
+    engine = create_engine(f"openai:{SERVED}", seen["options"], cache_dir=seen["cache"])
+    with pytest.raises(HarnessError) as failed:
+        engine.generate(seen["requests"], progress=lambda n: srv.kill())  # the first sample back kills it
+    engine.close()
+    seen["error"] = str(failed.value)
+    seen["after_kill"] = _session_pids(seen["pids"][0])
+    srv.start(wait=False)
+    seen["pids"].append(srv.proc.pid)
+    clock.lap("run interrupted, server killed and started again")
+    return seen
+
+
+@pytest.fixture(scope="module")
 def in_process(vmodel: Path, adapter: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory,
-               early_server: Server) -> dict[str, Any]:  # fmt: skip
+               hf_runs: dict[str, Any], interrupted: dict[str, Any], early_server: Server) -> dict[str, Any]:  # fmt: skip
     """Everything the in-process engine is asked, run once; the engine is closed before this returns."""
     from harness.engine.base import _SHARED
 
     root = tmp_path_factory.mktemp("vllm-runs")
     args = [a for kv in [*ENGINE_ARGS, f'adapters={{"sft": "{adapter}"}}'] for a in ("--engine-arg", kv)]
-    found: dict[str, Any] = {"hf": {}, "vllm": {}, "worker_pids": []}
+    found: dict[str, Any] = {"hf": hf_runs, "vllm": {}, "worker_pids": []}
     clock = _Clock()
     for style in STYLES:
-        found["hf"][style] = _eval(f"hf:{vmodel}", style, root / f"hf-{style}", data_dir)
-        clock.lap(f"hf eval {style}")
         found["vllm"][style] = _eval(f"vllm:{vmodel}", style, root / f"vllm-{style}", data_dir, *args)
         clock.lap(f"vllm eval {style}" + (" (engine start included)" if style == STYLES[0] else ""))
         engine = next(e for key, e in _SHARED.items() if key[0] == f"vllm:{vmodel}" and e.backend is not None)
@@ -270,42 +305,24 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(in_process: dict[str, Any], early_server: Server,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Any]]]:  # fmt: skip
-    """The server killed mid-run and started again; yields it with what the interrupted run showed."""
-    root = tmp_path_factory.mktemp("vllm-serve-cache")
-    srv = early_server
-    seen: dict[str, Any] = {"pids": []}
-    clock = _Clock()
-    try:
-        srv.wait()
-        clock.lap("server ready (after the in-process runs)")
-        print(f"[vllm memory] server session: {_pss_gib(srv.proc.pid):.2f} GiB PSS")
-        seen["pids"].append(srv.proc.pid)
-        options = {"base_url": srv.url, "concurrency": 1, "max_retries": 0}
-        requests = [Request(prompt=p, sampling=Sampling(max_tokens=16)) for p in LORA_PROMPTS]
-        engine = create_engine(f"openai:{SERVED}", options, cache_dir=root / "cache")
-        with pytest.raises(HarnessError) as failed:
-            engine.generate(requests, progress=lambda n: srv.kill())  # the first sample back kills the server
-        engine.close()
-        seen["error"] = str(failed.value)
-        clock.lap("server killed mid-run")
-        srv.start()
-        clock.lap("server restarted")
-        seen["pids"].append(srv.proc.pid)
-        with create_engine(f"openai:{SERVED}", options, cache_dir=root / "cache") as again:
-            results = again.generate(requests)
-            seen["cached"] = again.stats.cached
-        seen["texts"] = [r.completions[0].text for r in results]
-        yield srv, seen
-    finally:
-        srv.kill()
+def server(in_process: dict[str, Any], interrupted: dict[str, Any],
+           early_server: Server) -> tuple[Server, dict[str, Any]]:  # fmt: skip
+    """The restarted server, once it answers; the interrupted run rerun on it from the response cache."""
+    srv, seen, clock = early_server, dict(interrupted), _Clock()
+    srv.wait()
+    clock.lap("second server ready (after the in-process runs)")
+    with create_engine(f"openai:{SERVED}", seen["options"], cache_dir=seen["cache"]) as again:
+        results = again.generate(seen["requests"])
+        seen["cached"] = again.stats.cached
+    seen["texts"] = [r.completions[0].text for r in results]
+    return srv, seen
 
 
 def test_killed_server_rerun_completes_from_the_response_cache(server: tuple[Server, dict[str, Any]],
                                                                in_process: dict[str, Any]) -> None:  # fmt: skip
     _, seen = server
     assert "rerun to resume" in seen["error"] and "cannot reach" in seen["error"], seen["error"]
+    assert seen["after_kill"] == set()  # the server's EngineCore went with it
     assert seen["cached"] >= 1
     assert seen["texts"] == in_process["base_alone"]
 

@@ -167,7 +167,9 @@ def main() -> int:
                 worker.close()
             finally:
                 _reply(proto, True)
-            return 0
+            # The engine is shut down; an interpreter teardown of torch and vLLM (threads, atexit hooks)
+            # only delays the exit, and the harness ends this session right after anyway.
+            os._exit(0)
         try:
             handler = handlers[op]
         except KeyError:
