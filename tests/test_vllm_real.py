@@ -2,11 +2,13 @@
 
 Runs where the managed vLLM environment exists (``scripts/setup.sh`` builds
 it); skipped elsewhere, naming the command.  Engine starts dominate the cost
-(15-45 s each on two loaded cores), so the module starts three: one engine
-for every in-process check (``harness eval`` in both styles reuses the
-process's engine), then one server, killed mid-run and started again, whose
-second life serves completions, chat and a LoRA adapter.  The engine is
-closed before the first server starts, so at most one is in memory.
+(15-45 s each on two idle cores, minutes on loaded ones), so the module
+starts three, overlapped on the two cores: the server starts first, while
+the hf runs go; a run on it is killed mid-way with the server, which starts
+again while the one in-process engine runs (``harness eval`` in both styles
+reuses the process's engine); the restarted server then serves completions,
+chat and a LoRA adapter.  At most two engines (about 1.7 GiB together) are
+in memory at once.
 """
 
 from __future__ import annotations
