@@ -307,19 +307,26 @@ def extract(bench: Benchmark, problem: Problem, style: str, prompt: Prompt, answ
     if stored_field is not None and rule == "auto":
         return {stored_field: answer}  # replay / oracle: stored as the file had it
     entry = problem.entry_point or None
-    base = style in ("base", "replay") and stored_field is None and prompt.text is not None and not prefix
+    continued = stored_field is None and style == "base"  # a base model continued the prompt's text
     if rule == "raw":
-        return {"completion": answer} if base and style == "base" else {"solution": answer}
+        if stored_field is not None:
+            return {stored_field: answer}
+        return {"completion": answer} if continued else {"solution": answer}
     if rule == "evalplus":
-        # EvalPlus sanitizes prompt + completion for base models, the reply itself for chat models.
-        text = (prompt.text or "") + answer if base and style == "base" else answer
+        # EvalPlus sanitizes prompt + completion (base models, stored completions), a chat reply as it is.
+        if continued:
+            text = (prompt.text or "") + answer
+        elif stored_field == "completion":
+            text = problem.prompt + "\n" + answer
+        else:
+            text = answer
         return {"solution": evalplus_sanitize(text, entry)}
     if rule == "lcb":
         # LiveCodeBench: a base model's output stripped; a chat reply's last fenced block.
-        if base and style == "base":
+        if continued:
             return {"solution": answer.strip()}
         return {"solution": last_fenced_block(prefix + answer)}
-    if style == "base" and stored_field is None:
+    if continued:
         return bench.sample(problem, "base", prompt, answer)
     if rule == "prefix" or (rule == "auto" and prefix):
         prefixed = prompt if prompt.response_prefix else replace(prompt, response_prefix=prefix or "```python\n")
@@ -327,7 +334,7 @@ def extract(bench: Benchmark, problem: Problem, style: str, prompt: Prompt, answ
     # official (or auto without a prefix): the benchmark's rule for a whole reply, where it has one.
     official = getattr(bench, "reply_sample", None)
     if callable(official):
-        return official(problem, answer)
+        return official(problem, problem.prompt + "\n" + answer if stored_field == "completion" else answer)
     return bench.sample(problem, "instruct", prompt, answer)
 
 

@@ -113,6 +113,12 @@ def test_extract_override_changes_the_rule(data_dir: Path) -> None:
     assert cont.startswith("from typing import List\n") and "```" not in cont
     # Stored samples (replay, oracle) pass through as stored under auto.
     assert extract(he, problem, "replay", prompt, "x", "auto", "", stored_field="completion") == {"completion": "x"}
+    # ... and any other rule re-extracts them: a stored completion is the prompt's function body.
+    body = "    return 0.0\n"
+    for rule in ("evalplus", "official"):
+        again = extract(he, problem, "replay", prompt, body, rule, "", stored_field="completion")["solution"]
+        assert again.startswith("from typing import List\ndef mean_absolute_deviation(") and again.endswith("return 0.0")
+    assert extract(he, problem, "replay", prompt, body, "raw", "", stored_field="completion") == {"completion": body}
 
 
 # ---------------------------------------------------------------- classification rules, no sandbox
