@@ -15,7 +15,7 @@ Modes, in the order they are decided (the first that applies wins):
 ``timeout``          a time limit ran out (an input's, the suite's or loading the program)
 ``memory``           the program ran out of memory (``MemoryError``, killed at the memory cap)
 ``runtime_error``    the program raised an exception; its type is kept in ``exception``
-``wrong_answer``     it ran and returned or printed the wrong thing
+``wrong_answer``     it ran and returned or printed the wrong thing (or failed the tests' assertion)
 ==================== ==========================================================================
 
 What is structured is read as such: the finish reason, the closed-or-not thinking, the verdict's and
@@ -189,12 +189,17 @@ def _from_reasons(verdict: Any) -> Failure:
         raised = _RAISED.search(why[:300])
         name = raised.group(1) if raised else None
         if name is None:
-            # A load failure is the exception's own text: "NameError: name 'x' is not defined".
+            # A load failure is the exception's own text: "NameError: name 'x' is not defined"; a script's
+            # traceback (the sandbox's ScriptJob) ends with that line.
             text = why.split(": ", 1)[1] if why.lower().startswith("program failed to load: ") else why
+            if "Traceback (most recent call last)" in text:
+                text = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
             load = _LOAD_ERROR.match(text.strip())
             name = load.group(1) if load else None
         if name is not None:
             base = name.rsplit(".", 1)[-1]
+            if base == "AssertionError":
+                return Failure("wrong_answer")  # the tests' own assertion (DS-1000, CRUXEval, check functions)
             if base == "MemoryError":
                 return Failure("memory")
             if base == "TimeoutError":

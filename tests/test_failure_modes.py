@@ -154,6 +154,12 @@ def _v(status: str, reason: str | None = None, error: str | None = None) -> Verd
          "runtime_error", "IndexError"),
         (_v("fail", "test 0 (public) raised NameError: name 'h' is not defined"), "def f():\n    h()", None,
          "runtime_error", "NameError"),
+        # A script's traceback (DS-1000, CRUXEval): its last line names the exception; a failed assertion is
+        # the tests saying no.
+        (_v("fail", error="Traceback (most recent call last):\n  File x\nKeyError: 'a'\n"), "f = 1", None,
+         "runtime_error", "KeyError"),
+        (_v("fail", error="Traceback (most recent call last):\n  File x\nAssertionError\n"), "f = 1", None,
+         "wrong_answer", None),
     ],
 )
 def test_failure_modes_follow_the_grader(verdict: Verdict, program: str, facts: GenerationFacts | None, mode: str,
