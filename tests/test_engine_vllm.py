@@ -504,10 +504,11 @@ FAKE_VLLM = {
             pass
 
         class Tokenizer:
-            chat_template = "tags"
+            chat_template = "tags, with an enable_thinking switch"
 
-            def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
-                return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+            def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True, **kw):
+                think = f"<think={kw['enable_thinking']}>" if "enable_thinking" in kw else ""
+                return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>" + think
 
             def encode(self, text, add_special_tokens=True):
                 return ([1] if add_special_tokens else []) + [ord(c) for c in text]
@@ -610,6 +611,9 @@ def test_worker_runs_requests_and_close_ends_its_session(fake_vllm: Path, model_
     chat = results[1].completions[0]
     assert chat.text == f"<user>hi<assistant>```python\n|lora=sft|kv={4 << 30}|seed=None"
     assert chat.completion_tokens == 2 and chat.prompt_tokens == len("<user>hi<assistant>```python\n")
+    # The template's thinking switch reaches the worker's tokenizer.
+    off = engine.generate([Request(messages=(Message("user", "hi"),), thinking=False)])[0].completions[0]
+    assert off.text.startswith("<user>hi<assistant><think=False>|")
     assert len(_session(llm.pid)) == 2  # the worker and its stand-in EngineCore
     engine.close()
     assert _session(llm.pid) == set()
