@@ -338,6 +338,10 @@ def build_index(items: list[RefItem], datasets: dict[str, dict[str, str]], param
     rng = random.Random(params.seed)
     powners: dict[bytes, list[int]] = {}
     for k, it in enumerate(items):
+        if part_kinds.is_text(it.part):
+            toks = words(it.text)
+            if len(toks) < params.min_statement_words or part_kinds.is_generic(toks):
+                continue  # a probe of a generic statement is an everyday phrase
         norm = alnum_bytes(it.text)
         if len(norm) < params.probe_chars:
             continue
