@@ -450,6 +450,11 @@ class LiveCodeBenchRepair(LiveCodeBench):
             return {field: text}
         return {"solution": extract_last_block(text)}
 
+    def reply_sample(self, problem: Problem, reply: str) -> dict[str, str]:
+        """A whole reply (reasoning prompts, ``--extract official``): the same rule as :meth:`sample` (its
+        prompt has no response prefix), not code generation's."""
+        return self.sample(problem, "instruct", Prompt(), reply)
+
     def oracle_sample(self, problem: Problem) -> tuple[str, str]:
         """A passed program; LiveCodeBench publishes no reference solutions for the failed ones."""
         fs = self._by_task[problem.task_id]

@@ -149,11 +149,14 @@ def reasoning_prompt(prompt: Prompt) -> Prompt:
 
 
 def _requests(bench: Benchmark, problems: Sequence[Problem], plan: _Plan, settings: EvalSettings
-              ) -> tuple[list[Request], list[Prompt]]:  # fmt: skip
-    requests, prompts = [], []
+              ) -> tuple[list[Request], list[Prompt], list[bool]]:  # fmt: skip
+    """The requests, the prompts they were made from, and whether each reply is a whole reply to a prompt
+    that lost its response prefix (reasoning): those take the benchmark's rule for whole replies."""
+    requests, prompts, whole = [], [], []
     style = plan.style
     for problem in problems:
         prompt = bench.prompt(problem, "base" if style == "replay" else style)
+        rewritten = plan.reasoning and prompt.instruction is not None and bool(prompt.response_prefix)
         if plan.reasoning and prompt.instruction is not None:
             prompt = reasoning_prompt(prompt)
         sampling = Sampling(n=settings.n, temperature=settings.temperature, top_p=settings.top_p,
@@ -175,7 +178,8 @@ def _requests(bench: Benchmark, problems: Sequence[Problem], plan: _Plan, settin
             req = Request(prompt=prompt.text or "", sampling=sampling, task_id=problem.task_id, benchmark=bench.name)
         requests.append(req)
         prompts.append(prompt)
-    return requests, prompts
+        whole.append(rewritten)
+    return requests, prompts, whole
 
 
 def eval_model(
@@ -230,14 +234,14 @@ def eval_model(
     echo(f"model {model} ({engine.name} backend), prompt style {plan.style}, reasoning {thinking}, n={settings.n}, "
          f"temperature={settings.temperature}, max_tokens={plan.max_tokens}")  # fmt: skip
 
-    work: dict[str, tuple[list[Problem], list[Request], list[Prompt]]] = {}
+    work: dict[str, tuple[list[Problem], list[Request], list[Prompt], list[bool]]] = {}
     for name, bench in benches.items():
         problems = list(bench.problems().values())
         if settings.limit is not None:
             problems = problems[: settings.limit]
-        reqs, prompts = _requests(bench, problems, plan, settings)
-        work[name] = (problems, reqs, prompts)
-    all_requests = [r for _, reqs, _ in work.values() for r in reqs]
+        reqs, prompts, whole = _requests(bench, problems, plan, settings)
+        work[name] = (problems, reqs, prompts, whole)
+    all_requests = [r for _, reqs, _, _ in work.values() for r in reqs]
     before = (engine.stats.cached, engine.stats.generated, engine.stats.seconds)
     with Bar(sum(r.sampling.n for r in all_requests), "generating") as bar:
         results = engine.generate(all_requests, progress=bar.update)
@@ -250,12 +254,13 @@ def eval_model(
     records: dict[str, RunRecord] = {}
     offset = 0
     total_samples = sum(len(r.completions) for r in results) or 1
-    for name, (problems, reqs, prompts) in work.items():
+    for name, (problems, reqs, prompts, whole) in work.items():
         bench = benches[name]
         mine = results[offset : offset + len(reqs)]
         offset += len(reqs)
         folder = out / name
-        samples, samples_path, tally = _samples(folder, bench, problems, prompts, mine, plan, settings, engine)
+        samples, samples_path, tally = _samples(folder, bench, problems, prompts, whole, mine, plan, settings,
+                                                engine)  # fmt: skip
         # One engine call served every benchmark: each gets its share of the time by samples.
         share = gen_seconds * sum(len(r.completions) for r in mine) / total_samples
         info = _generation_info(engine, plan, settings, mine, share, tally)
@@ -299,13 +304,16 @@ def _reasoning_tokens(c: Completion, reply: Reply, engine: Engine) -> tuple[int,
 
 
 def extract(bench: Benchmark, problem: Problem, style: str, prompt: Prompt, answer: str, rule: str,
-            prefix: str, stored_field: str | None = None) -> dict[str, str]:  # fmt: skip
+            prefix: str, stored_field: str | None = None, whole_reply: bool = True) -> dict[str, str]:  # fmt: skip
     """The samples-file fields for a reply's answer under an ``--extract`` rule (README: "Code extraction").
 
-    ``prefix`` is the response prefix the answer continues ('' for a reasoning prompt).
+    ``prefix`` is the response prefix the answer continues ('' for a reasoning prompt); ``whole_reply``: the
+    reply answers a prompt that lost its prefix (reasoning) or a stored raw reply, so ``auto`` takes the
+    benchmark's rule for whole replies; otherwise ``auto`` is the benchmark's own rule for its own prompt.
     """
     if stored_field is not None and rule == "auto":
-        return {stored_field: answer}  # replay / oracle: stored as the file had it
+        # Replay / oracle: as the file had it (the benchmark may still decide: a repair keeps passed programs).
+        return bench.sample(problem, style, prompt, answer, field=stored_field)
     entry = problem.entry_point or None
     continued = stored_field is None and style == "base"  # a base model continued the prompt's text
     if rule == "raw":
@@ -331,6 +339,8 @@ def extract(bench: Benchmark, problem: Problem, style: str, prompt: Prompt, answ
     if rule == "prefix" or (rule == "auto" and prefix):
         prefixed = prompt if prompt.response_prefix else replace(prompt, response_prefix=prefix or "```python\n")
         return bench.sample(problem, "instruct", prefixed, answer)
+    if rule == "auto" and not whole_reply:
+        return bench.sample(problem, "instruct", prompt, answer)  # its own prompt had no prefix: its own rule
     # official (or auto without a prefix): the benchmark's rule for a whole reply, where it has one.
     official = getattr(bench, "reply_sample", None)
     if callable(official):
@@ -339,14 +349,14 @@ def extract(bench: Benchmark, problem: Problem, style: str, prompt: Prompt, answ
 
 
 def _samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompts: Sequence[Prompt],
-             results: Sequence[Result], plan: _Plan, settings: EvalSettings, engine: Engine
+             whole: Sequence[bool], results: Sequence[Result], plan: _Plan, settings: EvalSettings, engine: Engine
              ) -> tuple[list[Sample], Path, _Tally]:  # fmt: skip
     """The generated samples, in memory with their programs (extracted once), and as files (outputs only)."""
     folder.mkdir(parents=True, exist_ok=True)
     samples: list[Sample] = []
     samples_lines, raw_lines = [], []
     tally = _Tally()
-    for problem, prompt, result in zip(problems, prompts, results):
+    for problem, prompt, whole_reply, result in zip(problems, prompts, whole, results):
         request = result.request
         opened = plan.reasoning and engine.backend.opens_thinking(request, plan.tags.open)
         for index, c in enumerate(result.completions):
@@ -357,7 +367,7 @@ def _samples(folder: Path, bench: Benchmark, problems: Sequence[Problem], prompt
                 reply = replace(reply, unclosed=True)
             prefix = c.response_prefix if c.response_prefix is not None else request.response_prefix
             fields = extract(bench, problem, plan.style, prompt, reply.answer, settings.extract, prefix,
-                             stored_field=c.sample_field)  # fmt: skip
+                             stored_field=c.sample_field, whole_reply=whole_reply or c.response_prefix == "")  # fmt: skip
             solution, completion = fields.get("solution"), fields.get("completion")
             program = bench.program(problem, solution, completion)
             code = solution if solution is not None else completion or ""

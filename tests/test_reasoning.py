@@ -118,7 +118,7 @@ def test_reasoning_flag_changes_the_rendered_prompt(tiny_model: Path, data_dir: 
     for mode in ("on", "off", "auto"):
         settings = EvalSettings(reasoning=mode)
         plan = _plan(engine, settings)
-        (request,), (prompt,) = _requests(he, [problem], plan, settings)
+        (request,), (prompt,), _ = _requests(he, [problem], plan, settings)
         rendered[mode] = backend.render(request)[0]
         if mode == "on":
             assert request.thinking is True and request.response_prefix == "" and request.sampling.stop == ()
