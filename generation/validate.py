@@ -134,8 +134,15 @@ def extract(text: str) -> Extracted:
 
 @functools.lru_cache(maxsize=1)
 def runner_prelude() -> str:
-    """The trusted runner's source (the sandbox compiles it once per worker)."""
-    return (Path(__file__).with_name("validate_prelude.py")).read_text(encoding="utf-8")
+    """The trusted runner's source (the sandbox compiles it once per worker), without docstrings or comments:
+    the text travels with every job."""
+    tree = ast.parse((Path(__file__).with_name("validate_prelude.py")).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):  # fmt: skip
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
 
 
 def judge(result: Any, nonce: str) -> tuple[str, str]:
