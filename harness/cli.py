@@ -295,6 +295,15 @@ def _eval_parser(sub: argparse._SubParsersAction, known: list[str]) -> None:
                     help="base: continue the benchmark prompt; instruct: chat template + response prefix; "
                     "auto (default): instruct when the model has a chat template")
     ev.add_argument("--system", help="system message for instruct prompts")
+    ev.add_argument("--reasoning", choices=["auto", "off", "on"], default="auto",
+                    help="thinking models: on sets the chat template's thinking switch and drops the response "
+                    "prefix; off sets the switch off; auto (default): the model's own default")
+    ev.add_argument("--thinking-budget", type=positive_int, metavar="T",
+                    help="close the thinking after T tokens (hf backend); --max-tokens caps the whole reply")
+    ev.add_argument("--think-tags", metavar="OPEN,CLOSE", help="the model's think tags (default <think>,</think>)")
+    ev.add_argument("--extract", choices=["auto", "official", "evalplus", "lcb", "prefix", "raw"], default="auto",
+                    help="code extraction rule (default auto: each benchmark's official rule for a reply; the "
+                    "response-prefix rule when the reply continues a prefix)")
     ev.add_argument("--limit", type=positive_int, help="only the first N tasks of each benchmark (smoke runs)")
     ev.add_argument("--output", type=Path, help="result folder (default: runs/<model>)")
     _grading_flags(ev)
@@ -335,15 +344,6 @@ def _slug(spec: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9._-]+", "_", spec.replace("/", "__")).strip("_") or "model"
-    ev.add_argument("--reasoning", choices=["auto", "off", "on"], default="auto",
-                    help="thinking models: on sets the chat template's thinking switch and drops the response "
-                    "prefix; off sets the switch off; auto (default): the model's own default")
-    ev.add_argument("--thinking-budget", type=positive_int, metavar="T",
-                    help="close the thinking after T tokens (hf backend); --max-tokens caps the whole reply")
-    ev.add_argument("--think-tags", metavar="OPEN,CLOSE", help="the model's think tags (default <think>,</think>)")
-    ev.add_argument("--extract", choices=["auto", "official", "evalplus", "lcb", "prefix", "raw"], default="auto",
-                    help="code extraction rule (default auto: each benchmark's official rule for a reply; the "
-                    "response-prefix rule when the reply continues a prefix)")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
