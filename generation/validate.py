@@ -90,11 +90,16 @@ class Extracted:
         return f"{self.code}\n\n\n{self.test_code}\n"
 
     def job_program(self, nonce: str) -> str:
-        """The sandbox program: one call of the trusted runner with the code, the instrumented tests and a nonce."""
-        assert self.analysis is not None
-        from generation.validate_prelude import RUN_NAME
+        """The sandbox program: the code, the instrumented tests, and the trusted runner's finish with a nonce.
 
-        return f"{RUN_NAME}({nonce!r}, {self.code!r}, {self.analysis.tests!r}, {self.analysis.meta()!r})\n"
+        One compile, as before the checks; the code's lines keep their numbers.
+        """
+        assert self.analysis is not None
+        from generation.validate_prelude import FINISH_NAME, HOOK
+
+        watch = f"{HOOK}.watch_unittest()" if self.analysis.unittest else ""
+        return (f"{self.code}\n\n{watch}\n\n{self.analysis.tests}\n"
+                f"{FINISH_NAME}({nonce!r}, {self.analysis.meta()!r})\n")  # fmt: skip
 
 
 _STATIC_DETAIL = {"empty": "the response is empty", "no_code": "no closed ```python block before [Tests]",
@@ -160,8 +165,8 @@ def judge(result: Any, nonce: str) -> tuple[str, str]:
             return "pass", f"{relevant} asserts on the code ran ({executed} in all)"
         return outcome, detail
     if result.status == "pass":
-        # the program ended "cleanly" without the runner's trailer: the runner never finished
-        return "tests_not_run", "the program ended without the runner's trailer"
+        # the program ended "cleanly" (SystemExit 0) before its last line: the runner never finished
+        return "tests_not_run", "the program exited (SystemExit 0) before its tests finished"
     if error.startswith("crashed") and error.endswith("(exit code 0)"):
         return "tests_not_run", "the program exited with status 0 (os._exit) before the tests finished"
     last = [ln for ln in error.strip().splitlines() if ln.strip()]

@@ -3,54 +3,56 @@
 :mod:`generation.validate` sends each response as a sandbox
 :class:`~harness.execution.ScriptJob` whose *prelude* is this file's source
 (compiled once per worker, run in the forked runner right before the job)
-and whose program is one call::
+and whose program is the response's code, its instrumented tests
+(:mod:`generation.instrument`), and a last line::
 
-    __harness_validate_run__(NONCE, CODE, TESTS, META)
+    __harness_validate_finish__(NONCE, META)
 
-with the response's code, its instrumented tests (:mod:`generation.instrument`)
-and a fresh random nonce.  The runner executes the code, then the tests, in
-one ``__main__`` namespace; then, as pytest would, calls the ``test*``
-functions and runs the ``unittest.TestCase`` and ``Test*`` classes nothing
-ran; joins the threads the program left running (``threading.excepthook``
-records a thread that raised); and ends by raising ``SystemExit`` with the
-**trailer** ``harness-validate:NONCE VERDICT EXECUTED RELEVANT DETAIL``.  The
-sandbox carries that text back in its own result frame (the runner's
-``done`` message), never through the program's output, so nothing the
-program prints, and no exit it takes (``sys.exit(0)``, ``os._exit(0)``, an
-exception in a thread, a swallowed failure) can produce it: the harness
-passes a response only on ``ok`` with the nonce it chose.  Verdicts:
+with a fresh random nonce per run.  The prelude puts the hooks the
+instrumented tests call in ``builtins`` (``__harness_validate__``) and
+records a thread that raises (``threading.excepthook``).  The last line, once
+the code and the tests ran to their end, calls as pytest would the
+``test*`` functions and runs the ``unittest.TestCase`` and ``Test*`` classes
+nothing ran, joins the threads the program left running, and ends by raising
+``SystemExit`` with the **trailer** ``harness-validate:NONCE VERDICT EXECUTED
+RELEVANT DETAIL``.  The sandbox carries that text back in its own result
+frame (the runner's ``done`` message), never through the program's output,
+so nothing the program prints, and no way it ends early (``sys.exit(0)``,
+``os._exit(0)``, the end of the code part) produces it: the harness passes a
+response only on ``ok`` with the nonce it chose.  Verdicts:
 
 * ``ok``: every phase finished, no assert failed anywhere (even caught), no
   thread raised, no unittest test failed, and at least one executed assert
   refers to the code;
-* ``not_run``: the code or the tests exited early (``SystemExit`` 0), or no
+* ``not_run``: a collected test exited early (``SystemExit`` 0), or no
   assert on the code ran (in a branch never taken, a test function with
-  fixtures, ...);
+  fixtures, ...); an exit before the last line leaves no trailer at all;
 * ``swallowed``: an assert failed and the program carried on (something
   caught the ``AssertionError``);
 * ``fail``: a thread raised or a unittest test failed (other failures are
   exceptions, reported by the sandbox as the program's error).
 
-What this does not stop: a program that deliberately reads the runner's
-memory (the nonce is a local of this function) can forge the trailer.  It
-runs in the sandbox all the same; the checks are against what model-written
-code does by habit, not against introspection.
+What this does not stop: a program that deliberately reads its own code
+object's constants (the nonce is one) can forge the trailer.  It runs in the
+sandbox all the same; the checks are against what model-written code does by
+habit, not against introspection.
 """
 
 import builtins as _builtins
 
-RUN_NAME = "__harness_validate_run__"
+FINISH_NAME = "__harness_validate_finish__"
 TRAILER = "harness-validate:"
 HOOK = "__harness_validate__"
+PROGRAM = "<program>"  # the sandbox compiles the job under this name
 
 
 def _install() -> None:
-    """Put the one-shot ``run`` function where the job's program finds it (builtins)."""
+    """Put the hooks and the one-shot ``finish`` function where the job's program finds them (builtins)."""
     import sys
     import threading
 
     system_exit, base_exception, assertion_error = SystemExit, BaseException, AssertionError
-    compile_, exec_, getframe = compile, exec, sys._getframe
+    getframe = sys._getframe
 
     class Hooks:
         """What the instrumented tests call: counts, recorded failures, entered tests."""
@@ -100,6 +102,9 @@ def _install() -> None:
 
         def deferred_main(self, *args: object, **kwargs: object) -> None:
             self.mains += 1  # unittest.main()/pytest.main(): the runner collects the tests itself
+
+        def watch_unittest(self) -> None:
+            patch_unittest(self)  # before the tests: a TextTestRunner of theirs cannot hide a failure
 
     def patch_unittest(hooks: Hooks) -> None:
         import unittest
@@ -170,38 +175,29 @@ def _install() -> None:
 
                 asyncio.run(out)
 
-    def run(nonce: str, code: str, tests: str, meta: dict) -> None:  # type: ignore[type-arg]
-        _builtins.__dict__.pop(RUN_NAME, None)  # one use: the program cannot call it again
-        hooks = Hooks()
+    hooks = Hooks()
+
+    def on_thread_error(args) -> None:  # type: ignore[no-untyped-def]
+        if args.exc_type is system_exit:
+            return  # as the default hook: a thread's sys.exit() ends only the thread
+        who = args.thread.name if args.thread is not None else "?"
+        hooks.thread_errors.append(f"thread {who} raised {args.exc_type.__name__}: {args.exc_value}")
+
+    threading.excepthook = on_thread_error
+
+    def finish_program(nonce: str, meta: dict) -> None:  # type: ignore[type-arg]
+        """The program's last statement: collect what nothing ran, join threads, judge, raise the trailer."""
+        _builtins.__dict__.pop(FINISH_NAME, None)  # one use: the program cannot call it again
+        ns = getframe(1).f_globals
 
         def finish(verdict: str, detail: str = "") -> None:
             detail = " ".join(str(detail).split())[:300]
             raise system_exit(f"{TRAILER}{nonce} {verdict} {hooks.executed} {hooks.relevant} {detail}")
 
-        def on_thread_error(args) -> None:  # type: ignore[no-untyped-def]
-            if args.exc_type is system_exit:
-                return  # as the default hook: a thread's sys.exit() ends only the thread
-            who = args.thread.name if args.thread is not None else "?"
-            hooks.thread_errors.append(f"thread {who} raised {args.exc_type.__name__}: {args.exc_value}")
-
-        threading.excepthook = on_thread_error
-        code_obj = compile_(code, "<code>", "exec")
-        tests_obj = compile_(tests, "<tests>", "exec")
-        ns = {"__name__": "__main__", "__builtins__": _builtins}
         try:
-            exec_(code_obj, ns)
-        except system_exit as exc:
-            if exc.code in (None, 0, False):
-                finish("not_run", "the code exited (SystemExit 0) before the tests ran")
-            raise
-        ns[HOOK] = hooks
-        if meta.get("unittest"):
-            patch_unittest(hooks)
-        try:
-            exec_(tests_obj, ns)
             for name in meta.get("functions", ()):
                 fn = ns.get(name)
-                if name not in hooks.entered and getattr(getattr(fn, "__code__", None), "co_filename", "") == "<tests>":
+                if name not in hooks.entered and getattr(getattr(fn, "__code__", None), "co_filename", "") == PROGRAM:
                     call_test(fn, name)
             for name in meta.get("classes", ()):
                 cls = ns.get(name)
@@ -235,7 +231,7 @@ def _install() -> None:
                     t.join()  # as the interpreter does at exit; a thread that never ends meets the time limit
         except system_exit as exc:
             if exc.code in (None, 0, False):
-                finish("not_run", "the tests exited (SystemExit 0) before they finished")
+                finish("not_run", "a test exited (SystemExit 0) before the tests finished")
             raise
         except base_exception:
             if hooks.thread_errors:  # the main failure may be a consequence: say the thread's first
@@ -246,14 +242,15 @@ def _install() -> None:
         if hooks.unittest_failures:
             finish("fail", "unittest: " + hooks.unittest_failures[0])
         if hooks.failed:
-            finish("swallowed", f"the assert at line {hooks.failed[0]} of the (instrumented) tests failed and "
-                                "the program went on")  # fmt: skip
+            finish("swallowed", f"the assert at line {hooks.failed[0]} of the program failed and the program "
+                                "went on")  # fmt: skip
         if hooks.relevant == 0:
             finish("not_run", "no assert on the code ran" + (f" ({hooks.executed} other asserts did)"
                                                               if hooks.executed else ""))  # fmt: skip
         finish("ok")
 
-    setattr(_builtins, RUN_NAME, run)
+    setattr(_builtins, HOOK, hooks)
+    setattr(_builtins, FINISH_NAME, finish_program)
 
 
 if __name__ == "__prelude__":
