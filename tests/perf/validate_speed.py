@@ -25,11 +25,11 @@ Exits 1 if a process was left behind or a kind got a wrong outcome.
     python tests/perf/validate_speed.py [--responses 400] [--hostile 0.2] [--timeout 2] [--workers 2]
                                         [--sets ordinary,hostile,cheats]
 
-Measured 2026-12-01, 2 workers, on the shared 2-core machine under heavy load
-(load average 13-18, other engineers' test runs), ordinary set, five runs of
-the tree before issue 16 and after it interleaved: median 90.0 vs 86.8
-responses/s (-4%); harness-side extraction 350 -> about 500-560 us of CPU per
-response, and about 100 us more compiling per program in the workers.
+Measured 2026-12-01, 2 workers, on the shared 2-core machine under load
+(load average 4-9, other engineers' test runs), ordinary set validated three
+times per run, five runs of the tree before issue 16 and of the final tree
+alternately: median 184.7 vs 174.3 responses/s (-6%); CPU per response
+(harness + workers, rusage) median 6.39 vs 7.30 ms (+14%).
 """
 
 from __future__ import annotations
