@@ -220,7 +220,10 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
         print(f"wall {r['wall']:.1f} s (+ {r['start']:.2f} s to start the workers); expected outputs "
               f"{r['prepare']:.1f} s" + (f"; floor {r['floor']:.1f} s -> x{r['wall'] / r['floor']:.2f}"
                                           if r["floor"] else ""))  # fmt: skip
-        floor_cpu = r["floor_cpu"]  # CPU seconds: comparable with the CPU figures below whatever the load
+        floor_cpu = r["floor_cpu"]  # CPU seconds, but of inputs run under EvalPlus's wall-clock limits
+        if r["load"] > 2 and floor_cpu:
+            print(f"  note: load {r['load']}: the floor's wall-clock limits cut slow inputs short, so its CPU "
+                  "figure is low; the harness's (CPU limits) is not")  # fmt: skip
         rows_out = [
             ("samples' own work (floor)", floor_cpu),
             ("runners beyond it (load, prelude, inputs, encoding)", r["runner_cpu"] - floor_cpu if floor_cpu else None),
