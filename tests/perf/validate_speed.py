@@ -29,7 +29,8 @@ Measured 2026-12-01, 2 workers, on the shared 2-core machine under load
 (load average 4-9, other engineers' test runs), ordinary set validated three
 times per run, five runs of the tree before issue 16 and of the final tree
 alternately: median 184.7 vs 174.3 responses/s (-6%); CPU per response
-(harness + workers, rusage) median 6.39 vs 7.30 ms (+14%).
+(harness + workers, rusage) median 6.39 vs 7.30 ms (+14%); at load average
+about 2, four runs each: 218 vs 206 responses/s (-5.5%), 5.91 vs 6.40 ms (+8%).
 """
 
 from __future__ import annotations
