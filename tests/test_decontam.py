@@ -120,6 +120,7 @@ def test_each_part_is_matched_on_its_own_and_generic_phrasings_are_not(data_dir:
     found = {(f["row"], f["task_id"], f["part"]) for f in report["flagged"]}
     assert {(0, "Mbpp/2", "statement"), (1, "HumanEval/0", "docstring"), (2, "Mbpp/2", "assertion:1")} <= found
     assert {f["row"] for f in report["flagged"]} == {0, 1, 2}, found
+    assert report["parts_not_matched_alone"]["mbpp"]["statement: a generic phrasing"] > 0
     flag = next(f for f in report["flagged"] if f["part"] == "statement")
     assert flag["method"] == "substring" and "word for word" in flag["detail"] and flag["evidence"] == statement.rstrip(".")
 

@@ -389,6 +389,13 @@ def _report(ds: Dataset, idx: BenchmarkIndex, benchmarks: list[str], opts: Audit
         summary[b] = {"rows": len(rows_any), "rate": len(rows_any) / n, "tasks": len({f.task_id for f in mine}),
                       "by_method": per_method}  # fmt: skip
     flagged_rows = sorted({f.row for f in flags})
+    # prose parts the index does not match alone (too short, generic phrasing): said, not hidden
+    alone: dict[str, dict[str, int]] = {}
+    for k, why in getattr(idx, "unmatched_text", {}).items():
+        it = idx.items[k]
+        if it.benchmark in benchmarks:
+            key = f"{part_base(it.part)}: {why}"
+            alone.setdefault(it.benchmark, {})[key] = alone.setdefault(it.benchmark, {}).get(key, 0) + 1
     return {
         "dataset": {"path": str(ds.path.resolve()), "format": ds.kind, "rows": n, "fields": ds.fields,
                     "non_text_values": ds.non_text},  # fmt: skip
@@ -402,6 +409,7 @@ def _report(ds: Dataset, idx: BenchmarkIndex, benchmarks: list[str], opts: Audit
         "contaminated_rows": len(flagged_rows),
         "contamination_rate": len(flagged_rows) / n,
         "flagged": [asdict(f) for f in sorted(flags, key=lambda f: (f.row, f.benchmark, f.task_id, f.method))],
+        "parts_not_matched_alone": alone,
         "timings": timings,
     }
 
