@@ -67,8 +67,9 @@ def test_output_folder_test_details_and_base_only(data_dir: Path, tmp_path: Path
 
 
 def test_verdict_cache_makes_regrading_free(data_dir: Path, tmp_path: Path) -> None:
-    # Programs no other test grades, so the session's verdict cache starts without them.
-    unique = [{**row, "completion": row["completion"] + "    # verdict-cache test\n"} for row in SMALL]
+    # Programs no other test grades, so the session's verdict cache starts without them.  They differ from
+    # SMALL in their syntax tree, not only in a comment: layout-only variants share the tree key's verdict.
+    unique = [{**row, "completion": row["completion"] + "\n_verdict_cache_test = 1\n"} for row in SMALL]
     samples = write_samples(tmp_path / "s.jsonl", unique * 3)
     args = ("--output", str(tmp_path / "o"), "--overwrite")  # the same folder again: replace the earlier run
     assert evaluate(samples, data_dir, *args).returncode == 0
