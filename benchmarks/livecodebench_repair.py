@@ -73,6 +73,7 @@ from benchmarks.livecodebench import (
 from harness.benchmark import Benchmark, BenchmarkOptions, GradeOptions, Problem, Prompt
 from harness.errors import HarnessError
 from harness.execution import CallJob, Sandbox, SandboxSettings, codec, encode_inputs
+from harness.extraction import last_fenced_block
 from harness.samples import BadLine, Sample
 from harness.store import RunRecord, load_run
 
@@ -134,13 +135,8 @@ def question_with_answer(question: str, code: str, feedback: str) -> str:
             "### Answer: (use the provided format with backticks)\n\n")  # fmt: skip
 
 
-def extract_last_block(reply: str) -> str:
-    """LiveCodeBench's ``extract_code`` (chat styles): the lines between the last two fence lines, else empty."""
-    lines = reply.split("\n")
-    fences = [k for k, line in enumerate(lines) if "```" in line]
-    if len(fences) < 2:
-        return ""
-    return "\n".join(lines[fences[-2] + 1 : fences[-1]])
+# LiveCodeBench's ``extract_code`` (chat styles): the lines between the last two fence lines, else empty.
+extract_last_block = last_fenced_block
 
 
 def run_json(path: str | os.PathLike[str]) -> Path:

@@ -34,17 +34,15 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = "reference-samples/starcoder2-15b-instruct-v0.1/{bench}.jsonl"
-DATASETS = {"humaneval": "humanevalplus/HumanEvalPlus-v0.1.10.jsonl.gz", "mbpp": "mbppplus/MbppPlus-v0.2.0.jsonl.gz"}
-OVERRIDE_ENV = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# One definition of the data paths and of a measured run for both perf scripts.
+from eval_speed import DATASETS, OVERRIDE_ENV, ROOT, SAMPLES, run  # noqa: E402
+
 # Runs the harness's CLI and reports the peak RSS of this process alone (the harness, not its workers).
 HARNESS_MAIN = ("import resource, sys\nfrom harness.cli import main\nrc = main(sys.argv[1:])\n"
                 "sys.stderr.write(f\"\\nPEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n\")\n"
@@ -54,20 +52,6 @@ HARNESS_MAIN = ("import resource, sys\nfrom harness.cli import main\nrc = main(s
 def load() -> str:
     """The 1-minute load average (what the timings should be read against)."""
     return f"{os.getloadavg()[0]:.2f}"
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run a command; (wall seconds, peak RSS in MiB of its process tree, output)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    text = out.decode(errors="replace")
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd[:6])} failed:\n{text[-3000:]}")
-    return wall, usage.ru_maxrss // 1024, text
 
 
 def replicate(src: Path, dst: Path, n: int) -> int:
