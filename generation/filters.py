@@ -18,18 +18,21 @@
    the seed against ``filter.benchmarks``.
 7. ``type error``: a real checker (basedpyright, else pyright) reports an error.  Seeds are checked in
    batches of ``filter.typecheck_batch`` files (each file: the recorded imports the seed uses, then the
-   seed) in a temporary folder, basic mode, errors only, unresolved imports ignored (the corpus's
-   dependencies need not be installed).  With ``filter.typecheck_scope = "module"`` (the default) the names
-   of the seed's own module that it uses (helper functions, classes, constants) are declared first, as
-   ``Any``-typed stand-ins, so a seed is not rejected for leaning on its module (SelfCodeAlign's autoimport
-   played that part for imports); with ``"seed"`` such names are errors.  Both counts are reported: the
-   seeds that pass under the chosen scope are checked the other way too (only those whose text differs),
-   and the funnel's ``extra.typecheck`` and notes give the errors either way.
-   *Batch failures*: a batch that times out (``filter.typecheck_timeout``) or crashes is split in two and
-   each half retried once; seeds whose half fails again are removed as ``typecheck batch timed out`` /
-   ``typecheck batch failed`` (nothing unchecked is kept, nothing is dropped silently) and the funnel's
-   notes say how many.  They are recorded in ``filter.removed.jsonl`` like any removal: delete those lines
-   to have a rerun check them again.
+   seed), each batch one command job of the sandbox (the checker runs as the pipeline's other programs do:
+   the same isolation, and with ``--executor ray`` on a Ray actor of any node), basic mode, errors only,
+   unresolved imports ignored (the corpus's dependencies need not be installed).  With
+   ``filter.typecheck_scope = "module"`` (the default) the names of the seed's own module that it uses
+   (helper functions, classes, constants) are declared first, as ``Any``-typed stand-ins, so a seed is not
+   rejected for leaning on its module (SelfCodeAlign's autoimport played that part for imports); with
+   ``"seed"`` such names are errors.  Both counts are reported: the seeds that pass under the chosen scope
+   are checked the other way too (only those whose text differs), and the funnel's ``extra.typecheck`` and
+   notes give the errors either way.
+   *Batch failures*: a batch that times out (``filter.typecheck_timeout``: its CPU and its wall-clock
+   limit) or crashes is split in two and each half retried once; seeds whose half fails again are removed
+   as ``typecheck batch timed out`` / ``typecheck batch failed`` (nothing unchecked is kept, nothing is
+   dropped silently) and the funnel's notes say how many.  They are recorded in ``filter.removed.jsonl``
+   like any removal: delete those lines to have a rerun check them again.  A checker the sandbox cannot
+   start at all is one error for the stage (no seed is removed for it).
 8. ``docstring judged poor``: the model answers a few-shot Yes/No question about the docstring through the
    shared engine, as SelfCodeAlign's judge does: ``filter.judge_fewshot`` (7) of the exemplars in an order
    shuffled per seed, greedy, at most ``filter.judge_max_tokens`` (5) tokens, stop at the newline; the
@@ -50,13 +53,10 @@ import os
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -292,80 +292,115 @@ def module_stubs(names: dict[str, str]) -> str:
     return "from typing import Any as _SeedAny\n" + "\n".join(lines) if lines else ""
 
 
-def _run_checker(checker: str, texts: list[str], timeout: float) -> list[CheckResult] | CheckResult:
-    """Check one batch; per-seed results, or one result (timeout/failed) for the whole batch."""
-    with tempfile.TemporaryDirectory(prefix="seed-typecheck-") as tmp:
-        root = Path(tmp)
-        for i, text in enumerate(texts):
-            (root / f"seed_{i:05d}.py").write_text(text, encoding="utf-8")
-        config = {**_CHECKER_CONFIG, "include": ["."],
-                  "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}"}  # fmt: skip
-        (root / "pyrightconfig.json").write_text(json.dumps(config), encoding="utf-8")
-        cmd = [checker, "--outputjson", "--level", "error", "--pythonpath", sys.executable, "-p", str(root)]
-        # its own process group: a timeout kills node and anything it started, not just the launcher
-        proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # fmt: skip
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return CheckResult("timeout", f"no answer within {timeout:g} s for {len(texts)} file(s)")
-        try:
-            report = json.loads(out)
-        except json.JSONDecodeError:
-            tail = (err or out or "").strip().splitlines()[-1:] or ["no output"]
-            return CheckResult("failed", f"exit code {proc.returncode}: {tail[0][:200]}")
-        if proc.returncode not in (0, 1):
-            return CheckResult("failed", f"exit code {proc.returncode}")
-        results = [CheckResult("ok") for _ in texts]
-        for diag in report.get("generalDiagnostics", []):
-            if diag.get("severity") != "error":
-                continue
-            name = Path(diag.get("file", "")).name
-            m = re.fullmatch(r"seed_(\d+)\.py", name)
-            if not m or int(m.group(1)) >= len(texts):
-                continue
-            r = results[int(m.group(1))]
-            if r.status == "ok":
-                line = diag.get("range", {}).get("start", {}).get("line", -1) + 1
-                r.status, r.detail = "error", f"line {line}: {diag.get('message', '')}"[:300]
-        return results
+#: Bytes of the checker's JSON report kept (its diagnostics for a whole batch); a report cut short fails to parse
+#: and the batch is retried in halves.
+_REPORT_BYTES = 32 << 20
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def checker_job(checker: str, texts: Sequence[str], timeout: float) -> Any:
+    """The sandbox command job that checks one batch: the seed files and ``pyrightconfig.json`` in the job's
+    fresh working directory, the checker run there on ``.``.
+
+    ``timeout`` is its CPU limit (the whole process tree's) and its wall-clock limit; no memory cap (node
+    reserves far more address space than it uses).  ``--pythonpath`` is the harness's interpreter, so
+    imports resolve against the same packages wherever the job runs (a Ray node has the same install).
+    """
+    from harness.execution import CommandJob, Step
+
+    files: dict[str, str] = {f"seed_{i:05d}.py": text for i, text in enumerate(texts)}
+    config = {**_CHECKER_CONFIG, "include": ["."],
+              "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}"}  # fmt: skip
+    files["pyrightconfig.json"] = json.dumps(config)
+    argv = [checker, "--outputjson", "--level", "error", "--pythonpath", sys.executable, "-p", "."]
+    step = Step(argv, cpu_limit=timeout, wall_limit=timeout, memory_bytes=0, capture_bytes=_REPORT_BYTES)
+    return CommandJob([step], files=files, cost=float(len(texts)))
+
+
+def checker_results(result: Any, count: int, timeout: float) -> list[CheckResult] | CheckResult:
+    """Per-seed results of one batch's :func:`checker_job` result, or one result (timeout/failed) for the batch.
+
+    A checker that cannot start at all (missing, or not readable by the sandbox's program uid) is a
+    :class:`HarnessError`: every batch would fail the same way, and no seed is to blame.
+    """
+    step = result.steps[0] if result.steps else None
+    if step is None:
+        return CheckResult("failed", (result.error or "not run")[:200])
+    if step.status == "timeout":
+        return CheckResult("timeout", f"no answer within {timeout:g} s for {count} file(s)")
+    if step.status == "error":
+        raise HarnessError(f"the type checker cannot start in the sandbox ({step.reason}); with process isolation "
+                           "the sandbox's program uid must be able to read it and the Python it runs: install "
+                           "bubblewrap (scripts/setup.sh does), or set filter.typecheck = false")  # fmt: skip
+    out = step.stdout.decode("utf-8", "replace")
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.communicate()
+        report = json.loads(out)
+    except json.JSONDecodeError:
+        err = step.stderr.decode("utf-8", "replace")
+        tail = (err or out or "").strip().splitlines()[-1:] or [step.reason or "no output"]
+        return CheckResult("failed", f"{step.reason}: {tail[0][:200]}")
+    if step.exit_code not in (0, 1):
+        return CheckResult("failed", step.reason or f"exit code {step.exit_code}")
+    results = [CheckResult("ok") for _ in range(count)]
+    for diag in report.get("generalDiagnostics", []):
+        if diag.get("severity") != "error":
+            continue
+        name = Path(diag.get("file", "")).name
+        m = re.fullmatch(r"seed_(\d+)\.py", name)
+        if not m or int(m.group(1)) >= count:
+            continue
+        r = results[int(m.group(1))]
+        if r.status == "ok":
+            line = diag.get("range", {}).get("start", {}).get("line", -1) + 1
+            r.status, r.detail = "error", f"line {line}: {diag.get('message', '')}"[:300]
+    return results
 
 
 def typecheck(texts: list[str], checker: str, batch: int, timeout: float, workers: int = 1,
-              retry_split: bool = True) -> list[CheckResult]:  # fmt: skip
-    """Type-check each text (a complete file) in batches, ``workers`` checker processes at a time.
+              retry_split: bool = True, sandbox: Any = None) -> list[CheckResult]:  # fmt: skip
+    """Type-check each text (a complete file) in batches, each batch one job of the sandbox.
 
-    A batch that times out or fails is split in two and each half retried once (``retry_split``); what
-    fails again comes back as ``timeout`` / ``failed`` for each of its seeds, never as ``ok``.
+    ``sandbox``: the sandbox to run the checker in (local workers or Ray actors, as grading); None: one of
+    ``workers`` local workers started for this call.  A batch that times out or fails is split in two and
+    each half retried once (``retry_split``); what fails again comes back as ``timeout`` / ``failed`` for
+    each of its seeds, never as ``ok``.
     """
-    batches = [list(range(i, min(i + batch, len(texts)))) for i in range(0, len(texts), max(batch, 1))]
+    groups = [list(range(i, min(i + batch, len(texts)))) for i in range(0, len(texts), max(batch, 1))]
+    may_split = [retry_split] * len(groups)
     results: list[CheckResult | None] = [None] * len(texts)
+    problems: list[HarnessError] = []
 
-    def check(idx: list[int], may_split: bool) -> None:
-        got = _run_checker(checker, [texts[i] for i in idx], timeout)
+    def done(k: int, result: Any) -> list[Any] | None:
+        # called one job at a time; the halves returned here join the run, their indices following
+        idx = groups[k]
+        try:
+            got = checker_results(result, len(idx), timeout)
+        except HarnessError as exc:  # the checker cannot start: raised once the run is over
+            problems.append(exc)
+            return None
         if isinstance(got, CheckResult):
-            if may_split and len(idx) > 1:
+            if may_split[k] and len(idx) > 1:
                 half = len(idx) // 2
-                check(idx[:half], False)
-                check(idx[half:], False)
-                return
+                groups.extend([idx[:half], idx[half:]])
+                may_split.extend([False, False])
+                return [checker_job(checker, [texts[i] for i in part], timeout) for part in groups[-2:]]
             for i in idx:
                 results[i] = CheckResult(got.status, got.detail)
-            return
+            return None
         for i, r in zip(idx, got):
             results[i] = r
+        return None
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(lambda idx: check(idx, retry_split), batches))
+    if groups:
+        jobs = [checker_job(checker, [texts[i] for i in idx], timeout) for idx in groups]
+        if sandbox is not None:
+            sandbox.run(jobs, done, keep=False)
+        else:
+            from harness.execution import Sandbox, SandboxSettings
+
+            with Sandbox(SandboxSettings(workers=max(1, workers))) as own:
+                own.run(jobs, done, keep=False)
+    if problems:
+        raise problems[0]
     return [r if r is not None else CheckResult("failed", "not checked") for r in results]
 
 
@@ -529,8 +564,10 @@ def run(ctx: Context) -> Funnel:
         files.remove((r["key"], f"benchmark item ({hits[i]})", {"name": r.get("name")})
                      for i, r in enumerate(survivors) if i in hits)  # fmt: skip
         survivors = [r for i, r in enumerate(survivors) if i not in hits]
-    # 7-8: type-check and judge, chunk by chunk
-    workers = max(1, min(os.cpu_count() or 1, 4))
+    # 7-8: type-check and judge, chunk by chunk; the checker runs in the sandbox, as grading and validation do
+    # (local workers, or Ray actors with --executor ray), so a chunk is a batch for each of its workers
+    sandbox = ctx.sandbox() if checker is not None and survivors else None
+    workers = sandbox.settings.worker_count() if sandbox is not None else 1
     chunk = max(1, cfg.typecheck_batch) * workers
     failed_batches = {"timeout": 0, "failed": 0}
     both = {"checked": 0, "errors_with_module_names": 0, "errors_seed_alone": 0}
@@ -539,7 +576,7 @@ def run(ctx: Context) -> Funnel:
         part = survivors[start : start + chunk]
         removed: list[tuple[str, str, dict[str, Any]]] = []
         if checker is not None:
-            part = _typecheck_part(part, cfg, checker, workers, removed, failed_batches, both)
+            part = _typecheck_part(part, cfg, checker, sandbox, removed, failed_batches, both)
         if cfg.judge and part:
             part = _judge(ctx, cfg, part, removed, funnel)
         files.append(part)
@@ -567,7 +604,7 @@ def run(ctx: Context) -> Funnel:
     return funnel
 
 
-def _typecheck_part(part: list[dict[str, Any]], cfg: FilterConfig, checker: str, workers: int,
+def _typecheck_part(part: list[dict[str, Any]], cfg: FilterConfig, checker: str, sandbox: Any,
                     removed: list[tuple[str, str, dict[str, Any]]], failed_batches: dict[str, int],
                     both: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
     """Type-check one chunk under ``filter.typecheck_scope``; count errors under the other scope too."""
@@ -576,7 +613,8 @@ def _typecheck_part(part: list[dict[str, Any]], cfg: FilterConfig, checker: str,
     def text(r: dict[str, Any], with_module: bool) -> str:
         return typecheck_file_text(r["seed"], r.get("imports") or [], r.get("module_names") if with_module else None)
 
-    results = typecheck([text(r, module) for r in part], checker, cfg.typecheck_batch, cfg.typecheck_timeout, workers)
+    results = typecheck([text(r, module) for r in part], checker, cfg.typecheck_batch, cfg.typecheck_timeout,
+                        sandbox=sandbox)  # fmt: skip
     keep, errors = [], []
     for r, res in zip(part, results):
         if res.status == "ok":
@@ -595,7 +633,7 @@ def _typecheck_part(part: list[dict[str, Any]], cfg: FilterConfig, checker: str,
     flipped = 0
     if other:
         again = typecheck([text(r, not module) for r in other], checker, cfg.typecheck_batch, cfg.typecheck_timeout,
-                          workers)  # fmt: skip
+                          sandbox=sandbox)  # fmt: skip
         flipped = sum((res.status == "error") if module else (res.status == "ok") for res in again)
     both["checked"] += len(keep) + len(errors)
     if module:

@@ -317,10 +317,16 @@ def test_typecheck_filter_runs_a_real_checker() -> None:
 
 
 def test_typecheck_batch_timeouts_are_never_silent() -> None:
+    from harness.execution import Sandbox, SandboxSettings
+
     checker = _checker()
     texts = [filters.typecheck_file_text(textwrap.dedent(_TYPED_OK).lstrip(), [])] * 3
-    results = filters.typecheck(texts, checker, batch=3, timeout=0.01, workers=1)
-    assert [r.status for r in results] == ["timeout"] * 3 and "no answer" in results[0].detail
+    with Sandbox(SandboxSettings(workers=1)) as sandbox:
+        results = filters.typecheck(texts, checker, batch=3, timeout=0.01, sandbox=sandbox)
+        assert [r.status for r in results] == ["timeout"] * 3 and "no answer" in results[0].detail
+        # a checker the sandbox cannot start is no seed's fault: one clear error, not every seed removed
+        with pytest.raises(HarnessError, match="type checker cannot start in the sandbox"):
+            filters.typecheck(texts, "/nonexistent/basedpyright", batch=3, timeout=5, sandbox=sandbox)
 
 
 def test_missing_checker_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -347,8 +353,26 @@ def test_benchmark_filter_removes_a_planted_humaneval_function(tmp_path: Path, d
     assert funnel.removed == {"benchmark item": 1}
 
 
-def test_filter_stage_type_checks_and_asks_the_model_and_resumes(tmp_path: Path) -> None:
-    _checker()
+def test_filter_stage_type_checks_and_asks_the_model_and_resumes(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from harness.execution import CommandJob, Sandbox
+
+    checker = _checker()
+    # The checker runs as a sandbox job (as graded programs do), never as a child of the harness process.
+    jobs: list[tuple[Any, Any]] = []
+    spawned: list[str] = []
+    real_run, real_popen = Sandbox.run, subprocess.Popen
+
+    def run(sb: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        jobs.extend((sb, job) for job in batch)
+        return real_run(sb, batch, *args, **kwargs)
+
+    def popen(argv: Any, *args: Any, **kwargs: Any) -> Any:
+        spawned.append(" ".join(map(str, argv)) if isinstance(argv, (list, tuple)) else str(argv))
+        return real_popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     good = _seed_row(_TYPED_OK, "a-good")
     vague = _seed_row('def f(x: int) -> int:\n    """Does stuff."""\n    return x + 1\n', "b-vague")
     bad = _seed_row(_TYPED_BAD, "c-typeerror")
@@ -363,6 +387,13 @@ def test_filter_stage_type_checks_and_asks_the_model_and_resumes(tmp_path: Path)
     ctx = _ctx(tmp_path, model=f"replay:{answers}", **{"filter.decontaminate": False, "filter.typecheck_batch": 2})
     _write_jsonl(ctx.workdir / "seeds.jsonl", [good, vague, bad, marker, helper])
     funnel = filters.run(ctx)
+    sandbox = ctx._sandbox
+    ctx.close()
+    # two batches of 2 under the module scope, then the helper's seed alone: all jobs of the stage's sandbox
+    assert len(jobs) == 3 and all(sb is sandbox for sb, _ in jobs)
+    assert all(isinstance(j, CommandJob) and j.steps[0].argv[0] == checker and "pyrightconfig.json" in j.files
+               for _, j in jobs) and sum(len(j.files) - 1 for _, j in jobs) == 5  # fmt: skip
+    assert spawned and not [c for c in spawned if checker in c], spawned
     assert [r["key"] for r in _rows(ctx.workdir / "filter.jsonl")] == ["a-good", "e-helper"]
     reasons = {r["key"]: r["reason"] for r in _rows(ctx.workdir / "filter.removed.jsonl")}
     assert reasons == {"b-vague": "docstring judged poor", "c-typeerror": "type error", "d-marker": "banned marker"}

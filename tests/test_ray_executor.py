@@ -217,3 +217,43 @@ def test_generate_validate_on_ray_survives_a_lost_node(
     assert killer.lost_at < killer.sandboxes[-1].done_jobs
     assert len(outcomes["local"]) == 40 and outcomes["ray"] == outcomes["local"]
     assert any(o.get("fail") for o in outcomes["local"].values())  # both kinds of outcome are there
+
+
+def test_generate_filter_type_checks_on_ray(cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generation import filters
+    from generation.core import StageFiles
+    from harness.errors import HarnessError
+    from harness.execution import Sandbox
+
+    try:
+        filters.find_checker()
+    except HarnessError as exc:
+        pytest.skip(f"no type checker: {exc}")
+    executors: list[str] = []
+    real = Sandbox.run
+
+    def run(sb: Any, *args: Any, **kwargs: Any) -> Any:
+        executors.append(sb.executor)
+        return real(sb, *args, **kwargs)
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    for var in ("HARNESS_EXECUTOR", "RAY_ADDRESS"):  # the command sets them for this process
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+    doc = '    """Doc."""\n'
+    rows = [{"key": "a-ok", "seed": f"def mean(xs: list[float]) -> float:\n{doc}    return sum(xs) / len(xs)\n"},
+            {"key": "b-bad", "seed": f"def shout(text: str) -> int:\n{doc}    return text.upper()\n"},
+            {"key": "c-helper", "seed": f"def total(xs):\n{doc}    return _helper(xs)\n",
+             "module_names": {"_helper": "function"}}]  # fmt: skip
+    work = tmp_path / "work"
+    StageFiles(work, "seeds").append([{"name": r["key"], "imports": [], **r} for r in rows])
+    sets = ["filter.judge=false", "filter.decontaminate=false"]
+    argv = ["generate", "filter", "--model", "replay:/dev/null", "--workdir", str(work),
+            *(x for s in sets for x in ("--set", s)), "--executor", "ray", "--ray-address", cluster.address]  # fmt: skip
+    assert main(argv) == 0
+    assert executors and set(executors) == {"ray"}  # every checker batch went to the cluster's actors
+    kept = [json.loads(line)["key"] for line in (work / "filter.jsonl").read_text().splitlines()]
+    gone = [json.loads(line) for line in (work / "filter.removed.jsonl").read_text().splitlines()]
+    assert kept == ["a-ok", "c-helper"] and [(r["key"], r["reason"]) for r in gone] == [("b-bad", "type error")]
+    funnel = json.loads((work / "funnel.json").read_text())["filter"]
+    assert funnel["extra"]["typecheck"] == {"scope": "module", "checked": 3, "errors_with_module_names": 1,
+                                            "errors_seed_alone": 2}  # fmt: skip
