@@ -229,6 +229,9 @@ def test_generate_filter_type_checks_on_ray(cluster: Any, tmp_path: Path, monkey
         filters.find_checker()
     except HarnessError as exc:
         pytest.skip(f"no type checker: {exc}")
+    # The tests before this one each took a node away: give the cluster a node with free CPUs again.
+    cluster.add_node(num_cpus=2, object_store_memory=256 << 20)
+    cluster.wait_for_nodes()
     executors: list[str] = []
     real = Sandbox.run
 
