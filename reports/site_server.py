@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -58,6 +59,10 @@ def make_server(directory: Path, port: int = 8000) -> ThreadingHTTPServer:
         raise HarnessError(f"cannot serve on {HOST}:{port}: {exc.strerror or exc}; pass another --port") from None
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def view(reg: Registry, refs: Sequence[str], port: int, data_dir: Path | None,
          echo: Callable[[str], None] | None = None) -> int:  # fmt: skip
     """Build the site of ``refs`` (default: every indexed run) into a temporary folder and serve it until Ctrl-C."""
@@ -75,11 +80,16 @@ def view(reg: Registry, refs: Sequence[str], port: int, data_dir: Path | None,
         server = make_server(folder, port)
         host, real_port = server.server_address[:2]
         echo(f"serving the report on http://{host}:{real_port}/report.html (read-only; Ctrl-C stops)")
+        # A process started in the background of a script inherits SIGINT ignored, and Python then never
+        # raises KeyboardInterrupt: Ctrl-C (and SIGTERM, what service managers send) stop the server here.
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             echo("stopped")
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             server.server_close()
         return 0
     finally:

@@ -421,9 +421,13 @@ def test_harness_view_serves_read_only_until_interrupted_and_leaves_nothing(site
 
     before = site.registry.stat().st_mtime_ns
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # the address line must come through a pipe unbuffered
+
+    def as_a_background_job() -> None:  # a script's `cmd &` starts it with SIGINT ignored: Ctrl-C must still stop it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     proc = subprocess.Popen([sys.executable, "-m", "harness", "view", site.ids["orig"], "--port", "0", "--registry",
                              str(site.registry)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+                            env=env, preexec_fn=as_a_background_job)  # fmt: skip
     seen: dict[str, int] = {}
     try:
         line = proc.stdout.readline() if proc.stdout else ""
