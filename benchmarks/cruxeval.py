@@ -382,6 +382,8 @@ class CruxEvalOptions(BenchmarkOptions):
 class CruxEvalBenchmark(Benchmark):
     """CRUXEval's 800 problems, one task per subclass (output or input prediction)."""
 
+    reference_grader = "CRUXEval's evaluator"
+
     mode: ClassVar[Mode] = "output"
     Options = CruxEvalOptions
     suites = ("base",)

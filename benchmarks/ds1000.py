@@ -283,6 +283,8 @@ class DS1000Options(BenchmarkOptions):
 class DS1000(Benchmark):
     """DS-1000 (1000 problems), graded in the managed ``ds1000`` environment."""
 
+    reference_grader = "DS-1000's evaluator"
+
     name = "ds1000"
     title = "DS-1000"
     display_order = 40

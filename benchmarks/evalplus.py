@@ -49,6 +49,8 @@ from harness.benchmark import (
     Prompt,
     SetupJob,
     Verdict,
+    shown_text,
+    shown_value,
 )
 from harness.errors import HarnessError
 from harness.execution import CallJob, CallResult, Sandbox, codec, encode_inputs
@@ -224,6 +226,8 @@ class EvalPlusOptions(BenchmarkOptions):
 
 class EvalPlusBenchmark(Benchmark):
     """Shared grader of HumanEval+ and MBPP+; subclasses vary data and rules."""
+
+    reference_grader = "EvalPlus 0.3.1"
 
     release: data.ReleaseFile
     dataset_key: str = ""
@@ -623,34 +627,20 @@ class EvalPlusBenchmark(Benchmark):
         """Whether an output byte-identical to the expected one passes without decoding."""
         return True
 
-    def _check(self, task_id: str, phase: str) -> Callable[[int, bytes], bool]:
+    def _check(self, task_id: str, phase: str) -> _Judge:
         assert self._expected is not None
         with self._lock:  # one oracle per suite, shared by every sample's job
             oracle = self._oracles.get((task_id, phase))
             if oracle is None:
                 oracle = _SuiteOracle(self._expected[task_id][phase], float(self._rows[task_id]["atol"]))
                 self._oracles[(task_id, phase)] = oracle
-        inputs = self._rows[task_id][f"{phase}_input"]
-        entry = self._rows[task_id]["entry_point"]
-        shortcut = self.byte_equal_passes(entry)
-
-        def check(i: int, payload: bytes) -> bool:
-            # Identical plain encodings decode to identical values, which are
-            # equal (NaN aside), so the common case needs no decoding.
-            if shortcut and payload == oracle.raw[i] and oracle.equality_suffices(i):
-                return True
-            try:
-                out = codec.decode(payload)
-            except (ValueError, TypeError, RecursionError, OverflowError):
-                return False
-            before, atol = oracle.atol(i)
-            return self.compare(entry, out, oracle.value(i), inputs[i], before, atol)
-
-        return check
+        row = self._rows[task_id]
+        return _Judge(self, oracle, row[f"{phase}_input"], row["entry_point"], self.byte_equal_passes(row["entry_point"]))
 
     def _sample_jobs(
-        self, tid: str, program: str, phases: Sequence[str], options: GradeOptions, cap: int
-    ) -> list[CallJob]:
+        self, tid: str, program: str, phases: Sequence[str], options: GradeOptions, cap: int,
+        judges: dict[str, _Judge] | None = None,
+    ) -> list[CallJob]:  # fmt: skip
         assert self._expected is not None
         row = self._rows[tid]
         free = None
@@ -662,6 +652,9 @@ class EvalPlusBenchmark(Benchmark):
             limits = self.limits(tid, phase, options)
             # EvalPlus's whole-suite budget: min(60 s, sum of limits) + 1 s, +1 s with details.
             budget = min(60.0, sum(limits)) + (3.0 if options.test_details else 2.0)
+            judge = self._check(tid, phase)
+            if judges is not None:
+                judges[phase] = judge
             jobs.append(
                 CallJob(
                     code=program,
@@ -674,7 +667,7 @@ class EvalPlusBenchmark(Benchmark):
                     exec_limit=budget,
                     fast=not options.test_details,
                     iterate_opaque=row["entry_point"] in self.set_eq_entry_points(),
-                    check=self._check(tid, phase),
+                    check=judge,
                     memory_free=free,
                     prelude=EVALPLUS_GUARD_PRELUDE,
                 )
@@ -704,7 +697,9 @@ class EvalPlusBenchmark(Benchmark):
 
     def jobs(self, task_id: str, program: str, state: Any, ctx: GradeContext) -> list[CallJob]:
         """One call job per suite, over its inputs, judged by EvalPlus's rules outside the program."""
-        return self._sample_jobs(task_id, program, self.phases(), ctx.options, ctx.memory_bytes)
+        judges: dict[str, _Judge] = {}
+        ctx.memo["judges"] = judges  # what they saw of failing outputs goes into the verdict's details
+        return self._sample_jobs(task_id, program, self.phases(), ctx.options, ctx.memory_bytes, judges)
 
     def verdict(self, task_id: str, program: str, state: Any, results: Sequence[CallResult], ctx: GradeContext
                 ) -> Verdict:  # fmt: skip
@@ -712,8 +707,12 @@ class EvalPlusBenchmark(Benchmark):
         phases = self.phases()
         parts: dict[str, PartVerdict] = {}
         load_error = next((res for res in results if res.error), None)
+        judges: dict[str, _Judge] = ctx.memo.get("judges", {})
         for phase, res in zip(phases, results):
-            parts[phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu)
+            judge = judges.get(phase)
+            details = {i: judge.seen[i] for i in res.failed if i in judge.seen} if judge is not None else {}
+            parts[phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu,
+                                       details=details)  # fmt: skip
             if res.error:
                 parts[phase].reasons.setdefault(-1, res.error)
             elif load_error is not None and not self.inputs(task_id, phase):
@@ -739,6 +738,50 @@ class EvalPlusBenchmark(Benchmark):
     def set_eq_entry_points(self) -> frozenset[str]:
         """Entry points compared as ``set(out) == set(exp)``."""
         return frozenset()
+
+
+class _Judge:
+    """EvalPlus's output rule for one sample's suite, applied in the harness to each encoded output; keeps, for the
+    failing inputs, the call, the expected value and what the program returned (bounded text, a few inputs)."""
+
+    #: Failing inputs whose values are kept (the first ones: a suite stops at its first failure unless
+    #: ``--test-details``).
+    KEEP = 8
+
+    def __init__(self, bench: EvalPlusBenchmark, oracle: _SuiteOracle, inputs: Sequence[Any], entry: str,
+                 shortcut: bool) -> None:  # fmt: skip
+        self.bench, self.oracle, self.inputs, self.entry, self.shortcut = bench, oracle, inputs, entry, shortcut
+        self.seen: dict[int, dict[str, str]] = {}
+
+    def __call__(self, i: int, payload: bytes) -> bool:
+        oracle = self.oracle
+        # Identical plain encodings decode to identical values, which are
+        # equal (NaN aside), so the common case needs no decoding.
+        if self.shortcut and payload == oracle.raw[i] and oracle.equality_suffices(i):
+            return True
+        try:
+            out = codec.decode(payload)
+        except (ValueError, TypeError, RecursionError, OverflowError):
+            self._keep(i, None, "(an output that could not be decoded)")
+            return False
+        before, atol = oracle.atol(i)
+        ok = self.bench.compare(self.entry, out, oracle.value(i), self.inputs[i], before, atol)
+        if not ok:
+            self._keep(i, out, None)
+        return ok
+
+    def _keep(self, i: int, out: Any, text: str | None) -> None:
+        seen = self.seen
+        # Several units of one suite may judge at once (a split suite): the smallest indices win.
+        if len(seen) >= self.KEEP and i > max(seen, default=-1):
+            return
+        args = self.inputs[i]
+        details = {"input": shown_text(f"{self.entry}({', '.join(shown_value(a) for a in args)})"),
+                   "expected": shown_value(self.oracle.value(i)),
+                   "returned": text if text is not None else shown_value(out)}  # fmt: skip
+        seen[i] = details
+        while len(seen) > self.KEEP:
+            seen.pop(max(seen), None)
 
 
 class _SuiteOracle:

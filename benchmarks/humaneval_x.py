@@ -1108,6 +1108,8 @@ class _Artifacts:
 class HumanEvalX(Benchmark):
     """HumanEval-X in one language (a subclass per language); programs compile and run in the sandbox."""
 
+    reference_grader = "HumanEval-X (CodeGeeX)"
+
     language: ClassVar[str] = "cpp"
     Options = HumanEvalXOptions
     suites = ("base",)

@@ -88,6 +88,8 @@ from harness.benchmark import (
     Prompt,
     Verdict,
     instruct_code,
+    shown_text,
+    shown_value,
 )
 from harness.errors import HarnessError
 from harness.execution import CallJob, CallResult, codec, encode_inputs
@@ -730,28 +732,47 @@ class _Suite:
 class _Checker:
     """The trusted judge of one job's outputs; keeps why a test failed."""
 
+    #: Failing tests whose values are kept for the verdict's details (the first ones).
+    KEEP = 8
+
     def __init__(self, suite: _Suite) -> None:
         self.suite = suite
         self.details: dict[int, str] = {}
+        #: Failing test -> input, expected and returned, as text (PartVerdict.details).
+        self.seen: dict[int, dict[str, str]] = {}
 
     def __call__(self, i: int, payload: bytes) -> bool:
         try:
             out = codec.decode(payload)
         except (ValueError, TypeError, RecursionError, OverflowError):
             self.details[i] = "output could not be decoded"
+            self._keep(i, "(an output that could not be decoded)")
             return False
         if self.suite.functional:
             ok = compare_return(out, self.suite.expected[i])
             if not ok:
                 self.details[i] = f"returned {_short(repr(out))}, expected {_short(repr(self.suite.expected[i]))}"
+                self._keep(i, shown_value(out))
             return ok
         if not isinstance(out, str):
             self.details[i] = "captured output is not text"
+            self._keep(i, shown_value(out))
             return False
         ok, why = compare_stdout(str.__str__(out), self.suite.expected[i])
         if not ok:
             self.details[i] = why
+            self._keep(i, shown_text(str.__str__(out)))
         return ok
+
+    def _keep(self, i: int, returned: str) -> None:
+        seen = self.seen
+        if len(seen) >= self.KEEP and i > max(seen, default=-1):
+            return  # a split job's units judge at once: the smallest indices win
+        test, expected = self.suite.tests[i], self.suite.expected[i]
+        shown = shown_value(expected) if self.suite.functional else shown_text(str(expected))
+        seen[i] = {"input": shown_text(test.input), "expected": shown, "returned": returned}
+        while len(seen) > self.KEEP:
+            seen.pop(max(seen), None)
 
 
 def _no_inputs() -> bytes:
@@ -779,6 +800,8 @@ class LiveCodeBenchOptions(BenchmarkOptions):
 
 class LiveCodeBench(Benchmark):
     """LiveCodeBench code generation, selected by release, date window, platform and difficulty."""
+
+    reference_grader = "LiveCodeBench's lcb_runner"
 
     name = "livecodebench"
     title = "LiveCodeBench"
@@ -1112,7 +1135,8 @@ class LiveCodeBench(Benchmark):
                 reasons[-1] = f"timeout while loading the program: over {self.time_limit:g} s of CPU"
             else:
                 reasons[-1] = f"program failed to load: {res.error}"
-        part = PartVerdict(status=status, failed=res.failed, reasons=reasons, cpu_seconds=res.cpu)
+        details = {i: checker.seen[i] for i in res.failed if i in checker.seen}
+        part = PartVerdict(status=status, failed=res.failed, reasons=reasons, cpu_seconds=res.cpu, details=details)
         return Verdict(status=status, parts={"base": part})
 
     def open_task(self, task_id: str, options: GradeOptions) -> _Suite:

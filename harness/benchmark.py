@@ -10,6 +10,7 @@ through one.
 
 from __future__ import annotations
 
+import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,74 @@ class PartVerdict(BaseModel):
     failed: list[int] = Field(default_factory=list, description="indices of failing inputs")
     reasons: dict[int, str] = Field(default_factory=dict)
     cpu_seconds: float = 0.0
+    details: dict[int, dict[str, str]] = Field(
+        default_factory=dict,
+        description="failing input -> what the grader saw, as text for a person: input, expected, returned "
+        "(the value the program returned or printed), answer (a predicted value); bounded (see shown_value). "
+        "Filled by graders that judge outputs (EvalPlus, LiveCodeBench, CRUXEval); -1: the program as a whole",
+    )
+
+
+#: Characters of one value kept in a verdict's details (the run record holds one per failing sample).
+DETAIL_CHARS = 400
+
+
+_PLAIN_TYPES = (bool, int, float, str, bytes, list, tuple, dict, set, frozenset)
+
+
+class _Shown(reprlib.Repr):
+    """``repr`` bounded in size and time: long containers, strings and numbers are elided inside."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 4
+        self.maxtuple = self.maxlist = self.maxset = self.maxfrozenset = self.maxdeque = self.maxarray = 16
+        self.maxdict = 10
+        self.maxstring = 120
+        self.maxlong = 80
+        self.maxother = 120
+
+    def repr1(self, x: Any, level: int) -> str:
+        """Values of subclasses of plain types (the codec's foreign values) shown as their base type."""
+        if type(x) in _PLAIN_TYPES:
+            return super().repr1(x, level)
+        for base in _PLAIN_TYPES[1:]:
+            if isinstance(x, base):
+                handler = getattr(self, "repr_" + base.__name__, None)
+                inner = handler(x, level) if handler is not None else self.repr_instance(base(x), level)
+                return f"{getattr(x, 'foreign_type', '') or type(x).__name__}({inner})"
+        return super().repr1(x, level)
+
+    def repr_int(self, x: int, level: int) -> str:
+        """Large ints by their digit count (their full text can take seconds, or be refused)."""
+        if x.bit_length() > 3 * self.maxlong:
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_SHOWN = _Shown()
+
+
+def shown_value(value: Any, limit: int = DETAIL_CHARS) -> str:
+    """A Python value as a failing-input report shows it: its ``repr``, bounded (never raises).
+
+    Values come decoded from a program's output (plain data, see :mod:`harness.execution.codec`); a huge list or
+    string costs no more than its first items.
+    """
+    try:
+        text = _SHOWN.repr(value)
+        if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > _SHOWN.maxlist:
+            text += f" ({len(value):,} items)"  # a wrong length is a common failure: say it
+    except Exception:  # noqa: BLE001 - a value the program built may refuse to be shown
+        text = f"<a {type(value).__name__} that cannot be shown>"
+    return shown_text(text, limit)
+
+
+def shown_text(text: str, limit: int = DETAIL_CHARS) -> str:
+    """Text (a program's printed output, a test's stdin) clipped to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
 
 
 class Verdict(BaseModel):
@@ -187,6 +256,11 @@ class Benchmark(ABC):
     pass_at_k_values: ClassVar[tuple[int, ...]] = (1, 10, 100)
     #: Tasks the grading runner holds open at once (their tests decoded); None: all.
     task_window: ClassVar[int | None] = None
+    #: Version of this benchmark's grading rules: raise it when a change can change a verdict (the verdict
+    #: cache keys on it; run records store it, and comparisons of two runs show it when it differs).
+    grader_version: ClassVar[str] = "1"
+    #: The official grader this benchmark's verdicts reproduce ("EvalPlus 0.3.1"); empty: its own rules.
+    reference_grader: ClassVar[str] = ""
     #: Seconds the last grading spent loading or computing what grading needs (expected outputs, tests).
     prepare_seconds: float = 0.0
 
@@ -300,6 +374,14 @@ class Benchmark(ABC):
     def verdict_salt(self) -> str:
         """What else changes this benchmark's verdicts (library versions); keys the verdict cache with the options."""
         return ""
+
+    @classmethod
+    def grader_label(cls) -> str:
+        """The grader's version as run records keep it: ``harness grader 3, humaneval rules 1 (EvalPlus 0.3.1)``."""
+        from harness.verdict_cache import GRADER_VERSION
+
+        ref = f" ({cls.reference_grader})" if cls.reference_grader else ""
+        return f"harness grader {GRADER_VERSION}, {cls.name} rules {cls.grader_version}{ref}"
 
     def describe(self) -> dict[str, Any]:
         """Selection and facts that shaped the problem set (a date window, a release), for the run record."""

@@ -275,6 +275,8 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdi
             isolation=isolation,
             memory_limit_bytes=settings.memory_bytes,
             executor=settings.resolved_executor(),
+            grader_version=bench.grader_label(),
+            grader_salt=bench.verdict_salt() or None,
         ),
         pass_at_k=pak,
         n_tasks=len(tasks),

@@ -52,7 +52,7 @@ class GradeOutcome:
 def _ident(bench: Benchmark) -> str:
     salt = bench.verdict_salt()
     opts = bench.options.model_dump(mode="json")
-    return f"{bench.name}|{salt}|{sorted(opts.items())!r}"
+    return f"{bench.name}|rules {bench.grader_version}|{salt}|{sorted(opts.items())!r}"
 
 
 def cache_keys(bench: Benchmark, programs: Sequence[tuple[str, str]], options: GradeOptions, memory: int) -> list[str]:

@@ -102,6 +102,13 @@ class RunSettings(BaseModel):
     isolation: str = Field(description="bwrap or process: what the sandbox gave programs")
     memory_limit_bytes: int
     executor: str = Field(default="local", description="local or ray: where the sandbox workers ran")
+    grader_version: str | None = Field(
+        default=None, description="the grading core's and the benchmark's rules' versions, and the official grader "
+        "they reproduce (Benchmark.grader_label); None: a record from before it was kept",
+    )
+    grader_salt: str | None = Field(
+        default=None, description="what else decides this benchmark's verdicts (library versions, limits, guard)"
+    )
 
 
 class RunTimings(BaseModel):

@@ -23,7 +23,8 @@ from pathlib import Path
 from harness.benchmark import GradeOptions, Verdict
 from harness.errors import DataError
 
-GRADER_VERSION = "2"
+#: The grading core's version: 3 added what failing programs returned to verdicts (PartVerdict.details).
+GRADER_VERSION = "3"
 _TABLES = ("verdicts", "trees")
 
 
