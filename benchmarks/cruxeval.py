@@ -75,6 +75,7 @@ from harness.benchmark import (
     Problem,
     Prompt,
     Verdict,
+    shown_text,
 )
 from harness.errors import HarnessError
 from harness.execution import ScriptJob, ScriptResult
@@ -540,7 +541,16 @@ class CruxEvalBenchmark(Benchmark):
         if res.status == "timeout":
             return _failed("timeout", f"time limit exceeded ({self.time_limit:g} s CPU)", res.cpu)
         problem = self._problems[task_id]
-        return _failed("fail", _reason(res.error or "", problem, ctx.memo.get("generation")), res.cpu)
+        generation = ctx.memo.get("generation")
+        verdict = _failed("fail", _reason(res.error or "", problem, generation), res.cpu)
+        if generation is not None and verdict.parts["base"].reasons[0].startswith("wrong answer"):
+            # What the report shows beside the reason: the call, the value it returns, the model's answer.
+            if self.mode == "output":
+                details = {"input": shown_text(f"f({problem.extra['input']})"), "answer": shown_text(generation)}
+            else:
+                details = {"input": shown_text(generation)}
+            verdict.parts["base"].details[0] = {**details, "expected": shown_text(problem.extra["output"])}
+        return verdict
 
     # ------------------------------------------------------------ reporting
     def verdict_salt(self) -> str:

@@ -264,7 +264,7 @@ def first_failure(data: RunData, task_id: str, sr: SampleResult) -> dict[str, An
         if isinstance(details, dict) and index is not None:
             d = details.get(index) or details.get(str(index))
             if isinstance(d, dict):
-                for key in ("input", "expected", "returned"):
+                for key in ("input", "expected", "returned", "answer"):
                     if key in d:
                         out[key] = _value_text(d[key])
         hook = getattr(data.bench, "test_case", None)
@@ -275,7 +275,7 @@ def first_failure(data: RunData, task_id: str, sr: SampleResult) -> dict[str, An
                 case = None
             if isinstance(case, dict):
                 for key in ("input", "expected"):
-                    if key in case:
+                    if key in case and key not in out:  # what the grader recorded wins
                         out[key] = _value_text(case[key])
         return out
     if v.error:
@@ -522,16 +522,24 @@ def settings_rows(a: RunData, b: RunData) -> list[tuple[str, Any, Any]]:
         ("engine options", gen(ra, "options"), gen(rb, "options")),
         ("harness version", ra.harness_version, rb.harness_version),
         ("git commit", ra.git_commit, rb.git_commit),
+        ("grader version", _grader(ra), _grader(rb)),
+        ("grader salt (library versions, limits)", ra.settings.grader_salt, rb.settings.grader_salt),
         ("record schema", ra.schema_version, rb.schema_version),
     ]
     sa, sb = ra.settings.model_dump(mode="json"), rb.settings.model_dump(mode="json")
-    rows += [(f"grading: {k}", sa.get(k), sb.get(k)) for k in dict.fromkeys([*sa, *sb])]
+    shown = {"grader_version", "grader_salt"}
+    rows += [(f"grading: {k}", sa.get(k), sb.get(k)) for k in dict.fromkeys([*sa, *sb]) if k not in shown]
     if a.entry.lineage or b.entry.lineage:
         la, lb = a.entry.lineage or {}, b.entry.lineage or {}
         rows += [("training data sha256", la.get("training_data_hash"), lb.get("training_data_hash")),
                  ("base model", la.get("base_model"), lb.get("base_model")),
                  ("checkpoint", la.get("checkpoint"), lb.get("checkpoint"))]  # fmt: skip
     return rows
+
+
+def _grader(record: RunRecord) -> str:
+    """The grader a run was graded with; records from before it was kept say so."""
+    return record.settings.grader_version or "not recorded (graded before grader 3)"
 
 
 def _text(value: Any) -> str:

@@ -233,6 +233,7 @@ SITE_JS = r"""
     add("input value", f.input, true);
     add("expected", f.expected, true);
     add("returned", f.returned, true);
+    add("answer", f.answer, true);
     return t;
   }
   H.failingTable = failingTable;

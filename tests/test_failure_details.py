@@ -122,3 +122,21 @@ def test_livecodebench_failures_record_stdin_and_functional_values(data_dir: Pat
     _, index, d = _first(record, "3684")
     assert d == {"input": '"leetcode"\n"ee*e"', "expected": "True", "returned": "False"}
     assert record.settings.grader_version and "LiveCodeBench" in record.settings.grader_version
+
+
+def test_cruxeval_wrong_answers_record_the_call_the_expected_value_and_the_answer(data_dir: Path,
+                                                                                   tmp_path: Path) -> None:  # fmt: skip
+    if not (data_dir / "cruxeval" / "cruxeval.jsonl").is_file():
+        pytest.skip("no CRUXEval data in the data folder")
+    # sample_3: f('bcksrut', 'q') == 'bcksrutq'.
+    out_samples = _write(tmp_path / "o.jsonl", [{"task_id": "sample_3", "solution": "'bcksrut'"},
+                                                {"task_id": "sample_2", "solution": "undefined_name"}])  # fmt: skip
+    record = evaluate_samples("cruxeval-o", out_samples, tmp_path / "o", data_dir=data_dir, sandbox_settings=SANDBOX,
+                              **QUIET)  # fmt: skip
+    _, index, d = _first(record, "sample_3")
+    assert d == {"input": "f('bcksrut', 'q')", "answer": "'bcksrut'", "expected": "'bcksrutq'"}
+    assert not record.tasks["sample_2"].samples[0].verdict.parts["base"].details  # it raised: the reason says so
+    in_samples = _write(tmp_path / "i.jsonl", [{"task_id": "sample_3", "solution": "f('b', 'q')"}])
+    record = evaluate_samples("cruxeval-i", in_samples, tmp_path / "i", data_dir=data_dir, sandbox_settings=SANDBOX,
+                              **QUIET)  # fmt: skip
+    assert _first(record, "sample_3")[2] == {"input": "f('b', 'q')", "expected": "'bcksrutq'"}

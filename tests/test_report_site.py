@@ -214,8 +214,10 @@ def test_run_page_filters_and_opens_a_task_with_its_failing_input(site: Site, br
     facts = detail.inner_text()
     entry = tid.split("/")[0]  # the failing input is shown as the call that failed: entry_point(args)
     assert "wrong output" in facts and "input value" in facts, facts
-    # The call that failed and the value the canonical solution returned (read from the expected-output cache).
+    # The call that failed, the value the canonical solution returned and the one this program returned (the
+    # grader's record): the script-closing text it returned is shown as text too.
     assert re.search(r"input value\s+\w+\(", facts) and re.search(r"expected\s+\S", facts), facts
+    assert re.search(r"returned\s+'" + re.escape(XSS) + "'", facts), facts
     assert entry
     # The prompt is there, highlighted (keywords in spans), and the CPU time of each suite.
     assert page.locator("#tasks tr.detail pre.code span.k").count() > 0
@@ -248,6 +250,7 @@ def test_comparison_page_shows_the_flip_both_programs_the_diff_and_the_failing_i
     assert flips.count() >= len(BREAKS) * 2 - 1  # each broken task flips on base and plus (a plus-only pass aside)
     text = page.locator("#settings").inner_text()
     assert "dataset hash" in text and "samples sha256" in text
+    assert re.search(r"grader version\s+harness grader 3, humaneval rules 1 \(EvalPlus 0\.3\.1\)", text), text
     assert page.locator("#settings tr.changed").filter(has_text="samples sha256").count() == 1
     assert "McNemar" in page.locator("#stats").inner_text()
     modes = page.locator("#failure-modes").inner_text()  # the failure modes moved, one sample each
@@ -266,6 +269,7 @@ def test_comparison_page_shows_the_flip_both_programs_the_diff_and_the_failing_i
     assert boxes.nth(0).get_attribute("class") == "sample pass"
     b = boxes.nth(1).inner_text()
     assert "wrong output" in b and "return None" in b and "input value" in b
+    assert re.search(r"returned\s+None", b), b  # what the broken program returned, beside the expected value
     page.screenshot(path=str(tmp_path / "compare-page.png"), full_page=True)
     assert (tmp_path / "compare-page.png").stat().st_size > 10_000
     p.check()
