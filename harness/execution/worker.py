@@ -103,8 +103,24 @@ def _read_proc(path: str) -> bytes | None:
 
 def _vm_bytes() -> int:
     """This process's mapped address space (what RLIMIT_AS limits)."""
-    with builtins.open("/proc/self/statm", "rb") as f:
-        return int(f.read().split()[0]) * mmap.PAGESIZE
+    statm = _read_proc("/proc/self/statm")
+    if statm is None:
+        raise OSError("/proc/self/statm is not readable")
+    return int(statm.split()[0]) * mmap.PAGESIZE
+
+
+def _write_proc(path: str, data: bytes) -> None:
+    """Write a small /proc file (plain syscalls: the io stack costs more than the write, once per program)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 _libc_handle: Any = None
@@ -298,6 +314,9 @@ class Worker:
         self.out_fd = 1
         self.in_fd = 0
         self.counter = 0
+        #: What ``ping`` reports (tests/perf/eval_speed.py --breakdown): runners' whole CPU, and that of
+        #: runners stopped at a limit (their inputs' own work, which no result reports).
+        self.stats = {"units": 0, "runner_cpu": 0.0, "limit_cpu": 0.0}
 
     # ------------------------------------------------------------------ io
     def send(self, header: dict[str, Any], *payload: bytes | bytearray | memoryview) -> None:
@@ -322,7 +341,9 @@ class Worker:
             elif op == "command":
                 self.run_command(header, payload)
             elif op == "ping":
-                self.send({"ev": "pong", "pid": os.getpid(), "uid": self.uid})
+                me = resource.getrusage(resource.RUSAGE_SELF)
+                self.send({"ev": "pong", "pid": os.getpid(), "uid": self.uid, "cpu": me.ru_utime + me.ru_stime,
+                           "stats": self.stats})  # fmt: skip
             elif op in ("abort", "set_end"):
                 pass  # the unit already ended
             else:
@@ -597,6 +618,10 @@ class Worker:
         except ChildProcessError:
             pass
         os.close(pidfd)
+        self.stats["units"] += 1
+        self.stats["runner_cpu"] += last_cpu
+        if finished_reason in ("timeout", "budget", "exec_timeout"):
+            self.stats["limit_cpu"] += last_cpu
         info: dict[str, Any] = {"ev": "end", "unit": unit, "reason": finished_reason, "i": failed_at, "next": current}
         info.update(done_info)
         info["cpu"] = last_cpu
@@ -1246,9 +1271,12 @@ class Worker:
         os.closerange(3, keep)
         os.closerange(keep + 1, 65536)
         wfd = keep
+        # Only the dispositions that differ are set (a look costs no system call).
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGALRM, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            if signal.getsignal(sig) is not signal.SIG_DFL:
+                signal.signal(sig, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGXFSZ) is not signal.SIG_IGN:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         mem = int(job.get("memory", cfg.get("memory", 4 << 30)))
         if job.get("memory_free") is not None:
             # Cap = what this process already maps + the free space granted.
@@ -1271,11 +1299,7 @@ class Worker:
                 resource.setrlimit(resource.RLIMIT_STACK, (mem, mem))
             except (ValueError, OSError):
                 pass
-        try:
-            with builtins.open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
-        except OSError:
-            pass
+        _write_proc("/proc/self/oom_score_adj", b"1000")
         if self.uid is not None:
             os.setgroups([])
             os.setresgid(self.uid, self.uid, self.uid)

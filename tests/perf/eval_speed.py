@@ -150,6 +150,24 @@ def replicated(bench: Any, samples: str, n: int, tasks: set[str] | None = None) 
     return out
 
 
+def worker_figures(workers: list[Any]) -> dict[str, float]:
+    """The local sandbox workers' own CPU and their runners' (a ``ping`` each; the workers keep the counts)."""
+    tot = {"cpu": 0.0, "runner_cpu": 0.0, "limit_cpu": 0.0, "units": 0.0}
+    for w in workers:
+        w.send({"op": "ping"})
+        while True:
+            frame = w.recv()
+            if frame is None:
+                raise SystemExit("a sandbox worker died during the breakdown")
+            if frame[0].get("ev") == "pong":
+                break
+        pong = frame[0]
+        tot["cpu"] += float(pong.get("cpu", 0.0))
+        for key in ("runner_cpu", "limit_cpu", "units"):
+            tot[key] += float(pong.get("stats", {}).get(key, 0.0))
+    return tot
+
+
 def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int, n: int, only: str) -> None:
     """Child process: grade ``n`` copies of every sample (or of ``only``'s tasks) and say where the time went."""
     import resource
@@ -165,13 +183,15 @@ def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int
     self0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     with Sandbox(settings) as sandbox:
-        sandbox._ensure_workers()
+        workers = sandbox._ensure_workers()
+        before = worker_figures(workers)
         t1 = time.perf_counter()
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         outcome = grade_programs(bench, sandbox, programs, GradeOptions())
         t2 = time.perf_counter()
         self2 = resource.getrusage(resource.RUSAGE_SELF)
         stats = sandbox.stats
+        after = worker_figures(workers)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and their runners, all waited for
     runner = sum(p.cpu_seconds for v in outcome.verdicts for p in v.parts.values())
     cpu = lambda r: r.ru_utime + r.ru_stime  # noqa: E731
@@ -179,6 +199,8 @@ def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int
         "programs": len(programs), "workers": parallel, "start": t1 - t0, "wall": t2 - t1,
         "prepare": outcome.prepare_seconds, "runner_cpu": runner, "sandbox_cpu": cpu(children),
         "harness_cpu": cpu(self2) - cpu(self1), "harness_start_cpu": cpu(self1) - cpu(self0),
+        "worker_own_cpu": after["cpu"] - before["cpu"], "runner_all_cpu": after["runner_cpu"] - before["runner_cpu"],
+        "runner_limit_cpu": after["limit_cpu"] - before["limit_cpu"],
         "judge_cpu": stats.judge_seconds, "busy": stats.busy_seconds, "units": stats.units, "frames": stats.frames,
         "bytes": stats.bytes_in, "tail": stats.tail_seconds, "tail_idle": stats.tail_idle_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
@@ -224,18 +246,27 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
         if r["load"] > 2 and floor_cpu:
             print(f"  note: load {r['load']}: the floor's wall-clock limits cut slow inputs short, so its CPU "
                   "figure is low; the harness's (CPU limits) is not")  # fmt: skip
+        # The runners' whole processes (the workers count them at exit): their reported work (program
+        # load and each input's result), those stopped at a limit (a timed-out input's CPU is the
+        # sample's own work, reported by no result) and the rest (fork, setup, guard, exit).
+        limited = r["runner_limit_cpu"]
+        rest = r["runner_all_cpu"] - r["runner_cpu"] - limited
         rows_out = [
             ("samples' own work (floor)", floor_cpu),
-            ("runners beyond it (load, prelude, inputs, encoding)", r["runner_cpu"] - floor_cpu if floor_cpu else None),
-            ("runners, all", r["runner_cpu"]),
-            ("workers (fork, supervise, relay, sweep, cleanup)", r["sandbox_cpu"] - r["runner_cpu"]),
+            ("runners, reported (program load, inputs' results)", r["runner_cpu"]),
+            ("runners stopped at a limit (their inputs' own work)", limited),
+            ("runners' own overhead (fork, setup, guard, exit)", rest),
+            ("workers' own (fork, supervise, relay, sweep, cleanup)", r["worker_own_cpu"]),
+            ("other sandbox processes (bwrap, worker start)", r["sandbox_cpu"] - r["runner_all_cpu"] - r["worker_own_cpu"]),
             ("harness process (judging, scheduling, verdicts)", r["harness_cpu"]),
             ("  of which judging outputs", r["judge_cpu"]),
         ]
         for name, sec in rows_out:
             if sec is not None:
                 print(f"  {name:<55} {sec:8.1f} CPU s  {sec / w:7.1f} s/worker  "
-                      f"{1000 * sec / r['programs']:7.2f} ms/program")  # fmt: skip
+                      f"{1000 * sec / r['programs']:7.2f} ms/program  {1000 * sec / max(1, r['units']):6.2f} ms/unit")  # fmt: skip
+        print(f"  sandbox per unit (runners' overhead + workers' own): "
+              f"{1000 * (rest + r['worker_own_cpu']) / max(1, r['units']):.2f} ms")  # fmt: skip
         idle = w * r["wall"] - r["busy"]
         print(f"  idle worker-seconds {idle:.1f} (tail: last unit started {r['tail']:.1f} s before the end, "
               f"{r['tail_idle']:.1f} worker-s idle in it)")  # fmt: skip
