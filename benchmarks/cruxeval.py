@@ -65,6 +65,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from benchmarks.guards import reliability_guard
 from harness import data
 from harness.benchmark import (
     Benchmark,
@@ -107,31 +108,7 @@ SYSTEM_PROMPT = "You are an expert at Python programming, code execution, test c
 # CRUXEval's reliability_guard (evaluation/utils_execute.py), as a sandbox prelude: it disables
 # the same names, so programs that call them fail here as they fail there.  Not a security
 # measure (the sandbox is one).  Unlike some graders' guards it leaves ``open`` alone, as CRUXEval does.
-GUARD_PRELUDE = """\
-import builtins
-import faulthandler
-import os
-import shutil
-import subprocess
-import sys
-
-faulthandler.disable()
-os.environ["OMP_NUM_THREADS"] = "1"
-builtins.exit = None
-builtins.quit = None
-builtins.help = None
-for name in (
-    "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename renames "
-    "truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown getcwd chdir"
-).split():
-    setattr(os, name, None)
-shutil.rmtree = None
-shutil.move = None
-shutil.chown = None
-subprocess.Popen = None
-for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-    sys.modules[mod] = None
-"""
+GUARD_PRELUDE = reliability_guard(builtins=("exit", "quit", "help"))
 
 # The few-shot prompts of CRUXEval's prompts.py, word for word (the model sees exactly these).
 _DIRECT_OUTPUT = """You are given a Python function and an assertion containing an input to the function. Complete the assertion with a literal (no unsimplified expressions, no function calls) containing the output when executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Provide the full assertion with the correct output in [ANSWER] and [/ANSWER] tags, following the examples.

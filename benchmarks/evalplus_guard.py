@@ -13,30 +13,6 @@ identical to EvalPlus's for programs that, say, open files, call
 
 from __future__ import annotations
 
-EVALPLUS_GUARD_PRELUDE = """\
-import builtins
-import faulthandler
-import os
-import shutil
-import subprocess
-import sys
+from benchmarks.guards import reliability_guard
 
-faulthandler.disable()
-os.environ["OMP_NUM_THREADS"] = "1"
-builtins.exit = None
-builtins.quit = None
-builtins.help = None
-builtins.open = None
-for name in (
-    "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename "
-    "renames truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod "
-    "lchown getcwd chdir"
-).split():
-    setattr(os, name, None)
-shutil.rmtree = None
-shutil.move = None
-shutil.chown = None
-subprocess.Popen = None
-for mod in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-    sys.modules[mod] = None
-"""
+EVALPLUS_GUARD_PRELUDE = reliability_guard()

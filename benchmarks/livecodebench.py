@@ -76,6 +76,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from benchmarks.guards import reliability_guard
 from harness import data
 from harness.benchmark import (
     Benchmark,
@@ -146,31 +147,11 @@ IMPORT_HEADER = (
 # ``exit`` and ``open`` stay: LiveCodeBench leaves them, and a stdin program
 # may end with ``exit()``); it keeps verdicts alike, the sandbox is the
 # security boundary.
-_GUARD_DEF = '''\
-import builtins as __lcb_builtins
-import sys as __lcb_sys
-
-
-def __lcb_guard():
-    import faulthandler
-    import os
-    import shutil
-    import subprocess
-
-    faulthandler.disable()
-    os.environ["OMP_NUM_THREADS"] = "1"  # before putenv goes
-    for name in ("kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename renames "
-                 "truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown getcwd chdir").split():
-        setattr(os, name, None)
-    shutil.rmtree = shutil.move = shutil.chown = None
-    subprocess.Popen = None
-    __lcb_builtins.quit = None
-    __lcb_builtins.help = None
-    for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-        __lcb_sys.modules[name] = None
-
-
-'''
+_GUARD_DEF = (
+    "import builtins as __lcb_builtins\nimport sys as __lcb_sys\n\n\ndef __lcb_guard():\n"
+    + reliability_guard(builtins=("quit", "help"), indent="    ")
+    + "\n\n"
+)
 _PRELUDE = _GUARD_DEF + "\n\n__lcb_guard()\ndel __lcb_guard\n"
 
 # The call target of a functional problem, as LiveCodeBench finds it: one

@@ -84,6 +84,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from benchmarks.guards import reliability_guard
 from harness import data
 from harness.benchmark import (
     Benchmark,
@@ -654,27 +655,7 @@ EXECUTION_HEADER = "\n".join(_EXECUTION_IMPORTS) + "\n"
 
 #: LiveCodeBench's reliability_guard for code execution (utils_execute.py): ``exit`` goes too.  It keeps verdicts
 #: alike (a program calling these fails as it fails there); the sandbox is the security boundary.
-EXECUTION_GUARD = """\
-import builtins
-import faulthandler
-import os
-import shutil
-import subprocess
-import sys
-
-faulthandler.disable()
-os.environ["OMP_NUM_THREADS"] = "1"
-builtins.exit = None
-builtins.quit = None
-builtins.help = None
-for name in ("kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename renames "
-             "truncate replace unlink fchmod fchown chmod chown chroot lchflags lchmod lchown getcwd chdir").split():
-    setattr(os, name, None)
-shutil.rmtree = shutil.move = shutil.chown = None
-subprocess.Popen = None
-for name in ("ipdb", "joblib", "resource", "psutil", "tkinter"):
-    sys.modules[name] = None
-"""
+EXECUTION_GUARD = reliability_guard(builtins=("exit", "quit", "help"))
 
 
 def execution_check(code: str, output: str, prediction: str) -> str:
