@@ -289,6 +289,25 @@ def _rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _remove_workdir(path: str) -> None:
+    """Remove a runner's working directory: the usual case (only its output file) in two system calls.
+
+    Its processes are dead (swept) when this runs; anything else the
+    program left there (files, folders, changed permissions) takes the full
+    removal.
+    """
+    try:
+        os.unlink(os.path.join(path, _OUT_FILE))  # a symlink there is removed itself, never followed
+    except OSError:
+        pass
+    try:
+        os.rmdir(path)
+        return
+    except OSError:
+        pass
+    _rmtree(path)
+
+
 def _safe_relative(path: str) -> bool:
     """Whether ``path`` names a place inside a folder (relative, no ``..``, no NUL)."""
     parts = path.split("/")
@@ -400,7 +419,7 @@ class Worker:
         finally:
             os.close(rfd)
             self._sweep(pid, self.uid)
-            _rmtree(workdir)
+            _remove_workdir(workdir)
             self._clean_tmp(self.uid)
             end_map.close()
 
