@@ -13,8 +13,9 @@ tests/test_sandbox_hostile.py (spread_bomb) once.  Without xdist none of this ch
 from __future__ import annotations
 
 import fcntl
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,29 @@ def sc2_humaneval(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     evaluate_samples("humaneval", data_dir / REFERENCE / "humaneval.jsonl", output=out, data_dir=data_dir,
                      use_verdict_cache=True, echo=lambda _: None, parallel=2)  # fmt: skip
     return out / "run.json"
+
+
+@pytest.fixture(scope="session")
+def reference_grading(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
+    """The reference samples of a benchmark (humaneval, mbpp) graded once per session without the verdict cache.
+
+    A function: benchmark -> (output folder, ``{task: [base_status, plus_status]}``).  Shared by the EvalPlus
+    parity tests and the Ray test's local run (which graded them the same way); read it, never write beside it.
+    """
+    from harness.evaluation import evaluate_samples
+
+    done: dict[str, tuple[Path, dict]] = {}
+
+    def graded(bench: str) -> tuple[Path, dict]:
+        if bench not in done:
+            out = tmp_path_factory.mktemp(f"{bench}-reference")
+            evaluate_samples(bench, data_dir / REFERENCE / f"{bench}.jsonl", output=out, parallel=2, data_dir=data_dir,
+                             use_verdict_cache=False, echo=lambda _: None)  # fmt: skip
+            results = json.loads((out / "eval_results.json").read_text())
+            done[bench] = (out, {t: [rows[0]["base_status"], rows[0]["plus_status"]] for t, rows in results["eval"].items()})
+        return done[bench]
+
+    return graded
 
 
 @pytest.fixture(scope="session")

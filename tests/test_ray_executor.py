@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.evaluation import evaluate_samples
 from harness.store import load_run
 
 from .conftest import REFERENCE
@@ -159,12 +158,12 @@ def _verdicts(run: Path) -> dict[tuple[str, int], Any]:
 
 
 def test_ray_grading_equals_local_and_survives_a_lost_node(
-    cluster: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_grading: Any
 ) -> None:
     samples = data_dir / REFERENCE / "humaneval.jsonl"
-    evaluate_samples("humaneval", samples, output=tmp_path / "local", parallel=2, data_dir=data_dir,
-                     use_verdict_cache=False, echo=lambda _: None)  # fmt: skip
-    local = _verdicts(tmp_path / "local")
+    # The local run: the session's no-cache grading of these samples, parallel 2 (the parity tests share it).
+    local_dir, _ = reference_grading("humaneval")
+    local = _verdicts(local_dir)
 
     killer = _Killer(cluster, after=60, monkeypatch=monkeypatch)  # of 328 jobs (two suites per sample)
     code = main(["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir),
@@ -177,7 +176,7 @@ def test_ray_grading_equals_local_and_survives_a_lost_node(
     remote = _verdicts(tmp_path / "ray")
     assert len(remote) == len(local) == 164
     assert {k: (v, local.get(k)) for k, v in remote.items() if local.get(k) != v} == {}
-    record, mine = load_run(tmp_path / "ray" / "run.json"), load_run(tmp_path / "local" / "run.json")
+    record, mine = load_run(tmp_path / "ray" / "run.json"), load_run(local_dir / "run.json")
     assert (record.settings.executor, mine.settings.executor) == ("ray", "local")
     assert record.settings.isolation == mine.settings.isolation
 
