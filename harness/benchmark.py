@@ -62,7 +62,7 @@ class PartVerdict(BaseModel):
         default_factory=dict,
         description="failing input -> what the grader saw, as text for a person: input, expected, returned "
         "(the value the program returned or printed), answer (a predicted value); bounded (see shown_value). "
-        "Filled by graders that judge outputs (EvalPlus, LiveCodeBench, CRUXEval); -1: the program as a whole",
+        "Filled by graders that judge outputs in the harness; -1: the program as a whole",
     )
 
 
