@@ -455,7 +455,12 @@ def test_harness_view_serves_read_only_until_interrupted_and_leaves_nothing(site
                 seen[f"{method} {path}"] = exc.code
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a server that ignores Ctrl-C fails the test and is not left running
+            out, err = proc.communicate()
+            raise AssertionError(f"harness view did not stop on SIGINT: {err[-2000:]}") from None
     assert seen["POST /report.html"] == 501 and seen["PUT /x.html"] == 501 and seen["DELETE /report.html"] == 501
     assert seen["GET /../../etc/passwd"] == 404 and seen["GET /runs/"] == 404
     assert proc.returncode == 0, err
