@@ -42,6 +42,7 @@ from harness.benchmark import (
     BenchmarkOptions,
     Column,
     DatasetInfo,
+    FailureDetails,
     GradeContext,
     GradeOptions,
     PartVerdict,
@@ -710,7 +711,7 @@ class EvalPlusBenchmark(Benchmark):
         judges: dict[str, _Judge] = ctx.memo.get("judges", {})
         for phase, res in zip(phases, results):
             judge = judges.get(phase)
-            details = {i: judge.seen[i] for i in res.failed if i in judge.seen} if judge is not None else {}
+            details = judge.details.of(res.failed) if judge is not None else {}
             parts[phase] = PartVerdict(status=res.status, failed=res.failed, reasons=res.reasons, cpu_seconds=res.cpu,
                                        details=details)  # fmt: skip
             if res.error:
@@ -742,16 +743,12 @@ class EvalPlusBenchmark(Benchmark):
 
 class _Judge:
     """EvalPlus's output rule for one sample's suite, applied in the harness to each encoded output; keeps, for the
-    failing inputs, the call, the expected value and what the program returned (bounded text, a few inputs)."""
-
-    #: Failing inputs whose values are kept (the first ones: a suite stops at its first failure unless
-    #: ``--test-details``).
-    KEEP = 8
+    first failing inputs, the call, the expected value and what the program returned (:class:`FailureDetails`)."""
 
     def __init__(self, bench: EvalPlusBenchmark, oracle: _SuiteOracle, inputs: Sequence[Any], entry: str,
                  shortcut: bool) -> None:  # fmt: skip
         self.bench, self.oracle, self.inputs, self.entry, self.shortcut = bench, oracle, inputs, entry, shortcut
-        self.seen: dict[int, dict[str, str]] = {}
+        self.details = FailureDetails()
 
     def __call__(self, i: int, payload: bytes) -> bool:
         oracle = self.oracle
@@ -762,26 +759,17 @@ class _Judge:
         try:
             out = codec.decode(payload)
         except (ValueError, TypeError, RecursionError, OverflowError):
-            self._keep(i, None, "(an output that could not be decoded)")
+            self.details.keep(i, lambda: self._shown(i, "(an output that could not be decoded)"))
             return False
         before, atol = oracle.atol(i)
         ok = self.bench.compare(self.entry, out, oracle.value(i), self.inputs[i], before, atol)
         if not ok:
-            self._keep(i, out, None)
+            self.details.keep(i, lambda: self._shown(i, shown_value(out)))
         return ok
 
-    def _keep(self, i: int, out: Any, text: str | None) -> None:
-        seen = self.seen
-        # Several units of one suite may judge at once (a split suite): the smallest indices win.
-        if len(seen) >= self.KEEP and i > max(seen, default=-1):
-            return
-        args = self.inputs[i]
-        details = {"input": shown_text(f"{self.entry}({', '.join(shown_value(a) for a in args)})"),
-                   "expected": shown_value(self.oracle.value(i)),
-                   "returned": text if text is not None else shown_value(out)}  # fmt: skip
-        seen[i] = details
-        while len(seen) > self.KEEP:
-            seen.pop(max(seen), None)
+    def _shown(self, i: int, returned: str) -> dict[str, str]:
+        call = f"{self.entry}({', '.join(shown_value(a) for a in self.inputs[i])})"
+        return {"input": shown_text(call), "expected": shown_value(self.oracle.value(i)), "returned": returned}
 
 
 class _SuiteOracle:

@@ -66,7 +66,7 @@ import os
 import pickle
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -82,6 +82,7 @@ from harness.benchmark import (
     Benchmark,
     BenchmarkOptions,
     DatasetInfo,
+    FailureDetails,
     GradeContext,
     GradeOptions,
     PartVerdict,
@@ -713,47 +714,42 @@ class _Suite:
 class _Checker:
     """The trusted judge of one job's outputs; keeps why a test failed."""
 
-    #: Failing tests whose values are kept for the verdict's details (the first ones).
-    KEEP = 8
-
     def __init__(self, suite: _Suite) -> None:
         self.suite = suite
         self.details: dict[int, str] = {}
         #: Failing test -> input, expected and returned, as text (PartVerdict.details).
-        self.seen: dict[int, dict[str, str]] = {}
+        self.values = FailureDetails()
 
     def __call__(self, i: int, payload: bytes) -> bool:
         try:
             out = codec.decode(payload)
         except (ValueError, TypeError, RecursionError, OverflowError):
             self.details[i] = "output could not be decoded"
-            self._keep(i, "(an output that could not be decoded)")
+            self._keep(i, lambda: "(an output that could not be decoded)")
             return False
         if self.suite.functional:
             ok = compare_return(out, self.suite.expected[i])
             if not ok:
                 self.details[i] = f"returned {_short(repr(out))}, expected {_short(repr(self.suite.expected[i]))}"
-                self._keep(i, shown_value(out))
+                self._keep(i, lambda: shown_value(out))
             return ok
         if not isinstance(out, str):
             self.details[i] = "captured output is not text"
-            self._keep(i, shown_value(out))
+            self._keep(i, lambda: shown_value(out))
             return False
         ok, why = compare_stdout(str.__str__(out), self.suite.expected[i])
         if not ok:
             self.details[i] = why
-            self._keep(i, shown_text(str.__str__(out)))
+            self._keep(i, lambda: shown_text(str.__str__(out)))
         return ok
 
-    def _keep(self, i: int, returned: str) -> None:
-        seen = self.seen
-        if len(seen) >= self.KEEP and i > max(seen, default=-1):
-            return  # a split job's units judge at once: the smallest indices win
-        test, expected = self.suite.tests[i], self.suite.expected[i]
-        shown = shown_value(expected) if self.suite.functional else shown_text(str(expected))
-        seen[i] = {"input": shown_text(test.input), "expected": shown, "returned": returned}
-        while len(seen) > self.KEEP:
-            seen.pop(max(seen), None)
+    def _keep(self, i: int, returned: Callable[[], str]) -> None:
+        def make() -> dict[str, str]:
+            expected = self.suite.expected[i]
+            shown = shown_value(expected) if self.suite.functional else shown_text(str(expected))
+            return {"input": shown_text(self.suite.tests[i].input), "expected": shown, "returned": returned()}
+
+        self.values.keep(i, make)
 
 
 def _no_inputs() -> bytes:
@@ -1116,7 +1112,7 @@ class LiveCodeBench(Benchmark):
                 reasons[-1] = f"timeout while loading the program: over {self.time_limit:g} s of CPU"
             else:
                 reasons[-1] = f"program failed to load: {res.error}"
-        details = {i: checker.seen[i] for i in res.failed if i in checker.seen}
+        details = checker.values.of(res.failed)
         part = PartVerdict(status=status, failed=res.failed, reasons=reasons, cpu_seconds=res.cpu, details=details)
         return Verdict(status=status, parts={"base": part})
 

@@ -11,6 +11,7 @@ through one.
 from __future__ import annotations
 
 import reprlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +120,36 @@ def shown_value(value: Any, limit: int = DETAIL_CHARS) -> str:
     except Exception:  # noqa: BLE001 - a value the program built may refuse to be shown
         text = f"<a {type(value).__name__} that cannot be shown>"
     return shown_text(text, limit)
+
+
+class FailureDetails:
+    """What a judge saw of a suite's failing inputs (``PartVerdict.details``): the first :attr:`KEEP` indices.
+
+    A split suite's units are judged at once on several threads, so the smallest indices win whatever order
+    they arrive in; each entry is built only when it is kept.
+    """
+
+    #: Failing inputs whose values are kept (a suite stops at its first failure unless ``--test-details``).
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self.seen: dict[int, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, i: int, make: Callable[[], dict[str, str]]) -> None:
+        """Record input ``i``'s details (``make()``) unless :attr:`KEEP` smaller indices are kept already."""
+        with self._lock:
+            seen = self.seen
+            if len(seen) >= self.KEEP and i > max(seen):
+                return
+            seen[i] = make()
+            while len(seen) > self.KEEP:
+                del seen[max(seen)]
+
+    def of(self, failed: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The kept details of the inputs a result names as failed."""
+        with self._lock:
+            return {i: self.seen[i] for i in failed if i in self.seen}
 
 
 def shown_text(text: str, limit: int = DETAIL_CHARS) -> str:
