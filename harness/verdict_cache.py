@@ -23,8 +23,9 @@ from pathlib import Path
 from harness.benchmark import GradeOptions, Verdict
 from harness.errors import DataError
 
-#: The grading core's version: 3 added what failing programs returned to verdicts (PartVerdict.details).
-GRADER_VERSION = "3"
+#: The grading core's version: 3 added what failing programs returned to verdicts (PartVerdict.details);
+#: 4 runs a job over its whole time budget near its edge again before its timeout stands (sandbox.BUDGET_RUNS).
+GRADER_VERSION = "4"
 _TABLES = ("verdicts", "trees")
 
 

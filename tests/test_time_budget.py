@@ -1,0 +1,91 @@
+"""A suite's whole time budget: a run that crosses it near its edge runs again (the fastest run decides),
+one far over it, or one that already failed, does not.
+
+Timing noise only adds CPU time, so a program that needs 80-100% of its budget times out in some runs and
+not in others (MBPP+'s Mbpp/599 reference sample: 47-60 CPU s of its 62 s in six idle runs).  These
+tests use real sandbox workers; "a later run is faster" is made deterministic by swapping the program
+when the sandbox starts a run again.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.execution import CallJob, Sandbox, SandboxSettings, codec, encode_inputs
+from harness.execution import sandbox as sandbox_mod
+
+N = 4
+BURN = """
+import time
+
+def f(x):
+    t = time.process_time()
+    while time.process_time() - t < {seconds}:
+        pass
+    return {answer}
+"""
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(SandboxSettings(workers=2)) as box:
+        yield box
+
+
+def _job(seconds: float, answer: str = "x", budget: float = 1.0) -> CallJob:
+    inputs = [(i,) for i in range(N)]
+    return CallJob(
+        code=textwrap.dedent(BURN.format(seconds=seconds, answer=answer)),
+        entry_point="f",
+        inputs_key=f"budget-{N}",
+        inputs_payload=lambda: encode_inputs(inputs),
+        limits=[3.0] * N,  # no input's own limit is ever reached: only the whole budget
+        costs=[0.1] * N,  # the expected cost: 0.4 s for the suite
+        budget=budget,
+        exec_limit=5.0,
+        check=lambda i, payload: codec.decode(payload) == i,
+    )
+
+
+def test_a_run_over_the_budget_near_its_edge_runs_again_and_the_timeout_stands(sb: Sandbox) -> None:
+    # 4 x 0.3 s = 1.2 s of a 1 s budget: within BUDGET_NEAR of it, over it in every run.
+    res = sb.run_calls([_job(0.3)])[0]
+    assert (res.status, res.runs, res.failed) == ("timeout", sandbox_mod.BUDGET_RUNS, [])
+    assert res.reasons == {-1: "time budget of the whole suite (1 s of CPU) exceeded in each of 3 runs"}
+
+
+def test_a_faster_later_run_passes(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = textwrap.dedent(BURN.format(seconds=0.05, answer="x"))
+    real_again = sandbox_mod._JobState.again
+
+    def again(st: Any) -> None:  # the machine got quieter: the same program, now within its budget
+        real_again(st)
+        st.job.code = fast
+
+    monkeypatch.setattr(sandbox_mod._JobState, "again", again)
+    res = sb.run_calls([_job(0.3)])[0]
+    assert (res.status, res.runs, res.failed, res.reasons) == ("pass", 2, [], {})
+    assert res.cpu < 1.0  # the passing run's own CPU, not the sum over runs
+
+
+def test_a_run_far_over_the_budget_is_not_run_again(sb: Sandbox) -> None:
+    # 4 x 0.8 s = 3.2 s of a 1 s budget: projected past BUDGET_NEAR, one run decides.
+    res = sb.run_calls([_job(0.8)])[0]
+    assert (res.status, res.runs) == ("timeout", 1)
+    assert res.reasons == {-1: "time budget of the whole suite (1 s of CPU) exceeded"}
+
+
+def test_a_wrong_answer_is_not_run_again(sb: Sandbox) -> None:
+    # Wrong from the first input: it can never pass, whatever the clock says.
+    res = sb.run_calls([_job(0.3, answer="-1")])[0]
+    assert res.status in ("fail", "timeout") and res.runs == 1
+    assert 0 in res.failed
+
+
+def test_within_the_budget_runs_once(sb: Sandbox) -> None:
+    res = sb.run_calls([_job(0.05)])[0]
+    assert (res.status, res.runs, res.reasons) == ("pass", 1, {})
