@@ -147,6 +147,44 @@ def _assert_gone(killer: _Killer) -> None:
     # take such a uid at once, so the lock itself proves nothing here).
 
 
+def _last_lines(err: str, n: int = 6) -> str:
+    """The end of a command's stderr as one line (what a failed assertion's summary shows)."""
+    return " | ".join(line.strip() for line in err.strip().splitlines()[-n:])
+
+
+def test_a_worker_that_cannot_restart_on_a_dying_node_counts_as_lost(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node going down can kill its sandbox worker process before the actor: the harness sees the
+    # worker's end, asks the actor to restart it, and the restart fails there (a RayTaskError) or the
+    # actor dies under the call. Either is a lost machine, never an internal error (the CI run of
+    # 2026-12-01 ended with exit code 3 there) nor the program's fault.
+    from harness.execution import SandboxSettings
+    from harness.execution.ray_executor import RayWorker, RemoteInputs
+
+    ray.init(address=cluster.address, ignore_reinit_error=True)
+    worker = RayWorker(0, SandboxSettings(workers=1), RemoteInputs())
+    first = worker.info["pid"]
+    real_get = ray.get
+
+    def get(ref: Any, *args: Any, **kwargs: Any) -> Any:
+        if calls:
+            calls.pop()
+            raise ray.exceptions.RayTaskError("restart", "SandboxError: the node is shutting down", RuntimeError())
+        return real_get(ref, *args, **kwargs)
+
+    calls = [1]
+    monkeypatch.setattr(ray, "get", get)
+    try:
+        assert worker.restart() is True  # lost, and replaced at once by a new actor
+        assert not worker.lost and not worker.retired and worker.info["pid"] != first
+        assert worker.restart() is False  # a plain worker death restarts in place
+    finally:
+        monkeypatch.undo()
+        worker.close()
+        ray.shutdown()  # the commands of the next tests join the cluster themselves
+
+
 def _verdicts(run: Path) -> dict[tuple[str, int], Any]:
     record = load_run(run / "run.json")
     out = {}
@@ -158,7 +196,8 @@ def _verdicts(run: Path) -> dict[tuple[str, int], Any]:
 
 
 def test_ray_grading_equals_local_and_survives_a_lost_node(
-    cluster: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_grading: Any
+    cluster: Any, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference_grading: Any,
+    capsys: Any,
 ) -> None:
     samples = data_dir / REFERENCE / "humaneval.jsonl"
     # The local run: the session's no-cache grading of these samples, parallel 2 (the parity tests share it).
@@ -169,7 +208,7 @@ def test_ray_grading_equals_local_and_survives_a_lost_node(
     code = main(["evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir", str(data_dir),
                  "--output", str(tmp_path / "ray"), "--no-verdict-cache", "--executor", "ray",
                  "--ray-address", cluster.address, "--parallel", "4"])  # fmt: skip
-    assert code == 0
+    assert code == 0, _last_lines(capsys.readouterr().err)  # on one line: CI logs keep the summary
     _assert_gone(killer)
     sb = killer.sandboxes[-1]
     assert killer.lost_at < sb.done_jobs and sb.stats.lost_workers >= 1  # lost mid-run, and noticed
@@ -182,7 +221,7 @@ def test_ray_grading_equals_local_and_survives_a_lost_node(
 
 
 def test_generate_validate_on_ray_survives_a_lost_node(
-    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     from generation.core import StageFiles
 
@@ -207,7 +246,7 @@ def test_generate_validate_on_ray_survives_a_lost_node(
                 monkeypatch.setenv(var, os.environ.get(var, ""))
             killer = _Killer(cluster, after=12, monkeypatch=monkeypatch)
             argv += ["--executor", "ray", "--ray-address", cluster.address]
-        assert main(argv) == 0
+        assert main(argv) == 0, _last_lines(capsys.readouterr().err)
         kept = [json.loads(line) for line in (work / "validate.jsonl").read_text().splitlines()]
         gone = [json.loads(line) for line in (work / "validate.removed.jsonl").read_text().splitlines()]
         outcomes[name] = {r["key"]: r["outcomes"] for r in kept + gone}

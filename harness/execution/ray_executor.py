@@ -288,12 +288,15 @@ class RayWorker:
             ray.kill(actor)
             raise SandboxError(f"no Ray node took a sandbox worker within {timeout:.0f} s (each needs 1 free CPU); "
                                "pass a smaller --parallel or add nodes") from None  # fmt: skip
-        except ray.exceptions.RayActorError as exc:
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
             ray.kill(actor)
             cause = getattr(exc, "cause", None) or exc
             text = str(cause).strip().splitlines()
             why = next((line for line in reversed(text) if "SandboxError" in line), text[-1] if text else repr(exc))
             raise SandboxError(f"a sandbox worker failed to start on a Ray node: {why}") from None
+        except ray.exceptions.RayError as exc:  # its node went down under it, say
+            self._kill_quietly(actor)
+            raise SandboxError(f"a sandbox worker could not start on a Ray node: {exc}") from None
         if info["version"] != _version():
             ray.kill(actor)
             raise SandboxError(f"Ray node {info['host']} runs harness {info['version']}, this one {_version()}: "
@@ -342,7 +345,9 @@ class RayWorker:
                 return None
             try:
                 frames, eof = ray.get(self.actor.recv.remote())
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.RaySystemError):
+            except ray.exceptions.RayTaskError:
+                raise  # the relay's own code failed: a bug, not a lost machine
+            except ray.exceptions.RayError:  # the actor, its node or its object's owner is gone
                 self.lost = True
                 return None
             self._frames.extend(frames)
@@ -350,8 +355,12 @@ class RayWorker:
                 return None  # the worker process died on its node (the actor lives on)
         return self._frames.popleft()
 
-    def restart(self) -> None:
-        """After a worker death: restart it on its node; after an actor loss: a new actor, or retire."""
+    def restart(self) -> bool:
+        """After a worker death: restart it on its node; after an actor loss: a new actor, or retire.
+
+        Returns whether the worker's machine was lost (found so now, or before): then what it ran was not
+        the program's doing and runs again elsewhere.
+        """
         ray = require_ray()
         if not self.lost:
             try:
@@ -361,25 +370,31 @@ class RayWorker:
                     ray.get(self.actor.reset_sequence.remote(0), timeout=REPLACE_TIMEOUT)
                 self.known_inputs.clear()
                 self._frames.clear()
-                return
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError, ray.exceptions.RaySystemError):
+                return False
+            except ray.exceptions.RayError:
+                # The actor died, or its node is going down (the worker process went first, then a new
+                # one could not start there: a RayTaskError from the node): a lost machine either way.
                 self.lost = True
         self._forget_actor()
         if ray.available_resources().get("CPU", 0) < 1:
             self.retired = True  # no room for a replacement: the other workers take the rest
-            return
+            return True
         try:
             self._create(REPLACE_TIMEOUT)
         except SandboxError:
             self.retired = True
+        return True
+
+    @staticmethod
+    def _kill_quietly(actor: Any) -> None:
+        try:
+            require_ray().kill(actor)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
     def _forget_actor(self) -> None:
-        ray = require_ray()
         if self.actor is not None:
-            try:
-                ray.kill(self.actor)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            self._kill_quietly(self.actor)
         self.actor = None
 
     def close(self, release: bool = True) -> None:

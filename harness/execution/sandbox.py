@@ -587,11 +587,13 @@ class _Worker:
         except (OSError, protocol.ProtocolError):
             return None
 
-    def restart(self) -> None:
+    def restart(self) -> bool:
+        """Start a new worker process in place of a dead one; ``False``: this machine is never lost."""
         self.close(release=False)  # the new process keeps this worker's uid
         self.known_inputs.clear()
         self.proc = self.spawner.submit(self._start).result()
         self.handshake()
+        return False
 
     def close(self, release: bool = True) -> None:
         try:
@@ -1333,8 +1335,19 @@ class Sandbox:
             sched.finish(unit, {"reason": "lost", "i": unit.next, "ready_seen": True})
             self._replace(worker)
             return
-        worker.restart()
+        if self._restart(worker):
+            sched.finish(unit, {"reason": "lost", "i": unit.next, "ready_seen": True})  # as above
+            return
         sched.finish(unit, {"reason": "worker_died", "i": unit.next, "ready_seen": True})
+
+    def _restart(self, worker: _Worker) -> bool:
+        """Restart a dead worker in place; ``True`` when its machine turned out to be going down (a Ray node
+        whose worker process died first): then it is replaced already and its work was not the program's."""
+        if worker.restart():
+            with self._stats_lock:
+                self.stats.lost_workers += 1
+            return True
+        return False
 
     def _replace(self, worker: _Worker) -> None:
         with self._stats_lock:
@@ -1372,29 +1385,27 @@ class Sandbox:
             result = self._run_script(worker, job, unit.id)
         else:
             result = self._run_command(worker, job, unit.id)
-        if result is None:  # the worker was lost with its machine: the job runs again elsewhere
-            sched.requeue_single(unit)
-            self._replace(worker)
-            return
+        if result is None:  # the worker died
+            if worker.lost or self._restart(worker):  # with its machine: the job runs again elsewhere
+                sched.requeue_single(unit)
+                if worker.lost:
+                    self._replace(worker)
+                return
+            result = (ScriptResult("fail", "sandbox worker died", "", 0.0) if isinstance(job, ScriptJob)
+                      else CommandResult("fail", [], "sandbox worker died", 0.0))  # fmt: skip
         sched.finish_single(unit, result)
 
     def _run_script(self, worker: _Worker, job: ScriptJob, unit: int) -> ScriptResult | None:
-        """The script's result; None when the worker was lost (see :meth:`_worker_died`)."""
+        """The script's result; None when the worker died or was lost (see :meth:`_run_single`)."""
         header = {"op": "script", "unit": unit, "exec_limit": job.cpu_limit, "prelude": job.prelude}
         try:
             worker.send(header, job.code.encode("utf-8", "surrogatepass"))
         except OSError:
-            if worker.lost:
-                return None
-            worker.restart()
-            return ScriptResult("fail", "sandbox worker died", "", 0.0)
+            return None
         while True:
             frame = worker.recv()
             if frame is None:
-                if worker.lost:
-                    return None
-                worker.restart()
-                return ScriptResult("fail", "sandbox worker died", "", 0.0)
+                return None
             ev, _ = frame
             if ev.get("unit") != unit or ev.get("ev") != "end":
                 continue
@@ -1430,17 +1441,11 @@ class Sandbox:
         try:
             worker.send(header, b"".join(blobs))
         except OSError:
-            if worker.lost:
-                return None
-            worker.restart()
-            return CommandResult("fail", [], "sandbox worker died", 0.0)
+            return None
         while True:
             frame = worker.recv()
             if frame is None:
-                if worker.lost:
-                    return None
-                worker.restart()
-                return CommandResult("fail", [], "sandbox worker died", 0.0)
+                return None
             ev, payload = frame
             if ev.get("unit") == unit and ev.get("ev") == "end":
                 return _command_result(job, ev, payload)
