@@ -44,8 +44,16 @@ def grade(data_dir: Path, bench: str, out: Path, **kwargs: Any) -> dict[str, lis
     return {tid: [rows[0]["base_status"], rows[0]["plus_status"]] for tid, rows in results["eval"].items()}
 
 
-def differences(mine: dict[str, list[str]], ref: dict[str, list[str]]) -> dict[str, Any]:
-    tasks = (set(mine) | set(ref)) - {"HumanEval/32"}
+def differences(mine: dict[str, list[str]], ref: dict[str, list[str]], keep_find_zero: bool = False
+                ) -> dict[str, Any]:  # fmt: skip
+    """The tasks whose verdicts differ (a short failure message, where comparing whole dicts prints all).
+
+    HumanEval/32 is left out against EvalPlus 0.3.1 (its oracle fails every sample; README), not between
+    two gradings of ours.
+    """
+    tasks = set(mine) | set(ref)
+    if not keep_find_zero:
+        tasks -= {"HumanEval/32"}
     return {t: (mine.get(t), ref.get(t)) for t in sorted(tasks) if mine.get(t) != ref.get(t)}
 
 
@@ -74,24 +82,18 @@ def test_sample_outside_the_dataset_is_reported_not_graded(first_runs: dict[str,
     assert any(s.task_id == "Mbpp/783" and "not in MBPP+" in s.reason for s in record.skipped)
 
 
-@pytest.mark.parametrize("bench", ["humaneval", "mbpp"])
-def test_second_run_gives_identical_verdicts(
-    data_dir: Path, first_runs: dict[str, Any], tmp_path: Path, bench: str
-) -> None:
-    assert grade(data_dir, bench, tmp_path) == first_runs[bench][1]
-
-
 def _burn(stop_at: float) -> None:
     while time.time() < stop_at:
         sum(i * i for i in range(10_000))
 
 
 @pytest.mark.parametrize("bench", ["humaneval", "mbpp"])
-def test_busy_machine_gives_idle_verdicts(
+def test_a_second_run_on_a_busy_machine_gives_the_first_runs_verdicts(
     data_dir: Path, first_runs: dict[str, Any], tmp_path: Path, bench: str
 ) -> None:
-    # Two CPU-bound processes compete for the two cores the whole time; with
-    # wall-clock limits EvalPlus flips Mbpp/599 here.
+    # A second grading (no verdict cache), while two CPU-bound processes compete for the two cores the
+    # whole time: with wall-clock limits EvalPlus flips Mbpp/599 here. (An idle second run proved less:
+    # this one is also the reproducibility check.)
     ctx = multiprocessing.get_context("spawn")
     hogs = [ctx.Process(target=_burn, args=(time.time() + 900,), daemon=True) for _ in range(2)]
     for hog in hogs:
@@ -102,7 +104,7 @@ def test_busy_machine_gives_idle_verdicts(
         for hog in hogs:
             hog.terminate()
             hog.join()
-    assert busy == first_runs[bench][1]
+    assert differences(busy, first_runs[bench][1], keep_find_zero=True) == {}
 
 
 def test_find_zero_is_graded_correctly(data_dir: Path, tmp_path: Path) -> None:
