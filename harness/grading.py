@@ -24,6 +24,7 @@ import hashlib
 import heapq
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,10 +70,12 @@ def normalised_ast(program: str) -> str | None:
     numbers, so they get the same verdict.  The interpreter's version is
     part of the digest (trees differ between versions).
     """
-    try:
-        tree = ast.parse(program)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a model's invalid escape sequences are not the harness's warnings
+        try:
+            tree = ast.parse(program)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
     try:
         text = ast.dump(tree)  # field names kept: a positional dump of optional fields is ambiguous
     except RecursionError:

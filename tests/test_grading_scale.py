@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,14 @@ def test_layout_does_not_make_another_program() -> None:
     assert normalised_ast(OTHER) not in {normalised_ast(SAME[0]), None}
     assert normalised_ast('def add(a, b):\n    """Doc."""\n    return a + b\n') != normalised_ast(SAME[0])  # docstrings count
     assert normalised_ast("def add(a, b) return") is None  # no tree: the text key alone
+
+
+def test_a_programs_invalid_escapes_warn_nothing_in_the_harness() -> None:
+    # Model output is full of '\d' in plain strings; the harness parses it for its key and must not
+    # print the program's compile warnings as its own (pytest showed them as the suite's warnings).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert normalised_ast("import re\nPAT = re.compile('\\d+\\.\\w')\n") is not None
 
 
 def test_same_tree_is_graded_once_and_counted_apart(sandbox: Any, tmp_path: Path) -> None:
