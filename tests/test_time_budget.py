@@ -89,3 +89,59 @@ def test_a_wrong_answer_is_not_run_again(sb: Sandbox) -> None:
 def test_within_the_budget_runs_once(sb: Sandbox) -> None:
     res = sb.run_calls([_job(0.05)])[0]
     assert (res.status, res.runs, res.reasons) == ("pass", 1, {})
+
+
+SLOW_SECOND = """
+import time
+
+def f(x):
+    if x == 1:
+        t = time.process_time()
+        while time.process_time() - t < {seconds}:
+            pass
+    return x
+"""
+
+
+def _input_job(seconds: float, cost: float) -> CallJob:
+    inputs = [(0,), (1,), (2,)]
+    return CallJob(
+        code=textwrap.dedent(SLOW_SECOND.format(seconds=seconds)),
+        entry_point="f",
+        inputs_key="input-limit-3",
+        inputs_payload=lambda: encode_inputs(inputs),
+        limits=[3.0, 0.4, 3.0],
+        costs=[0.1, cost, 0.1],
+        exec_limit=5.0,
+        check=lambda i, payload: codec.decode(payload) == i,
+    )
+
+
+def test_an_input_over_a_limit_near_its_cost_runs_again_and_the_timeout_stands(sb: Sandbox) -> None:
+    # Input 1's limit (0.4 s) is 4x its expected cost, as EvalPlus's limits on heavy inputs are: noise can
+    # push a program over it, so it runs three times; an endless 0.6 s every time stays over.
+    res = sb.run_calls([_input_job(0.6, cost=0.1)])[0]
+    assert (res.status, res.failed) == ("fail", [1])
+    assert res.reasons == {1: "time limit exceeded in each of 3 runs"}
+
+
+def test_an_input_faster_in_a_later_run_passes(sb: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = textwrap.dedent(SLOW_SECOND.format(seconds=0.01))
+    real = sandbox_mod._Scheduler._time_again
+
+    def time_again(sched: Any, st: Any, *args: Any, **kwargs: Any) -> bool:
+        again = real(sched, st, *args, **kwargs)
+        if again:
+            st.job.code = fast  # the machine got quieter
+        return again
+
+    monkeypatch.setattr(sandbox_mod._Scheduler, "_time_again", time_again)
+    res = sb.run_calls([_input_job(0.6, cost=0.1)])[0]
+    assert (res.status, res.failed, res.reasons) == ("pass", [], {})
+
+
+def test_an_input_over_a_limit_far_above_its_cost_runs_once(sb: Sandbox) -> None:
+    # A 0.4 s limit on a 0.01 s input (EvalPlus's 1 s floor on a millisecond input): an endless loop,
+    # mostly; one run decides.
+    res = sb.run_calls([_input_job(0.6, cost=0.01)])[0]
+    assert (res.status, res.failed, res.reasons) == ("fail", [1], {1: "time limit exceeded"})

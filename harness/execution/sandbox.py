@@ -68,6 +68,11 @@ BUDGET_RUNS = 3
 #: CPU per second of expected cost so far, times the whole job's expected cost): a program far over the
 #: budget is not run again.
 BUDGET_NEAR = 1.5
+#: The same for one input over its own limit, where that limit is within this factor of the input's
+#: expected cost (EvalPlus's 4 x ground truth on a heavy input): such an input runs up to BUDGET_RUNS
+#: times before its timeout stands. Over a limit far above its cost (EvalPlus's 1 s floor for a
+#: millisecond input: an endless loop, mostly) one run decides, so endless loops cost one limit.
+INPUT_NEAR = 5.0
 
 
 def _wide_pipe(fd: int) -> None:
@@ -640,6 +645,7 @@ class _JobState:
         self.finished = False
         self.vm: dict[int, int] = {}
         self.losses = 0  # times a worker running this job was lost with its machine (Ray)
+        self.input_runs: dict[int, int] = {}  # input -> runs that timed out on it (see INPUT_NEAR)
 
     def near_budget(self) -> bool:
         """Whether this run, stopped by the whole budget with no input failed, would have ended near it."""
@@ -658,6 +664,7 @@ class _JobState:
         self.ok, self.reasons, self.times, self.outputs, self.vm = {}, {}, {}, {}, {}
         self.first_fail, self.timed_out, self.over_budget = None, False, False
         self.cpu, self.exec_counted = 0.0, False
+        self.input_runs = {}
 
     def forget(self) -> None:
         """Drop the per-input records of a reported job (the caller keeps what it needs)."""
@@ -835,12 +842,16 @@ class _Scheduler:
             unit.next = i + 1
         if i in st.ok:
             return  # a duplicate from a unit that was split under it
+        if not ok and reason == "time limit exceeded" and self._time_again(st, unit, i, {}, alone=True):
+            return  # it finished, just over its limit: it runs again by itself
         st.ok[i] = ok
         st.times[i] = cpu
         st.cpu += cpu
         if st.job.keep_outputs:
             st.outputs[i] = output
         if not ok:
+            if reason == "time limit exceeded" and st.input_runs.get(i, 0) > 1:
+                reason += f" in each of {st.input_runs[i]} runs"
             st.reasons[i] = reason or "wrong output"
             if st.first_fail is None or i < st.first_fail:
                 st.first_fail = i
@@ -920,9 +931,12 @@ class _Scheduler:
                         self._record_locked(st, unit, i, "sandbox worker died: its machine was lost, again and again")
                     elif unit.next < unit.end:
                         self._push(_Unit(st, unit.next, unit.end))
+                elif reason == "timeout" and i < unit.end and self._time_again(st, unit, i, header):
+                    pass
                 elif reason in ("timeout", "crashed", "output_too_large", "protocol", "worker_died") and i < unit.end:
                     why = {
-                        "timeout": "time limit exceeded",
+                        "timeout": "time limit exceeded" + (f" in each of {st.input_runs[i]} runs"
+                                                            if st.input_runs.get(i, 0) > 1 else ""),
                         "crashed": f"program died ({_death(header)})",
                     }.get(reason, str(reason).replace("_", " "))
                     self._record_locked(st, unit, i, why)
@@ -943,6 +957,20 @@ class _Scheduler:
                         for j in range(unit.next, unit.end):
                             self._record_locked(st, unit, j, "no output")
             self._unit_gone(unit)
+
+    def _time_again(self, st: _JobState, unit: _Unit, i: int, header: dict[str, Any], alone: bool = False
+                    ) -> bool:  # fmt: skip
+        """Input ``i`` ran out its limit: run it again (``alone``, or from what the runner had not sent on)
+        when the limit is near its expected cost and it has not timed out BUDGET_RUNS times; False: the
+        timeout stands."""
+        runs = st.input_runs.get(i, 0) + 1
+        st.input_runs[i] = runs
+        if self.stopped or st.timed_out or runs >= BUDGET_RUNS or st.job.limits[i] > INPUT_NEAR * st.costs[i]:
+            return False
+        lo = i if alone else min(int(header.get("next", unit.next)), i)
+        self._push(_Unit(st, lo, i + 1 if alone else unit.end))
+        self.cond.notify_all()
+        return True
 
     def _record_locked(self, st: _JobState, unit: _Unit, i: int, why: str) -> None:
         if i in st.ok:
