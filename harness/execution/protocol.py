@@ -74,6 +74,21 @@ def read_frame(fd: int, max_payload: int = MAX_CONTROL_PAYLOAD) -> tuple[dict[st
     return _parse_header(header), payload
 
 
+class Sender:
+    """What a worker proxy (a local worker's pipes, a Ray actor) offers beside its own ``send``."""
+
+    def send(self, header: dict[str, Any], payload: Any = b"") -> None:
+        """One frame for the worker; OSError when it is gone."""
+        raise NotImplementedError
+
+    def try_send(self, header: dict[str, Any]) -> None:
+        """A control frame (abort, a new end) that may find the worker gone: its loss shows where it is read."""
+        try:
+            self.send(header)
+        except OSError:
+            pass
+
+
 class FrameReader:
     """Incremental frame parser for a non-blocking, untrusted stream."""
 

@@ -39,6 +39,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.errors import SandboxError
+from harness.execution import protocol
 
 #: How often the unfinished part of one job is moved off a lost worker before it fails.
 MAX_LOSSES = 3
@@ -147,7 +148,6 @@ class SandboxActor:
         threading.Thread(target=self._read, args=(gen, fd), daemon=True).start()
 
     def _read(self, gen: int, fd: int) -> None:
-        from harness.execution import protocol
 
         while True:
             try:
@@ -258,7 +258,7 @@ class RemoteInputs:
             self._refs.clear()
 
 
-class RayWorker:
+class RayWorker(protocol.Sender):
     """Harness-side proxy of a remote worker with :class:`harness.execution.sandbox._Worker`'s interface."""
 
     def __init__(self, index: int, settings: Any, inputs: RemoteInputs, timeout: float = START_TIMEOUT) -> None:
@@ -331,12 +331,6 @@ class RayWorker:
     def send_inputs(self, key: str, make: Callable[[], bytes]) -> None:
         """An inputs payload, through the object store (one copy per run, fetched once per node)."""
         self.send({"op": "inputs", "key": key}, self.inputs.ref(key, make))
-
-    def try_send(self, header: dict[str, Any]) -> None:
-        try:
-            self.send(header)
-        except OSError:
-            pass
 
     def recv(self) -> tuple[dict[str, Any], bytes] | None:
         ray = require_ray()

@@ -453,7 +453,7 @@ def isolation_mode(settings: SandboxSettings | None = None) -> str:
     return "process"
 
 
-class _Worker:
+class _Worker(protocol.Sender):
     """One worker process and the pipes to it."""
 
     def __init__(self, index: int, settings: SandboxSettings, mode: str, spawner: ThreadPoolExecutor) -> None:
@@ -579,12 +579,6 @@ class _Worker:
     def send_inputs(self, key: str, make: Callable[[], bytes]) -> None:
         """Hand the worker an inputs payload it keeps under ``key``."""
         self.send({"op": "inputs", "key": key}, make())
-
-    def try_send(self, header: dict[str, Any]) -> None:
-        try:
-            self.send(header)
-        except OSError:
-            pass
 
     def recv(self) -> tuple[dict[str, Any], bytes] | None:
         try:
