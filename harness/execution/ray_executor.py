@@ -148,7 +148,6 @@ class SandboxActor:
         threading.Thread(target=self._read, args=(gen, fd), daemon=True).start()
 
     def _read(self, gen: int, fd: int) -> None:
-
         while True:
             try:
                 frame = protocol.read_frame(fd)
