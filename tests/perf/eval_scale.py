@@ -75,6 +75,14 @@ def statuses(path: Path) -> dict[str, list[tuple[str, str]]]:
     return {tid: [(r["base_status"], r["plus_status"]) for r in rows] for tid, rows in doc["eval"].items()}
 
 
+def _tally(rows: list[tuple[str, str]]) -> dict[str, int]:
+    """How many copies got each (base, plus) status pair: ``{"pass/timeout": 2, ...}``."""
+    out: dict[str, int] = {}
+    for base, plus in rows:
+        out[f"{base}/{plus}"] = out.get(f"{base}/{plus}", 0) + 1
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", default="humaneval,mbpp")
@@ -122,6 +130,8 @@ def main() -> None:
                 row["harness_rss"] = int(text.rsplit("PEAK_RSS_KB=", 1)[1].split()[0]) // 1024
                 mine = statuses(work / f"h{n}" / "eval_results.json")
                 row["copies_agree"] = all(mine[t] == [v[0]] * n for t, v in reference.items())
+                if not row["copies_agree"]:  # which tasks, and how their copies came out
+                    row["copies_differ"] = {t: _tally(mine[t]) for t, v in reference.items() if mine[t] != [v[0]] * n}
             if n in ens:
                 row["evalplus_load"] = load()
                 wall, rss, _ = run([py, "-m", "evalplus.evaluate", "--dataset", bench, "--samples", str(samples),
@@ -131,6 +141,9 @@ def main() -> None:
                 if "harness" in row:
                     tasks = [t for t in theirs if t != "HumanEval/32"]
                     row["evalplus_agree"] = all(mine.get(t) == theirs[t] for t in tasks)
+                    if not row["evalplus_agree"]:
+                        row["evalplus_differs"] = {t: {"harness": _tally(mine.get(t) or []), "evalplus": _tally(theirs[t])}
+                                                   for t in tasks if mine.get(t) != theirs[t]}  # fmt: skip
             table.append(row)
             print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
