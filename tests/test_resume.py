@@ -80,8 +80,10 @@ def test_killed_evaluate_resumes_where_it_stopped(data_dir: Path, tmp_path: Path
     db = cache / "verdicts.sqlite"
     kept = 0
     for sig, more in ((signal.SIGINT, 10), (signal.SIGKILL, 30)):
+        # SIGINT as a terminal's Ctrl-C finds it: a suite started as a background job (`cmd &` in a script)
+        # passes SIGINT down ignored, and this run then finished untouched and the test skipped.
         proc = subprocess.Popen(_cmd(data_dir, samples, tmp_path / "run"), env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)  # fmt: skip
         # Kill in mid-run: once this run has committed some verdicts of its own, others are in flight.
         start = time.monotonic()
         while _rows(db) < kept + more and proc.poll() is None and time.monotonic() - start < 300:
@@ -107,6 +109,10 @@ def test_killed_evaluate_resumes_where_it_stopped(data_dir: Path, tmp_path: Path
     assert timings["verdict_cache_hits"] >= kept
     assert timings["graded_programs"] == total - timings["verdict_cache_hits"] < total
     assert _statuses(tmp_path / "run") == expected
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _first(samples: Path, path: Path) -> Path:
