@@ -31,7 +31,7 @@ GOAL_S = 2.0
 
 def build(tmp: Path, samples: int) -> tuple[Path, str, float]:
     """The run, its registry and its site; returns (site folder, run id, build seconds)."""
-    from harness.benchmark import PartVerdict, Verdict
+    from harness.benchmark import DETAIL_CHARS, PartVerdict, Verdict
     from harness.evaluation import evaluate_samples
     from harness.passk import mean_pass_at_k
     from harness.registry import Registry
@@ -52,8 +52,12 @@ def build(tmp: Path, samples: int) -> tuple[Path, str, float]:
             text = row.get("completion") or row.get("solution") or ""
             lines.append(json.dumps({"task_id": tid, "completion": f"    # sample {i}\n{text}"}))
             ok = graded.status == "pass" and i % 4 != 3
+            # What a failing input's details hold at their bound (DETAIL_CHARS each): the worst case per sample.
+            shown = {"input": f"({'[1, 2, 3], ' * 40}{i})"[:DETAIL_CHARS], "expected": "x" * DETAIL_CHARS,
+                     "returned": f"'{'y' * (DETAIL_CHARS - 2)}'"}  # fmt: skip
             parts = {"base": PartVerdict(status="pass" if ok else "fail", failed=[] if ok else [i % 7],
-                                         reasons={} if ok else {i % 7: "wrong output"}, cpu_seconds=0.01),
+                                         reasons={} if ok else {i % 7: "wrong output"}, cpu_seconds=0.01,
+                                         details={} if ok else {i % 7: shown}),
                      "plus": PartVerdict(status="pass" if ok else "fail", cpu_seconds=0.2)}  # fmt: skip
             v = Verdict(status="pass" if ok else "fail", parts=parts)
             results.append(SampleResult(line=len(lines), verdict=v, reason=v.reason()))
