@@ -24,7 +24,6 @@ import hashlib
 import heapq
 import sys
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 from harness.benchmark import Benchmark, GradeContext, GradeOptions, Verdict
 from harness.errors import HarnessError
 from harness.execution import CallJob, Sandbox, ScriptJob
+from harness.samples import parse_quietly
 from harness.verdict_cache import VerdictCache, verdict_key
 
 
@@ -70,12 +70,9 @@ def normalised_ast(program: str) -> str | None:
     numbers, so they get the same verdict.  The interpreter's version is
     part of the digest (trees differ between versions).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a model's invalid escape sequences are not the harness's warnings
-        try:
-            tree = ast.parse(program)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
+    tree = parse_quietly(program)
+    if tree is None:
+        return None
     try:
         text = ast.dump(tree)  # field names kept: a positional dump of optional fields is ambiguous
     except RecursionError:

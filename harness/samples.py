@@ -96,14 +96,19 @@ def load_samples(path: str | Path, skip_bad: bool = False) -> tuple[list[Sample]
     return samples, bad
 
 
-def _parses(code: str) -> bool:
+def parse_quietly(code: str) -> ast.Module | None:
+    """``code``'s syntax tree, None when it has none; its compile warnings (a model's invalid escape
+    sequences) are not printed as the harness's own."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. invalid escape sequences in model output
+        warnings.simplefilter("ignore")
         try:
-            ast.parse(code)
-        except (SyntaxError, ValueError):
-            return False
-    return True
+            return ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+
+
+def _parses(code: str) -> bool:
+    return parse_quietly(code) is not None
 
 
 def extract_code(text: str, entry_point: str | None = None) -> str:

@@ -836,7 +836,7 @@ class _Scheduler:
             unit.next = i + 1
         if i in st.ok:
             return  # a duplicate from a unit that was split under it
-        if not ok and reason == "time limit exceeded" and self._time_again(st, unit, i, {}, alone=True):
+        if not ok and reason == "time limit exceeded" and self._time_again(st, i, i, i + 1):
             return  # it finished, just over its limit: it runs again by itself
         st.ok[i] = ok
         st.times[i] = cpu
@@ -844,9 +844,7 @@ class _Scheduler:
         if st.job.keep_outputs:
             st.outputs[i] = output
         if not ok:
-            if reason == "time limit exceeded" and st.input_runs.get(i, 0) > 1:
-                reason += f" in each of {st.input_runs[i]} runs"
-            st.reasons[i] = reason or "wrong output"
+            st.reasons[i] = _over_limit(st, i) if reason == "time limit exceeded" else reason or "wrong output"
             if st.first_fail is None or i < st.first_fail:
                 st.first_fail = i
                 if st.job.fast:
@@ -916,8 +914,7 @@ class _Scheduler:
                     st.error = st.error or str(header.get("error") or reason)
                     self._prune(st, -1)
                 elif reason == "budget":
-                    st.timed_out = True
-                    st.over_budget = not st.error
+                    st.timed_out = st.over_budget = True
                     self._prune(st, -1)
                 elif reason == "lost":
                     st.losses += 1
@@ -925,12 +922,13 @@ class _Scheduler:
                         self._record_locked(st, unit, i, "sandbox worker died: its machine was lost, again and again")
                     elif unit.next < unit.end:
                         self._push(_Unit(st, unit.next, unit.end))
-                elif reason == "timeout" and i < unit.end and self._time_again(st, unit, i, header):
-                    pass
+                elif reason == "timeout" and i < unit.end and self._time_again(
+                    st, i, min(int(header.get("next", unit.next)), i), unit.end  # with what it had not sent
+                ):
+                    pass  # it runs again
                 elif reason in ("timeout", "crashed", "output_too_large", "protocol", "worker_died") and i < unit.end:
                     why = {
-                        "timeout": "time limit exceeded" + (f" in each of {st.input_runs[i]} runs"
-                                                            if st.input_runs.get(i, 0) > 1 else ""),
+                        "timeout": _over_limit(st, i),
                         "crashed": f"program died ({_death(header)})",
                     }.get(reason, str(reason).replace("_", " "))
                     self._record_locked(st, unit, i, why)
@@ -952,17 +950,14 @@ class _Scheduler:
                             self._record_locked(st, unit, j, "no output")
             self._unit_gone(unit)
 
-    def _time_again(self, st: _JobState, unit: _Unit, i: int, header: dict[str, Any], alone: bool = False
-                    ) -> bool:  # fmt: skip
-        """Input ``i`` ran out its limit: run it again (``alone``, or from what the runner had not sent on)
-        when the limit is near its expected cost and it has not timed out BUDGET_RUNS times; False: the
-        timeout stands."""
+    def _time_again(self, st: _JobState, i: int, lo: int, hi: int) -> bool:
+        """Input ``i`` ran out its limit: run inputs ``lo:hi`` again when that limit is near its expected cost
+        and it has not timed out BUDGET_RUNS times; False: the timeout stands."""
         runs = st.input_runs.get(i, 0) + 1
         st.input_runs[i] = runs
         if self.stopped or st.timed_out or runs >= BUDGET_RUNS or st.job.limits[i] > INPUT_NEAR * st.costs[i]:
             return False
-        lo = i if alone else min(int(header.get("next", unit.next)), i)
-        self._push(_Unit(st, lo, i + 1 if alone else unit.end))
+        self._push(_Unit(st, lo, hi))
         self.cond.notify_all()
         return True
 
@@ -978,6 +973,12 @@ class _Scheduler:
 
 
 _FLUSH = object.__new__(_Unit)
+
+
+def _over_limit(st: _JobState, i: int) -> str:
+    """The reason of input ``i``'s timeout that stands, with the runs it took when there were more."""
+    runs = st.input_runs.get(i, 0)
+    return "time limit exceeded" + (f" in each of {runs} runs" if runs > 1 else "")
 
 
 def _death(header: dict[str, Any]) -> str:
