@@ -59,6 +59,12 @@ def sc2_humaneval(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out / "run.json"
 
 
+def statuses(out: Path) -> dict[str, list[str]]:
+    """``{task: [base_status, plus_status]}`` of the first sample per task in ``out/eval_results.json``."""
+    results = json.loads((out / "eval_results.json").read_text())["eval"]
+    return {tid: [rows[0]["base_status"], rows[0]["plus_status"]] for tid, rows in results.items()}
+
+
 @pytest.fixture(scope="session")
 def reference_grading(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
     """The reference samples of a benchmark (humaneval, mbpp) graded once per session without the verdict cache.
@@ -75,8 +81,7 @@ def reference_grading(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
             out = tmp_path_factory.mktemp(f"{bench}-reference")
             evaluate_samples(bench, data_dir / REFERENCE / f"{bench}.jsonl", output=out, parallel=2, data_dir=data_dir,
                              use_verdict_cache=False, echo=lambda _: None)  # fmt: skip
-            results = json.loads((out / "eval_results.json").read_text())
-            done[bench] = (out, {t: [rows[0]["base_status"], rows[0]["plus_status"]] for t, rows in results["eval"].items()})
+            done[bench] = (out, statuses(out))
         return done[bench]
 
     return graded

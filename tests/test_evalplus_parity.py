@@ -19,7 +19,7 @@ import pytest
 from harness.evaluation import evaluate_samples
 from harness.store import load_run
 
-from .conftest import REFERENCE
+from .conftest import REFERENCE, statuses
 
 PUBLISHED = {"humaneval": (0.726, 0.640), "mbpp": (0.765, 0.632)}
 
@@ -40,8 +40,7 @@ def grade(data_dir: Path, bench: str, out: Path, **kwargs: Any) -> dict[str, lis
         echo=lambda _: None,
         **kwargs,
     )
-    results = json.loads((out / "eval_results.json").read_text())
-    return {tid: [rows[0]["base_status"], rows[0]["plus_status"]] for tid, rows in results["eval"].items()}
+    return statuses(out)
 
 
 def differences(mine: dict[str, list[str]], ref: dict[str, list[str]], keep_find_zero: bool = False

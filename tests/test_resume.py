@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE, statuses
 
 TASKS = 400  # every MBPP sample of the reference (a run of tens of seconds on two cores)
 
@@ -52,11 +52,6 @@ def _rows(db: Path) -> int:
 def _verdicts(out: Path) -> dict[str, list[str]]:
     record = json.loads((out / "run.json").read_text())
     return {tid: [s["verdict"]["status"] for s in t["samples"]] for tid, t in record["tasks"].items()}
-
-
-def _statuses(out: Path) -> dict[str, list[str]]:
-    results = json.loads((out / "eval_results.json").read_text())["eval"]
-    return {tid: [rows[0]["base_status"], rows[0]["plus_status"]] for tid, rows in results.items()}
 
 
 @pytest.mark.slow
@@ -108,7 +103,7 @@ def test_killed_evaluate_resumes_where_it_stopped(data_dir: Path, tmp_path: Path
     # Only what was not committed at the last kill is graded again, with the uninterrupted run's verdicts.
     assert timings["verdict_cache_hits"] >= kept
     assert timings["graded_programs"] == total - timings["verdict_cache_hits"] < total
-    assert _statuses(tmp_path / "run") == expected
+    assert statuses(tmp_path / "run") == expected
 
 
 def _default_sigint() -> None:
