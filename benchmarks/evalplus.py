@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -295,23 +294,19 @@ class EvalPlusBenchmark(Benchmark):
         """A task's finer decontamination parts (see :mod:`harness.decontamination.parts`); none by default."""
         return []
 
-    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
-                         ) -> dict[str, Any]:  # fmt: skip
-        """EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        for (tid, program), verdict in zip(programs, verdicts):
-            entry: dict[str, Any] = {"task_id": tid, "solution": program}
-            for phase in ("base", "plus"):
-                part = verdict.parts.get(phase)
-                if part is None:
-                    entry[f"{phase}_status"] = None
-                    entry[f"{phase}_fail_tests"] = []
-                    continue
-                entry[f"{phase}_status"] = part.status
-                fails = [i for i in part.failed if i >= 0]
-                entry[f"{phase}_fail_tests"] = self.serialize_inputs(tid, [self.inputs(tid, phase)[i] for i in fails])
-            out.setdefault(tid, []).append(entry)
-        return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
+    def results_entry(self, task_id: str, program: str, verdict: Verdict) -> dict[str, Any]:
+        """A program's entry in EvalPlus's ``eval_results.json`` schema, so its tooling reads ours."""
+        entry: dict[str, Any] = {"task_id": task_id, "solution": program}
+        for phase in ("base", "plus"):
+            part = verdict.parts.get(phase)
+            if part is None:
+                entry[f"{phase}_status"] = None
+                entry[f"{phase}_fail_tests"] = []
+                continue
+            entry[f"{phase}_status"] = part.status
+            fails = [i for i in part.failed if i >= 0]
+            entry[f"{phase}_fail_tests"] = self.serialize_inputs(task_id, [self.inputs(task_id, phase)[i] for i in fails])
+        return entry
 
     def serialize_inputs(self, task_id: str, inputs: list[Any]) -> list[Any]:
         """Failing inputs as EvalPlus writes them in ``eval_results.json``."""

@@ -433,20 +433,36 @@ class Benchmark(ABC):
         """Scores beyond the overall one (per library, per difficulty), from per-task sample outcomes."""
         return {}
 
-    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
-                         ) -> dict[str, Any]:  # fmt: skip
-        """The per-sample results file (``eval_results.json``): status and error per program."""
+    def results_head(self, dataset_hash: str) -> dict[str, Any]:
+        """The members of ``eval_results.json`` before its per-task ``eval`` object: the date and dataset hash."""
         from datetime import datetime
 
+        return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash}
+
+    def results_entry(self, task_id: str, program: str, verdict: Verdict) -> dict[str, Any]:
+        """One program's entry in ``eval_results.json``'s ``eval`` object: status and error (a benchmark
+        with an official results schema writes that one)."""
+        base = verdict.parts.get(self.suites[0])
+        return {"task_id": task_id, "solution": program, "status": verdict.status,
+                "failed_tests": base.failed if base else [], "reasons": base.reasons if base else {},
+                "error": verdict.error}  # fmt: skip
+
+    def results_document(self, dataset_hash: str, programs: list[tuple[str, str]], verdicts: list[Verdict]
+                         ) -> dict[str, Any]:  # fmt: skip
+        """The per-sample results file (``eval_results.json``): :meth:`results_head`, then each task's
+        :meth:`results_entry` list.
+
+        ``harness evaluate`` streams that file one task at a time; a benchmark whose file needs every
+        verdict at once (CRUXEval's scores) overrides this method, and its file is then built whole.
+        """
         out: dict[str, list[dict[str, Any]]] = {}
         for (tid, program), verdict in zip(programs, verdicts):
-            base = verdict.parts.get(self.suites[0])
-            out.setdefault(tid, []).append({
-                "task_id": tid, "solution": program, "status": verdict.status,
-                "failed_tests": base.failed if base else [], "reasons": base.reasons if base else {},
-                "error": verdict.error,
-            })  # fmt: skip
-        return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "hash": dataset_hash, "eval": out}
+            out.setdefault(tid, []).append(self.results_entry(tid, program, verdict))
+        return {**self.results_head(dataset_hash), "eval": out}
+
+    def streams_results(self) -> bool:
+        """Whether ``eval_results.json`` is written one task at a time (:meth:`results_document` not overridden)."""
+        return type(self).results_document is Benchmark.results_document
 
     def problem_date(self, problem: Problem) -> date | None:
         """When a problem was published (contamination windows use it); None: undated."""

@@ -362,6 +362,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         sandbox_settings=_sandbox_settings(args),  # type: ignore[arg-type]
         bench_options=options_for([args.benchmark], benchmark_flag_values(args))[args.benchmark],
         overwrite=args.overwrite,
+        full_record=False,  # the counts are all the command prints: memory stays flat in the samples
     )
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from harness.benchmark import Benchmark, GradeOptions, Verdict
 from harness.data import cache_dir
 from harness.errors import ConfigError, DataError
 from harness.execution import Sandbox, SandboxSettings
-from harness.failure import classify_sample, format_counts
+from harness.failure import classify_sample, count_modes, format_counts
 from harness.grading import grade_programs
 from harness.passk import mean_pass_at_k
 from harness.progress import Bar
@@ -33,9 +33,13 @@ from harness.store import (
     SampleResult,
     SkippedSample,
     TaskResult,
+    VerdictSpool,
     git_commit,
-    save_run,
+    load_run,
+    save_run_streaming,
+    write_atomic,
     write_json_atomic,
+    write_json_members,
 )
 from harness.verdict_cache import VerdictCache
 
@@ -114,6 +118,7 @@ def evaluate_samples(
     bench: Benchmark | None = None,
     bench_options: Mapping[str, Any] | None = None,
     overwrite: bool = True,
+    full_record: bool = True,
     **options: Any,
 ) -> RunRecord:
     """Read a samples file and grade it (:func:`evaluate`); writes ``eval_results.json`` and ``run.json``.
@@ -121,6 +126,7 @@ def evaluate_samples(
     ``benchmark`` is a registered name (or a loaded benchmark); ``bench_options``
     and any further keyword arguments are the benchmark's own options (say
     ``memory_accounting="program"`` for EvalPlus), validated by its ``Options``.
+    ``full_record`` False: the record returned has counts but no samples (see :func:`evaluate`).
     """
     samples_path = Path(samples)
     results_path, run_path = output_paths(samples_path, Path(output) if output else None)
@@ -136,7 +142,7 @@ def evaluate_samples(
     return evaluate(
         bench, rows, results_path=results_path, run_path=run_path, skipped=skipped, parallel=parallel,
         test_details=test_details, use_verdict_cache=use_verdict_cache, sandbox_settings=sandbox_settings,
-        echo=echo, generation=generation, samples_file=samples_path,
+        echo=echo, generation=generation, samples_file=samples_path, full_record=full_record,
     )  # fmt: skip
 
 
@@ -155,8 +161,14 @@ def evaluate(
     generation: GenerationInfo | None = None,
     samples_file: Path | None = None,
     model: str | None = None,
+    full_record: bool = True,
 ) -> RunRecord:
-    """Grade samples held in memory, score them, write ``results_path`` and ``run_path``, index the run."""
+    """Grade samples held in memory, score them, write ``results_path`` and ``run_path``, index the run.
+
+    Returns the run record as written (read back from ``run_path``). With ``full_record`` False (the CLI,
+    which needs only the counts) it returns the record without its samples' verdicts: every task's counts
+    and pass@k, its ``samples`` list empty; this process then never holds all verdicts at once.
+    """
     t0 = time.perf_counter()
     problems = bench.problems()
     dataset = bench.dataset()
@@ -193,66 +205,121 @@ def evaluate(
         parallel = cap_parallel(parallel, echo)
     settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
     cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
-    try:
-        with Sandbox(settings) as sandbox:
-            isolation = sandbox.mode
-            settings = sandbox.settings  # on Ray: as many workers as started
-            progress = Bar(len(programs), f"grading {bench.name}")
-            try:
-                outcome = grade_programs(bench, sandbox, programs, options, cache=cache,
-                                         on_verdict=lambda _k, _v: progress.step())  # fmt: skip
-            finally:
-                progress.close()
-    finally:
-        if cache is not None:
-            cache.close()  # keeps every verdict graded so far, even when interrupted
-    # Each sample's failure mode, decided once: the verdict, the program and what generation knew of it.
-    failures = [classify_sample(bench, problems[s.task_id], program, verdict, s.facts)
-                for s, (_, program), verdict in zip(graded, programs, outcome.verdicts)]  # fmt: skip
-    record = build_record(
-        bench, dataset, graded, outcome.verdicts, skipped, options, settings, isolation,
-        RunTimings(expected_outputs=outcome.prepare_seconds, grading=outcome.seconds,
-                   total=time.perf_counter() - t0, verdict_cache_hits=outcome.cache_hits,
-                   graded_programs=outcome.graded, same_ast_hits=outcome.ast_hits),
-        use_verdict_cache, samples_file, failures=failures,
-    )  # fmt: skip
-    if generation is not None:
-        record.model, record.generation = generation.model, generation
-    if model is not None:
-        record.model = model
-    write_json_atomic(results_path, bench.results_document(dataset.hash, programs, outcome.verdicts))
-    save_run(run_path, record)
+    # Verdicts go to disk as they come and are read back one task at a time to write the results: what
+    # this process holds does not grow with the verdicts (the samples' programs are all it keeps).
+    with VerdictSpool(run_path.parent, len(programs)) as spool:
+        try:
+            with Sandbox(settings) as sandbox:
+                isolation = sandbox.mode
+                settings = sandbox.settings  # on Ray: as many workers as started
+                progress = Bar(len(programs), f"grading {bench.name}")
+
+                def keep(k: int, verdict: Verdict) -> None:
+                    spool.put(k, verdict)
+                    progress.step()
+
+                try:
+                    outcome = grade_programs(bench, sandbox, programs, options, cache=cache, on_verdict=keep,
+                                             keep=False)  # fmt: skip
+                finally:
+                    progress.close()
+        finally:
+            if cache is not None:
+                cache.close()  # keeps every verdict graded so far, even when interrupted
+        by_task: dict[str, list[int]] = {}
+        for k, s in enumerate(graded):
+            by_task.setdefault(s.task_id, []).append(k)
+        # One pass writes the results file and notes what the run record counts of each sample (how many
+        # suites it passed in a row, its failure mode); a second writes the run record, a task at a time.
+        suites = [s for s in bench.suites if s in _graded_suites(bench)]
+        tally = _Tally(bench, suites, graded, programs, problems)
+        _write_results(bench, results_path, dataset.hash, programs, by_task, spool, tally)
+        record = build_record(
+            bench, dataset, graded, tally, by_task, skipped, options, settings, isolation,
+            RunTimings(expected_outputs=outcome.prepare_seconds, grading=outcome.seconds,
+                       total=time.perf_counter() - t0, verdict_cache_hits=outcome.cache_hits,
+                       graded_programs=outcome.graded, same_ast_hits=outcome.ast_hits),
+            use_verdict_cache, samples_file,
+        )  # fmt: skip
+        if generation is not None:
+            record.model, record.generation = generation.model, generation
+        if model is not None:
+            record.model = model
+
+        def task(tid: str) -> TaskResult:
+            rows = []
+            for k in by_task[tid]:
+                verdict = spool.get(k)
+                mode, exception = tally.modes[k]
+                rows.append(SampleResult(line=graded[k].line, verdict=verdict, reason=verdict.reason(),
+                                            failure_mode=mode, exception=exception))  # fmt: skip
+            head = record.tasks[tid]
+            return TaskResult(n=head.n, correct=head.correct, samples=rows)
+
+        save_run_streaming(run_path, record, ((tid, task(tid)) for tid in by_task))
     registry.index_run(run_path, record)  # never fails the run; a problem is a warning
     _summary(record, results_path, run_path, echo)
-    return record
+    return load_run(run_path) if full_record else record
 
 
-def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdicts: Sequence[Verdict],
-                 skipped: list[SkippedSample], options: GradeOptions, settings: SandboxSettings, isolation: str,
-                 timings: RunTimings, use_cache: bool, samples_file: Path | None,
-                 failures: Sequence[Any] | None = None) -> RunRecord:  # fmt: skip
-    """The v2 run record of graded samples: per-suite counts, pass@k per suite, the benchmark's options;
-    ``failures`` (:class:`harness.failure.Failure` per sample) their failure modes (None: from the verdicts)."""
-    suites = [s for s in bench.suites if s in _graded_suites(bench)]
-    tasks: dict[str, TaskResult] = {}
-    for k, (sample, verdict) in enumerate(zip(graded, verdicts)):
-        t = tasks.setdefault(sample.task_id, TaskResult(n=0, correct={s: 0 for s in suites}, samples=[]))
-        t.n += 1
-        ok = True
-        for suite in suites:
+class _Tally:
+    """What the run record counts of each sample, noted as its verdict is read back: the suites it passed
+    in a row (EvalPlus: base, then base + plus) and its failure mode (:func:`classify_sample`)."""
+
+    def __init__(self, bench: Benchmark, suites: Sequence[str], graded: Sequence[Sample],
+                 programs: Sequence[tuple[str, str]], problems: Mapping[str, Any]) -> None:  # fmt: skip
+        self.bench, self.suites, self.graded, self.programs, self.problems = bench, suites, graded, programs, problems
+        self.passed = bytearray(len(programs))  # suites passed in a row
+        self.modes: list[tuple[str, str | None]] = [("error", None)] * len(programs)
+        self._distinct: dict[tuple[str, str | None], tuple[str, str | None]] = {}  # one tuple per mode
+
+    def note(self, k: int, verdict: Verdict) -> Verdict:
+        """Count program ``k``'s verdict; returns it."""
+        row = 0
+        for suite in self.suites:
             part = verdict.parts.get(suite)
-            ok = ok and part is not None and part.status == "pass"
-            if ok:
-                t.correct[suite] += 1
-        failure = failures[k] if failures is not None else None
-        t.samples.append(SampleResult(line=sample.line, verdict=verdict, reason=verdict.reason(),
-                                      failure_mode=failure.mode if failure else None,
-                                      exception=failure.exception if failure else None))  # fmt: skip
+            if part is None or part.status != "pass":
+                break
+            row += 1
+        self.passed[k] = row
+        tid, program = self.programs[k]
+        found = classify_sample(self.bench, self.problems[tid], program, verdict, self.graded[k].facts)
+        pair = (found.mode, found.exception)
+        self.modes[k] = self._distinct.setdefault(pair, pair)
+        return verdict
+
+
+def _write_results(bench: Benchmark, path: Path, dataset_hash: str, programs: Sequence[tuple[str, str]],
+                   by_task: Mapping[str, list[int]], spool: VerdictSpool, tally: _Tally) -> None:  # fmt: skip
+    """Write ``eval_results.json`` from the spooled verdicts, a task at a time, noting each in ``tally``."""
+    if bench.streams_results():
+        def entries() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+            for tid, ks in by_task.items():
+                yield tid, [bench.results_entry(tid, programs[k][1], tally.note(k, spool.get(k))) for k in ks]
+
+        write_atomic(path, lambda f: write_json_members(f, bench.results_head(dataset_hash), "eval", entries()))
+    else:  # the benchmark's file needs every verdict at once (CRUXEval's scores)
+        verdicts = [tally.note(k, spool.get(k)) for k in range(len(programs))]
+        write_json_atomic(path, bench.results_document(dataset_hash, list(programs), verdicts))
+
+
+def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], tally: _Tally,
+                 by_task: Mapping[str, list[int]], skipped: list[SkippedSample], options: GradeOptions,
+                 settings: SandboxSettings, isolation: str, timings: RunTimings, use_cache: bool,
+                 samples_file: Path | None) -> RunRecord:  # fmt: skip
+    """The v2 run record of graded samples, but for their verdicts: per-suite counts, pass@k per suite,
+    failure modes, the benchmark's options; each task's ``samples`` list is left empty
+    (:func:`harness.store.save_run_streaming` writes them from the spool)."""
+    suites = list(tally.suites)
+    tasks: dict[str, TaskResult] = {}
+    passed: dict[str, list[bool]] = {}
+    for tid, ks in by_task.items():
+        rows = [tally.passed[k] for k in ks]
+        tasks[tid] = TaskResult(n=len(ks), correct={s: sum(r > i for r in rows) for i, s in enumerate(suites)},
+                                samples=[])  # fmt: skip
+        passed[tid] = [r > 0 for r in rows]
     pak = {s: mean_pass_at_k([(t.n, t.correct[s]) for t in tasks.values()], bench.pass_at_k_values) for s in suites}
     missing = [tid for tid in bench.problems() if tid not in tasks]
-    first = suites[0]
-    passed = {tid: [s.verdict.parts.get(first) is not None and s.verdict.parts[first].status == "pass"
-                    for s in t.samples] for tid, t in tasks.items()}  # fmt: skip
     columns = [c for c in bench.leaderboard_columns() if c.suite in suites]
     return RunRecord(
         benchmark=bench.name,
@@ -280,11 +347,12 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], verdi
         ),
         pass_at_k=pak,
         n_tasks=len(tasks),
-        n_samples=len(verdicts),
+        n_samples=len(graded),
         missing_tasks=missing,
         skipped=skipped,
         tasks=tasks,
         timings=timings,
+        failure_modes=count_modes(tally.modes[k][0] for ks in by_task.values() for k in ks),
     )
 
 

@@ -131,17 +131,22 @@ def grade_programs(
     cache: VerdictCache | None = None,
     on_verdict: Callable[[int, Verdict], None] | None = None,
     on_graded: Callable[[], None] | None = None,
+    keep: bool = True,
 ) -> GradeOutcome:
     """Grade ``(task_id, program)`` pairs; verdicts come back in the same order.
 
     ``on_verdict(k, verdict)`` is called for each program as soon as it is
     known (cached verdicts first, then as jobs finish); ``on_graded()`` once per
     program actually run (progress bars). With ``cache``, verdicts are read
-    from and written to it and identical programs are graded once.
+    from and written to it and identical programs are graded once. With
+    ``keep`` False the verdicts only reach ``on_verdict`` (which keeps them
+    where it likes: ``harness evaluate`` spools them to disk) and the
+    outcome's list is empty: what the runner holds does not grow with them.
     """
     t0 = time.perf_counter()
     n = len(programs)
-    verdicts: list[Verdict | None] = [None] * n
+    verdicts: list[Verdict | None] = [None] * n if keep else []
+    known = bytearray(n)  # programs whose verdict was published
     ctxs: dict[int, GradeContext] = {}
     hits = 0
     tree_hits = 0
@@ -151,7 +156,9 @@ def grade_programs(
     copies: dict[int, list[int]] = {}  # program graded -> identical programs that take its verdict
 
     def publish(k: int, verdict: Verdict) -> None:
-        verdicts[k] = verdict
+        known[k] = 1
+        if keep:
+            verdicts[k] = verdict
         if on_verdict is not None:
             on_verdict(k, verdict)
 
@@ -356,7 +363,7 @@ def grade_programs(
         extra = open_more()
         if extra:
             raise HarnessError(f"{bench.name}: tasks became ready after the sandbox run ended")  # a runner bug
-    missing = [k for k in range(n) if verdicts[k] is None]
+    missing = [k for k in range(n) if not known[k]]
     for k in missing:
         publish(k, Verdict(status="error", error="not graded"))
     bench.prepare_seconds = prepare[0]

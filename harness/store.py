@@ -7,9 +7,12 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -277,12 +280,17 @@ def git_commit() -> str | None:
 
 def write_json_atomic(path: Path, doc: Any) -> None:
     """Write JSON so that an interrupted write never leaves a half file; a failed write names the file."""
+    write_atomic(path, lambda f: json.dump(doc, f))
+
+
+def write_atomic(path: Path, write: Callable[[TextIO], Any]) -> None:
+    """``write(f)`` into a temporary file beside ``path``, then put it in place: readers never see half a file."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
+            write(f)
         os.chmod(tmp, 0o644)  # results are for reading by others (mkstemp makes 0600)
         os.replace(tmp, path)
     except OSError as exc:
@@ -293,9 +301,35 @@ def write_json_atomic(path: Path, doc: Any) -> None:
             os.unlink(tmp)
 
 
+def write_json_members(f: TextIO, head: Mapping[str, Any], key: str, members: Iterable[tuple[str, Any]]) -> None:
+    """A JSON object: ``head``'s members, then ``key`` whose value is an object written one member at a time.
+
+    What a results file holds per sample is made, written and let go one task at a time, so writing it
+    needs memory for one task, not for all of them (each member goes through the C encoder: ``json.dump``
+    of a whole document runs the pure-Python one).
+    """
+    f.write("{")
+    for name, value in head.items():
+        f.write(f"{json.dumps(name)}: {json.dumps(value)}, ")
+    f.write(f"{json.dumps(key)}: {{")
+    for k, (name, value) in enumerate(members):
+        f.write(f"{', ' if k else ''}{json.dumps(name)}: {json.dumps(value)}")
+    f.write("}}")
+
+
 def save_run(path: Path, record: RunRecord) -> None:
     """Store a run record as JSON."""
     write_json_atomic(path, record.model_dump(mode="json"))
+
+
+def save_run_streaming(path: Path, record: RunRecord, tasks: Iterable[tuple[str, TaskResult]]) -> None:
+    """Store ``record`` with ``tasks`` in place of its own (made one at a time: memory for one task's samples).
+
+    The file is the one :func:`save_run` writes for the record holding those tasks.
+    """
+    head = record.model_dump(mode="json", exclude={"tasks"})
+    write_atomic(path, lambda f: write_json_members(f, head, "tasks",
+                                                    ((tid, t.model_dump(mode="json")) for tid, t in tasks)))  # fmt: skip
 
 
 def load_run(path: Path) -> RunRecord:
@@ -308,3 +342,57 @@ def load_run(path: Path) -> RunRecord:
         raise HarnessError(f"run record {path} does not exist") from None
     except ValueError as exc:
         raise HarnessError(f"run record {path} is corrupt: {str(exc).splitlines()[0]}") from None
+
+
+class VerdictSpool:
+    """A run's verdicts on disk while it grades, read back by program number: memory flat in the samples.
+
+    Each verdict is one JSON line in an unlinked temporary file beside the run's results (the folder
+    :func:`harness.evaluation.check_output` checked for room); the file goes with the spool, or with the
+    process however it ends. Only offsets stay in memory.
+    """
+
+    def __init__(self, folder: Path, n: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=".harness-verdicts-")
+        self._at = array("q", [-1]) * n
+        self._size = array("q", [0]) * n
+        self._end = 0
+        self._lock = threading.Lock()  # verdicts arrive from the sandbox's worker threads
+
+    def put(self, k: int, verdict: Verdict) -> None:
+        """Keep program ``k``'s verdict (a later one replaces it)."""
+        data = verdict.model_dump_json().encode("utf-8") + b"\n"
+        with self._lock:
+            try:
+                self._file.seek(self._end)
+                self._file.write(data)
+            except OSError as exc:
+                raise HarnessError(f"cannot keep verdicts beside the results: {exc.strerror or exc}; free some "
+                                   "space or choose another --output (cached verdicts are kept)") from None  # fmt: skip
+            self._at[k], self._size[k] = self._end, len(data)
+            self._end += len(data)
+
+    def has(self, k: int) -> bool:
+        """Whether program ``k``'s verdict is here."""
+        return self._at[k] >= 0
+
+    def get(self, k: int) -> Verdict:
+        """Program ``k``'s verdict (KeyError: none was put)."""
+        with self._lock:
+            at = self._at[k]
+            if at < 0:
+                raise KeyError(k)
+            self._file.seek(at)
+            data = self._file.read(self._size[k])
+        return Verdict.model_validate_json(data)
+
+    def close(self) -> None:
+        """Let the file go (it was never linked into the folder)."""
+        self._file.close()
+
+    def __enter__(self) -> VerdictSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -637,6 +637,7 @@ class _JobState:
         self.cpu = 0.0
         self.exec_counted = False
         self.finished = False
+        self.reported = False  # its result went to the run's caller
         self.vm: dict[int, int] = {}
         self.losses = 0  # times a worker running this job was lost with its machine (Ray)
         self.input_runs: dict[int, int] = {}  # input -> runs that timed out on it (see INPUT_NEAR)
@@ -1124,8 +1125,11 @@ class Sandbox:
         started = time.monotonic()
         states = [_JobState(k, job) for k, job in enumerate(jobs)]
         sched = _Scheduler(states, self.settings.split_min_seconds)
+        first = states
+        if not keep:
+            states = []  # a reported job's state goes with its report (the scheduler holds the rest)
+        count = [len(jobs)]  # jobs in this run so far: the next one's index
         results: dict[int, Result] = {}
-        reported: set[int] = set()
         report_lock = threading.RLock()  # report() recurses for jobs with no inputs
         users: dict[str, int] = {}  # inputs key -> unfinished jobs using it (release_inputs jobs only)
         for job in jobs:
@@ -1136,9 +1140,9 @@ class Sandbox:
         def report(st: _JobState) -> None:
             # Called once per job, from the worker thread that finished it.
             with report_lock:
-                if st.index in reported:
+                if st.reported:
                     return
-                reported.add(st.index)
+                st.reported = True
                 self.done_jobs += 1
                 result = _result(st)
                 if keep:
@@ -1147,11 +1151,13 @@ class Sandbox:
                 if more:
                     for job in more:
                         _check_job(job)
-                    new = [_JobState(len(states) + k, job) for k, job in enumerate(more)]
+                    new = [_JobState(count[0] + k, job) for k, job in enumerate(more)]
+                    count[0] += len(new)
                     for st2 in new:
                         if not st2.single and st2.job.release_inputs:
                             users[st2.job.inputs_key] = users.get(st2.job.inputs_key, 0) + 1
-                    states.extend(new)
+                    if keep:
+                        states.extend(new)
                     sched.add(new)
                     for st2 in new:
                         if st2.finished:
@@ -1197,9 +1203,10 @@ class Sandbox:
                         sched.stopped = True
                         sched.cond.notify_all()
 
-        for st in states:
+        for st in first:
             if st.finished:
                 report(st)
+        del first
         for w in workers:
             w.busy, w.last_done, w.frames, w.bytes_in, w.judge = 0.0, started, 0, 0, 0.0
         threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
@@ -1207,7 +1214,7 @@ class Sandbox:
             t.start()
         for t in threads:
             t.join()
-        self._account(workers, sched, states, started)
+        self._account(workers, sched, count[0], started)
         if errors:
             if isinstance(errors[0], Exception) and not isinstance(errors[0], OSError):
                 raise errors[0]  # an error of the caller's callback, e.g. a HarnessError
@@ -1218,13 +1225,13 @@ class Sandbox:
             return []
         return [results[k] if k in results else _result(st) for k, st in enumerate(states)]
 
-    def _account(self, workers: Sequence[Any], sched: _Scheduler, states: Sequence[_JobState], started: float) -> None:
+    def _account(self, workers: Sequence[Any], sched: _Scheduler, jobs: int, started: float) -> None:
         end = time.monotonic()
         last_pop = sched.last_pop or started
         with self._stats_lock:
             st = self.stats
             st.runs += 1
-            st.jobs += len(states)
+            st.jobs += jobs
             st.units += sched.popped
             st.wall_seconds += end - started
             st.tail_seconds += max(0.0, end - last_pop)
