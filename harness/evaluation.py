@@ -9,6 +9,7 @@ samples file first (``harness evaluate``). Files are outputs only.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -195,10 +196,7 @@ def evaluate(
     for sk in skipped:
         echo(f"warning: skipped line {sk.line} ({sk.task_id}): {sk.reason}")
     # Code extraction happens once: a sample made in memory carries its program.
-    programs = [
-        (s.task_id, s.program if s.program is not None else bench.program(problems[s.task_id], s.solution, s.completion))
-        for s in graded
-    ]
+    programs = [(sys.intern(s.task_id), _program(bench, problems[s.task_id], s)) for s in graded]
     options = GradeOptions(test_details=test_details)
     base = sandbox_settings or SandboxSettings()
     if base.resolved_executor() == "local":  # a Ray cluster's size is not this machine's
@@ -260,6 +258,15 @@ def evaluate(
     registry.index_run(run_path, record)  # never fails the run; a problem is a warning
     _summary(record, results_path, run_path, echo)
     return load_run(run_path) if full_record else record
+
+
+def _program(bench: Benchmark, problem: Any, sample: Sample) -> str:
+    """The program a sample grades; the sample's own text where extraction left it as it was (one string
+    in memory per sample, not two)."""
+    if sample.program is not None:
+        return sample.program
+    program = bench.program(problem, sample.solution, sample.completion)
+    return sample.solution if sample.solution is not None and program == sample.solution else program
 
 
 class _Tally:

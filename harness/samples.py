@@ -11,6 +11,7 @@ import ast
 import hashlib
 import json
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ def load_samples(path: str | Path, skip_bad: bool = False) -> tuple[list[Sample]
                     BadLine(lineno, task_id, "'solution'/'completion' must be a string (repeat the task_id per sample)")
                 )
                 continue
-            samples.append(Sample(lineno, task_id, solution, completion))
+            samples.append(Sample(lineno, sys.intern(task_id), solution, completion))  # one id string per task
     if bad and not skip_bad:
         shown = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:3])
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
