@@ -11,7 +11,9 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,14 @@ from harness.benchmark import Benchmark, GradeOptions, Verdict
 from harness.data import cache_dir
 from harness.errors import ConfigError, DataError
 from harness.execution import Sandbox, SandboxSettings
-from harness.failure import classify_sample, count_modes, format_counts
+from harness.failure import GenerationFacts, classify_sample, count_modes, format_counts
 from harness.grading import grade_programs
 from harness.passk import mean_pass_at_k
 from harness.progress import Bar
 from harness.samples import Sample, file_sha256
 from harness.store import (
     GenerationInfo,
+    ProgramSpool,
     RunRecord,
     RunSettings,
     RunTimings,
@@ -141,7 +144,7 @@ def evaluate_samples(
     rows, bad = bench.load_samples(samples_path, skip_bad=skip_bad)
     skipped = [SkippedSample(line=b.line, task_id=b.task_id, reason=b.reason) for b in bad]
     return evaluate(
-        bench, rows, results_path=results_path, run_path=run_path, skipped=skipped, parallel=parallel,
+        bench, _drain(rows), results_path=results_path, run_path=run_path, skipped=skipped, parallel=parallel,
         test_details=test_details, use_verdict_cache=use_verdict_cache, sandbox_settings=sandbox_settings,
         echo=echo, generation=generation, samples_file=samples_path, full_record=full_record,
     )  # fmt: skip
@@ -149,7 +152,7 @@ def evaluate_samples(
 
 def evaluate(
     bench: Benchmark,
-    samples: Sequence[Sample],
+    samples: Iterable[Sample],
     *,
     results_path: Path,
     run_path: Path,
@@ -178,34 +181,19 @@ def evaluate(
     gc.collect()
     gc.freeze()
     skipped = list(skipped)
-    graded: list[Sample] = []
-    for s in samples:
-        if s.task_id not in problems:
-            skipped.append(
-                SkippedSample(line=s.line, task_id=s.task_id, reason=f"task not in {dataset.name} {dataset.version}")
-            )
-        else:
-            graded.append(s)
-    if not graded:
-        first = f" (first task_id: {samples[0].task_id!r})" if samples else ""
-        where = f" in {samples_file}" if samples_file else ""
-        raise DataError(
-            f"none of the {len(samples)} samples{where} belongs to {dataset.name} {dataset.version}{first}; "
-            "is --benchmark right?"
-        )
-    for sk in skipped:
-        echo(f"warning: skipped line {sk.line} ({sk.task_id}): {sk.reason}")
-    # Code extraction happens once: a sample made in memory carries its program.
-    programs = [(sys.intern(s.task_id), _program(bench, problems[s.task_id], s)) for s in graded]
-    options = GradeOptions(test_details=test_details)
-    base = sandbox_settings or SandboxSettings()
-    if base.resolved_executor() == "local":  # a Ray cluster's size is not this machine's
-        parallel = cap_parallel(parallel, echo)
-    settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
-    cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
-    # Verdicts go to disk as they come and are read back one task at a time to write the results: what
-    # this process holds does not grow with the verdicts (the samples' programs are all it keeps).
-    with VerdictSpool(run_path.parent, len(programs)) as spool:
+    folder = run_path.parent
+    # Programs and verdicts live on disk while the run goes on (only offsets, task ids and line numbers
+    # stay in memory): this process holds the same whatever the number of samples.
+    with ProgramSpool(folder) as programs, VerdictSpool(folder) as spool:
+        graded = _take(bench, problems, dataset, samples, programs, skipped, samples_file)
+        for sk in skipped:
+            echo(f"warning: skipped line {sk.line} ({sk.task_id}): {sk.reason}")
+        options = GradeOptions(test_details=test_details)
+        base = sandbox_settings or SandboxSettings()
+        if base.resolved_executor() == "local":  # a Ray cluster's size is not this machine's
+            parallel = cap_parallel(parallel, echo)
+        settings = bench.sandbox_settings(SandboxSettings(**{**base.__dict__, "workers": parallel or base.workers}))
+        cache = VerdictCache(cache_dir() / "verdicts.sqlite") if use_verdict_cache else None
         try:
             with Sandbox(settings) as sandbox:
                 isolation = sandbox.mode
@@ -213,7 +201,7 @@ def evaluate(
                 progress = Bar(len(programs), f"grading {bench.name}")
 
                 def keep(k: int, verdict: Verdict) -> None:
-                    spool.put(k, verdict)
+                    spool.put_verdict(k, verdict)
                     progress.step()
 
                 try:
@@ -225,8 +213,8 @@ def evaluate(
             if cache is not None:
                 cache.close()  # keeps every verdict graded so far, even when interrupted
         by_task: dict[str, list[int]] = {}
-        for k, s in enumerate(graded):
-            by_task.setdefault(s.task_id, []).append(k)
+        for k in range(len(programs)):
+            by_task.setdefault(programs.task(k), []).append(k)
         # One pass writes the results file and notes what the run record counts of each sample (how many
         # suites it passed in a row, its failure mode); a second writes the run record, a task at a time.
         suites = [s for s in bench.suites if s in _graded_suites(bench)]
@@ -247,9 +235,9 @@ def evaluate(
         def task(tid: str) -> TaskResult:
             rows = []
             for k in by_task[tid]:
-                verdict = spool.get(k)
+                verdict = spool.verdict(k)
                 mode, exception = tally.modes[k]
-                rows.append(SampleResult(line=graded[k].line, verdict=verdict, reason=verdict.reason(),
+                rows.append(SampleResult(line=graded.lines[k], verdict=verdict, reason=verdict.reason(),
                                             failure_mode=mode, exception=exception))  # fmt: skip
             head = record.tasks[tid]
             return TaskResult(n=head.n, correct=head.correct, samples=rows)
@@ -258,6 +246,47 @@ def evaluate(
     registry.index_run(run_path, record)  # never fails the run; a problem is a warning
     _summary(record, results_path, run_path, echo)
     return load_run(run_path) if full_record else record
+
+
+@dataclass
+class _Graded:
+    """What a run keeps in memory of each graded sample: its line and what generation knew of it."""
+
+    lines: array[int] = field(default_factory=lambda: array("q"))
+    facts: dict[int, GenerationFacts] = field(default_factory=dict)  # only samples with facts
+
+
+def _take(bench: Benchmark, problems: Mapping[str, Any], dataset: Any, samples: Iterable[Sample],
+          programs: ProgramSpool, skipped: list[SkippedSample], samples_file: Path | None) -> _Graded:  # fmt: skip
+    """Each sample's program into ``programs`` (code extraction happens once: a sample made in memory carries
+    its program), samples of other tasks into ``skipped``; ``samples`` is read once, so a draining iterator
+    lets each sample go as soon as its program is spooled."""
+    graded = _Graded()
+    count, first = 0, None
+    for s in samples:
+        count += 1
+        first = s.task_id if first is None else first
+        if s.task_id not in problems:
+            reason = f"task not in {dataset.name} {dataset.version}"
+            skipped.append(SkippedSample(line=s.line, task_id=s.task_id, reason=reason))
+            continue
+        if s.facts is not None:
+            graded.facts[len(programs)] = s.facts
+        programs.append(sys.intern(s.task_id), _program(bench, problems[s.task_id], s))
+        graded.lines.append(s.line)
+    if not len(programs):
+        where = f" in {samples_file}" if samples_file else ""
+        shown = f" (first task_id: {first!r})" if first is not None else ""
+        raise DataError(f"none of the {count} samples{where} belongs to {dataset.name} {dataset.version}{shown}; "
+                        "is --benchmark right?")  # fmt: skip
+    return graded
+
+
+def _drain(rows: list[Sample]) -> Iterator[Sample]:
+    """``rows`` one by one, each let go as it is taken (the list is empty afterwards)."""
+    rows.reverse()
+    while rows:
+        yield rows.pop()
 
 
 def _program(bench: Benchmark, problem: Any, sample: Sample) -> str:
@@ -273,7 +302,7 @@ class _Tally:
     """What the run record counts of each sample, noted as its verdict is read back: the suites it passed
     in a row (EvalPlus: base, then base + plus) and its failure mode (:func:`classify_sample`)."""
 
-    def __init__(self, bench: Benchmark, suites: Sequence[str], graded: Sequence[Sample],
+    def __init__(self, bench: Benchmark, suites: Sequence[str], graded: _Graded,
                  programs: Sequence[tuple[str, str]], problems: Mapping[str, Any]) -> None:  # fmt: skip
         self.bench, self.suites, self.graded, self.programs, self.problems = bench, suites, graded, programs, problems
         self.passed = bytearray(len(programs))  # suites passed in a row
@@ -290,7 +319,7 @@ class _Tally:
             row += 1
         self.passed[k] = row
         tid, program = self.programs[k]
-        found = classify_sample(self.bench, self.problems[tid], program, verdict, self.graded[k].facts)
+        found = classify_sample(self.bench, self.problems[tid], program, verdict, self.graded.facts.get(k))
         pair = (found.mode, found.exception)
         self.modes[k] = self._distinct.setdefault(pair, pair)
         return verdict
@@ -302,15 +331,15 @@ def _write_results(bench: Benchmark, path: Path, dataset_hash: str, programs: Se
     if bench.streams_results():
         def entries() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             for tid, ks in by_task.items():
-                yield tid, [bench.results_entry(tid, programs[k][1], tally.note(k, spool.get(k))) for k in ks]
+                yield tid, [bench.results_entry(tid, programs[k][1], tally.note(k, spool.verdict(k))) for k in ks]
 
         write_atomic(path, lambda f: write_json_members(f, bench.results_head(dataset_hash), "eval", entries()))
     else:  # the benchmark's file needs every verdict at once (CRUXEval's scores)
-        verdicts = [tally.note(k, spool.get(k)) for k in range(len(programs))]
+        verdicts = [tally.note(k, spool.verdict(k)) for k in range(len(programs))]
         write_json_atomic(path, bench.results_document(dataset_hash, list(programs), verdicts))
 
 
-def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], tally: _Tally,
+def build_record(bench: Benchmark, dataset: Any, graded: _Graded, tally: _Tally,
                  by_task: Mapping[str, list[int]], skipped: list[SkippedSample], options: GradeOptions,
                  settings: SandboxSettings, isolation: str, timings: RunTimings, use_cache: bool,
                  samples_file: Path | None) -> RunRecord:  # fmt: skip
@@ -354,7 +383,7 @@ def build_record(bench: Benchmark, dataset: Any, graded: Sequence[Sample], tally
         ),
         pass_at_k=pak,
         n_tasks=len(tasks),
-        n_samples=len(graded),
+        n_samples=len(graded.lines),
         missing_tasks=missing,
         skipped=skipped,
         tasks=tasks,

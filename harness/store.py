@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -344,54 +344,114 @@ def load_run(path: Path) -> RunRecord:
         raise HarnessError(f"run record {path} is corrupt: {str(exc).splitlines()[0]}") from None
 
 
-class VerdictSpool:
-    """A run's verdicts on disk while it grades, read back by program number: memory flat in the samples.
+class Spool:
+    """Records kept on disk by number while a run goes on, so memory does not grow with them.
 
-    Each verdict is one JSON line in an unlinked temporary file beside the run's results (the folder
+    Each record is appended to an unlinked temporary file beside the run's results (the folder
     :func:`harness.evaluation.check_output` checked for room); the file goes with the spool, or with the
-    process however it ends. Only offsets stay in memory.
+    process however it ends. Only offsets stay in memory. Reads and writes are positioned (``pread`` /
+    ``pwrite``), so threads share a spool without a shared file position.
     """
 
-    def __init__(self, folder: Path, n: int) -> None:
+    def __init__(self, folder: Path, what: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self._file = tempfile.TemporaryFile(dir=folder, prefix=".harness-verdicts-")
-        self._at = array("q", [-1]) * n
-        self._size = array("q", [0]) * n
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=f".harness-{what}-", buffering=0)
+        self._fd = self._file.fileno()
+        self._at = array("q")
+        self._size = array("q")
         self._end = 0
-        self._lock = threading.Lock()  # verdicts arrive from the sandbox's worker threads
+        self._lock = threading.Lock()
 
-    def put(self, k: int, verdict: Verdict) -> None:
-        """Keep program ``k``'s verdict (a later one replaces it)."""
-        data = verdict.model_dump_json().encode("utf-8") + b"\n"
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def put(self, k: int, data: bytes) -> None:
+        """Keep ``data`` as record ``k`` (a later one replaces it; ``k == len(self)`` appends)."""
         with self._lock:
-            try:
-                self._file.seek(self._end)
-                self._file.write(data)
-            except OSError as exc:
-                raise HarnessError(f"cannot keep verdicts beside the results: {exc.strerror or exc}; free some "
-                                   "space or choose another --output (cached verdicts are kept)") from None  # fmt: skip
-            self._at[k], self._size[k] = self._end, len(data)
+            at = self._end
             self._end += len(data)
+            if k >= len(self._at):
+                grow = k + 1 - len(self._at)
+                self._at.extend([-1] * grow)
+                self._size.extend([0] * grow)
+        try:
+            os.pwrite(self._fd, data, at)
+        except OSError as exc:
+            raise HarnessError(f"cannot keep the run's records beside its results: {exc.strerror or exc}; free "
+                               "some space or choose another --output (cached verdicts are kept)") from None  # fmt: skip
+        with self._lock:
+            self._at[k], self._size[k] = at, len(data)
 
     def has(self, k: int) -> bool:
-        """Whether program ``k``'s verdict is here."""
-        return self._at[k] >= 0
+        """Whether record ``k`` is here."""
+        return k < len(self._at) and self._at[k] >= 0
 
-    def get(self, k: int) -> Verdict:
-        """Program ``k``'s verdict (KeyError: none was put)."""
-        with self._lock:
-            at = self._at[k]
-            if at < 0:
-                raise KeyError(k)
-            self._file.seek(at)
-            data = self._file.read(self._size[k])
-        return Verdict.model_validate_json(data)
+    def get(self, k: int) -> bytes:
+        """Record ``k`` (KeyError: none was put)."""
+        if not self.has(k):
+            raise KeyError(k)
+        return os.pread(self._fd, self._size[k], self._at[k])
 
     def close(self) -> None:
         """Let the file go (it was never linked into the folder)."""
         self._file.close()
 
+
+class VerdictSpool(Spool):
+    """A run's verdicts by program number, on disk while it grades (``harness evaluate``)."""
+
+    def __init__(self, folder: Path, n: int = 0) -> None:
+        super().__init__(folder, "verdicts")
+        if n:
+            self._at.extend([-1] * n)
+            self._size.extend([0] * n)
+
+    def put_verdict(self, k: int, verdict: Verdict) -> None:
+        """Keep program ``k``'s verdict."""
+        self.put(k, verdict.model_dump_json().encode("utf-8"))
+
+    def verdict(self, k: int) -> Verdict:
+        """Program ``k``'s verdict (KeyError: none was put)."""
+        return Verdict.model_validate_json(self.get(k))
+
     def __enter__(self) -> VerdictSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProgramSpool(Spool, Sequence[tuple[str, str]]):
+    """``(task_id, program)`` pairs on disk, read back by number: a run's programs without their text in
+    memory (task ids stay in memory, one string per task)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, "programs")
+        self._tasks: list[str] = []
+
+    def append(self, task_id: str, program: str) -> None:
+        """Add the next program."""
+        self.put(len(self._tasks), program.encode("utf-8", "surrogatepass"))
+        self._tasks.append(task_id)
+
+    def task(self, k: int) -> str:
+        """Program ``k``'s task id (without reading its text)."""
+        return self._tasks[k]
+
+    def __getitem__(self, k: Any) -> Any:  # Sequence's: an index or a slice
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self._tasks):
+            raise IndexError(k)
+        return self._tasks[k], self.get(k).decode("utf-8", "surrogatepass")
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for k in range(len(self._tasks)):
+            yield self[k]
+
+    def __enter__(self) -> ProgramSpool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,7 @@ from harness.execution import CallJob, encode_inputs
 from harness.execution import sandbox as sandbox_module
 from harness.grading import grade_programs
 from harness.samples import Sample
-from harness.store import VerdictSpool, load_run, save_run, save_run_streaming, write_json_members
+from harness.store import ProgramSpool, VerdictSpool, load_run, save_run, save_run_streaming, write_json_members
 
 sys.path.insert(0, str(Path(__file__).parent / "toy_benchmark"))
 from toy_bench import Toy  # noqa: E402
@@ -60,20 +60,32 @@ def test_members_are_written_as_json_dump_writes_the_whole_object() -> None:
     assert json.loads(empty.getvalue()) == {"tasks": {}}
 
 
-def test_the_spool_keeps_verdicts_in_a_file_no_one_else_sees(tmp_path: Path) -> None:
+def test_the_spools_keep_records_in_a_file_no_one_else_sees(tmp_path: Path) -> None:
     verdicts = [Verdict(status="pass", parts={"base": PartVerdict(status="pass", cpu_seconds=0.5)}),
                 Verdict(status="fail", parts={"base": PartVerdict(status="fail", failed=[3], reasons={3: "wrong"})}),
                 Verdict(status="error", error="not graded")]  # fmt: skip
     with VerdictSpool(tmp_path, 4) as spool:
         for k, v in enumerate(verdicts):
-            spool.put(k, v)
+            spool.put_verdict(k, v)
         assert list(tmp_path.iterdir()) == []  # unlinked: nothing to clean up however the process ends
-        assert [spool.get(k) for k in range(3)] == verdicts  # reasons' integer keys survive the round trip
-        assert not spool.has(3) and spool.has(0)
+        assert [spool.verdict(k) for k in range(3)] == verdicts  # reasons' integer keys survive the round trip
+        assert not spool.has(3) and spool.has(0) and not spool.has(9)
         with pytest.raises(KeyError):
-            spool.get(3)
-        spool.put(0, verdicts[1])  # a later verdict replaces the first
-        assert spool.get(0) == verdicts[1] and spool.get(1) == verdicts[1] and spool.get(2) == verdicts[2]
+            spool.verdict(3)
+        spool.put_verdict(0, verdicts[1])  # a later verdict replaces the first
+        assert [spool.verdict(k) for k in range(3)] == [verdicts[1], verdicts[1], verdicts[2]]
+        spool.put_verdict(6, verdicts[0])  # past the end: the spool grows
+        assert spool.verdict(6) == verdicts[0] and not spool.has(5)
+    # Programs: any text a samples file can hold (JSON allows lone surrogates), read back as a sequence.
+    texts = [("t/0", "def f():\n    return 'é'\n"), ("t/1", ""), ("t/0", "x = '\ud800'\n")]
+    with ProgramSpool(tmp_path) as programs:
+        for tid, text in texts:
+            programs.append(tid, text)
+        assert len(programs) == 3 and list(programs) == texts and programs[-1] == texts[2]
+        assert programs[1:] == texts[1:] and programs.task(2) == "t/0"
+        with pytest.raises(IndexError):
+            programs[3]
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_a_streamed_record_is_the_record_save_run_writes(tmp_path: Path) -> None:
