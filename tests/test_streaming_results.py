@@ -188,3 +188,19 @@ def test_a_streaming_run_holds_only_its_unfinished_jobs(sandbox: Any) -> None:
     assert sandbox.run([job(0)], on_done=on_done, keep=False) == []
     assert len(alive) == 41
     assert max(alive) <= 4  # the job reporting and the few still queued, not every job of the run
+
+
+def test_a_full_disk_while_spooling_says_so_and_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from harness.errors import HarnessError
+
+    def full(*_a: Any) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with VerdictSpool(tmp_path, 1) as spool:
+        monkeypatch.setattr("harness.store.os.pwrite", full)
+        with pytest.raises(HarnessError, match="No space left on device; free some space or choose another --output"):
+            spool.put_verdict(0, Verdict(status="pass"))
+        assert not spool.has(0)  # nothing half-kept
