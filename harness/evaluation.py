@@ -167,7 +167,10 @@ def evaluate(
     model: str | None = None,
     full_record: bool = True,
 ) -> RunRecord:
-    """Grade samples held in memory, score them, write ``results_path`` and ``run_path``, index the run.
+    """Grade samples, score them, write ``results_path`` and ``run_path``, index the run.
+
+    ``samples`` is read once (an iterator that lets each sample go, as ``evaluate_samples`` passes, keeps
+    memory flat; ``harness eval`` passes its generations).
 
     Returns the run record as written (read back from ``run_path``). With ``full_record`` False (the CLI,
     which needs only the counts) it returns the record without its samples' verdicts: every task's counts
