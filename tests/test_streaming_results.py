@@ -204,3 +204,23 @@ def test_a_full_disk_while_spooling_says_so_and_what_to_do(tmp_path: Path, monke
         with pytest.raises(HarnessError, match="No space left on device; free some space or choose another --output"):
             spool.put_verdict(0, Verdict(status="pass"))
         assert not spool.has(0)  # nothing half-kept
+
+
+def test_a_run_abandoned_by_its_callback_hands_over_no_cut_short_result(sandbox: Any) -> None:
+    # A callback that raises (a full disk under the verdict spool) abandons the run: the jobs still running
+    # are aborted, and what they leave is not a result (a suite cut short would read as a failure and go
+    # into the verdict cache as the program's verdict).
+    inputs = encode_inputs([(i,) for i in range(8)])
+    slow = "import time\ndef f(x):\n    t = time.process_time()\n    while time.process_time() - t < 0.25:\n        pass\n    return x\n"
+    jobs = [CallJob(code=slow if k else "def f(x):\n    return x\n", entry_point="f", inputs_key="abandoned",
+                    inputs_payload=lambda: inputs, limits=[5.0] * 8, costs=[0.25] * 8, priority=k)
+            for k in range(4)]  # fmt: skip
+    seen: list[tuple[int, str]] = []
+
+    def on_done(k: int, res: Any) -> None:
+        seen.append((k, res.status))
+        raise RuntimeError("no space left for the verdict")
+
+    with pytest.raises(RuntimeError, match="no space left"):
+        sandbox.run(jobs, on_done=on_done, keep=False)
+    assert seen == [(0, "pass")]  # the quick job, then nothing from the aborted ones

@@ -1143,6 +1143,10 @@ class Sandbox:
                 if st.reported:
                     return
                 st.reported = True
+                if sched.stopped:
+                    # The run was abandoned (an error, its callback's own included): a job still running
+                    # then was aborted, and what it leaves is no result (a suite cut short reads as a fail).
+                    return
                 self.done_jobs += 1
                 result = _result(st)
                 if keep:
