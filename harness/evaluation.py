@@ -221,7 +221,7 @@ def evaluate(
         # One pass writes the results file and notes what the run record counts of each sample (how many
         # suites it passed in a row, its failure mode); a second writes the run record, a task at a time.
         suites = [s for s in bench.suites if s in _graded_suites(bench)]
-        tally = _Tally(bench, suites, graded, programs, problems)
+        tally = _Tally(bench, suites, graded, problems, len(programs))
         _write_results(bench, results_path, dataset.hash, programs, by_task, spool, tally)
         record = build_record(
             bench, dataset, graded, tally, by_task, skipped, options, settings, isolation,
@@ -305,14 +305,14 @@ class _Tally:
     """What the run record counts of each sample, noted as its verdict is read back: the suites it passed
     in a row (EvalPlus: base, then base + plus) and its failure mode (:func:`classify_sample`)."""
 
-    def __init__(self, bench: Benchmark, suites: Sequence[str], graded: _Graded,
-                 programs: Sequence[tuple[str, str]], problems: Mapping[str, Any]) -> None:  # fmt: skip
-        self.bench, self.suites, self.graded, self.programs, self.problems = bench, suites, graded, programs, problems
-        self.passed = bytearray(len(programs))  # suites passed in a row
-        self.modes: list[tuple[str, str | None]] = [("error", None)] * len(programs)
+    def __init__(self, bench: Benchmark, suites: Sequence[str], graded: _Graded, problems: Mapping[str, Any],
+                 n: int) -> None:  # fmt: skip
+        self.bench, self.suites, self.graded, self.problems = bench, suites, graded, problems
+        self.passed = bytearray(n)  # suites passed in a row
+        self.modes: list[tuple[str, str | None]] = [("error", None)] * n
         self._distinct: dict[tuple[str, str | None], tuple[str, str | None]] = {}  # one tuple per mode
 
-    def note(self, k: int, verdict: Verdict) -> Verdict:
+    def note(self, k: int, task_id: str, program: str, verdict: Verdict) -> Verdict:
         """Count program ``k``'s verdict; returns it."""
         row = 0
         for suite in self.suites:
@@ -321,8 +321,7 @@ class _Tally:
                 break
             row += 1
         self.passed[k] = row
-        tid, program = self.programs[k]
-        found = classify_sample(self.bench, self.problems[tid], program, verdict, self.graded.facts.get(k))
+        found = classify_sample(self.bench, self.problems[task_id], program, verdict, self.graded.facts.get(k))
         pair = (found.mode, found.exception)
         self.modes[k] = self._distinct.setdefault(pair, pair)
         return verdict
@@ -331,15 +330,20 @@ class _Tally:
 def _write_results(bench: Benchmark, path: Path, dataset_hash: str, programs: Sequence[tuple[str, str]],
                    by_task: Mapping[str, list[int]], spool: VerdictSpool, tally: _Tally) -> None:  # fmt: skip
     """Write ``eval_results.json`` from the spooled verdicts, a task at a time, noting each in ``tally``."""
+    def noted(k: int) -> tuple[str, str, Verdict]:
+        tid, program = programs[k]  # one read of each program and verdict
+        return tid, program, tally.note(k, tid, program, spool.verdict(k))
+
     if bench.streams_results():
         def entries() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             for tid, ks in by_task.items():
-                yield tid, [bench.results_entry(tid, programs[k][1], tally.note(k, spool.verdict(k))) for k in ks]
+                yield tid, [bench.results_entry(*noted(k)) for k in ks]
 
         write_atomic(path, lambda f: write_json_members(f, bench.results_head(dataset_hash), "eval", entries()))
     else:  # the benchmark's file needs every verdict at once (CRUXEval's scores)
-        verdicts = [tally.note(k, spool.verdict(k)) for k in range(len(programs))]
-        write_json_atomic(path, bench.results_document(dataset_hash, list(programs), verdicts))
+        rows = [noted(k) for k in range(len(programs))]
+        write_json_atomic(path, bench.results_document(dataset_hash, [(t, p) for t, p, _ in rows],
+                                                       [v for _, _, v in rows]))  # fmt: skip
 
 
 def build_record(bench: Benchmark, dataset: Any, graded: _Graded, tally: _Tally,

@@ -9,10 +9,10 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, Self, TextIO
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -347,9 +347,8 @@ def load_run(path: Path) -> RunRecord:
 class Spool:
     """Records kept on disk by number while a run goes on, so memory does not grow with them.
 
-    Each record is appended to an unlinked temporary file beside the run's results (the folder
-    :func:`harness.evaluation.check_output` checked for room); the file goes with the spool, or with the
-    process however it ends. Only offsets stay in memory. Reads and writes are positioned (``pread`` /
+    Each record is appended to an unlinked temporary file in the run's output folder; the file goes with
+    the spool, or with the process however it ends (a full disk is a :class:`HarnessError` naming the fix). Only offsets stay in memory. Reads and writes are positioned (``pread`` /
     ``pwrite``), so threads share a spool without a shared file position.
     """
 
@@ -396,15 +395,18 @@ class Spool:
         """Let the file go (it was never linked into the folder)."""
         self._file.close()
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class VerdictSpool(Spool):
     """A run's verdicts by program number, on disk while it grades (``harness evaluate``)."""
 
-    def __init__(self, folder: Path, n: int = 0) -> None:
+    def __init__(self, folder: Path) -> None:
         super().__init__(folder, "verdicts")
-        if n:
-            self._at.extend([-1] * n)
-            self._size.extend([0] * n)
 
     def put_verdict(self, k: int, verdict: Verdict) -> None:
         """Keep program ``k``'s verdict."""
@@ -413,12 +415,6 @@ class VerdictSpool(Spool):
     def verdict(self, k: int) -> Verdict:
         """Program ``k``'s verdict (KeyError: none was put)."""
         return Verdict.model_validate_json(self.get(k))
-
-    def __enter__(self) -> VerdictSpool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ProgramSpool(Spool, Sequence[tuple[str, str]]):
@@ -446,13 +442,3 @@ class ProgramSpool(Spool, Sequence[tuple[str, str]]):
         if not 0 <= k < len(self._tasks):
             raise IndexError(k)
         return self._tasks[k], self.get(k).decode("utf-8", "surrogatepass")
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        for k in range(len(self._tasks)):
-            yield self[k]
-
-    def __enter__(self) -> ProgramSpool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -64,7 +64,7 @@ def test_the_spools_keep_records_in_a_file_no_one_else_sees(tmp_path: Path) -> N
     verdicts = [Verdict(status="pass", parts={"base": PartVerdict(status="pass", cpu_seconds=0.5)}),
                 Verdict(status="fail", parts={"base": PartVerdict(status="fail", failed=[3], reasons={3: "wrong"})}),
                 Verdict(status="error", error="not graded")]  # fmt: skip
-    with VerdictSpool(tmp_path, 4) as spool:
+    with VerdictSpool(tmp_path) as spool:
         for k, v in enumerate(verdicts):
             spool.put_verdict(k, v)
         assert list(tmp_path.iterdir()) == []  # unlinked: nothing to clean up however the process ends
@@ -199,7 +199,7 @@ def test_a_full_disk_while_spooling_says_so_and_what_to_do(tmp_path: Path, monke
     def full(*_a: Any) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    with VerdictSpool(tmp_path, 1) as spool:
+    with VerdictSpool(tmp_path) as spool:
         monkeypatch.setattr("harness.store.os.pwrite", full)
         with pytest.raises(HarnessError, match="No space left on device; free some space or choose another --output"):
             spool.put_verdict(0, Verdict(status="pass"))

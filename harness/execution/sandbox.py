@@ -1123,11 +1123,11 @@ class Sandbox:
             _check_job(job)
         workers = self._ensure_workers()
         started = time.monotonic()
-        states = [_JobState(k, job) for k, job in enumerate(jobs)]
-        sched = _Scheduler(states, self.settings.split_min_seconds)
-        first = states
-        if not keep:
-            states = []  # a reported job's state goes with its report (the scheduler holds the rest)
+        first = [_JobState(k, job) for k, job in enumerate(jobs)]
+        sched = _Scheduler(first, self.settings.split_min_seconds)
+        # Every job's state, for the list returned; a streaming run keeps none (a reported job's state
+        # goes with its report, the scheduler holds the unfinished ones).
+        states = list(first) if keep else []
         count = [len(jobs)]  # jobs in this run so far: the next one's index
         results: dict[int, Result] = {}
         report_lock = threading.RLock()  # report() recurses for jobs with no inputs
@@ -1210,7 +1210,6 @@ class Sandbox:
         for st in first:
             if st.finished:
                 report(st)
-        del first
         for w in workers:
             w.busy, w.last_done, w.frames, w.bytes_in, w.judge = 0.0, started, 0, 0, 0.0
         threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in workers]
