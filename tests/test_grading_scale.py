@@ -92,3 +92,36 @@ def test_streamed_results_are_not_held(sandbox: Any) -> None:
     assert all(ref() is None for ref in seen)  # nothing kept a result once its callback returned
     kept = sandbox.run(jobs[:1], on_done=on_done)  # the default keeps them, for callers that want the list
     assert kept[0].status == "pass" and len(kept[0].times) == 200
+
+
+def _pong(worker: Any) -> dict[str, Any]:
+    worker.send({"op": "ping"})
+    while True:
+        frame = worker.recv()
+        assert frame is not None, "a sandbox worker died"
+        if frame[0].get("ev") == "pong":
+            return frame[0]
+
+
+def test_workers_account_for_their_runners_as_the_breakdown_reads_them(sandbox: Any) -> None:
+    # tests/perf/eval_speed.py --breakdown splits each runner's CPU where it became ready for its first
+    # input (fork, setup, guard, program load) and counts kernel time and page faults: those counts must
+    # move with the work, and the part before the first input must stay a part of the whole.
+    workers = sandbox._ensure_workers()
+    before = [_pong(w) for w in workers]
+    spin = "def f(x):\n    t = 0\n    for i in range(x):\n        t += i\n    return t\n"
+    inputs = encode_inputs([(300_000,)] * 3)
+    jobs = [CallJob(code=spin, entry_point="f", inputs_key="accounting", inputs_payload=lambda: inputs,
+                    limits=[10.0] * 3, costs=[0.02] * 3) for _ in range(4)]  # fmt: skip
+    results = sandbox.run(jobs)
+    assert [r.status for r in results] == ["pass"] * 4
+    after = [_pong(w) for w in workers]
+    moved = {key: sum(a["stats"][key] - b["stats"][key] for a, b in zip(after, before))
+             for key in ("units", "runner_cpu", "ready_cpu", "runner_sys", "runner_minflt", "limit_cpu")}  # fmt: skip
+    assert moved["units"] == 4
+    assert moved["limit_cpu"] == 0
+    assert 0 < moved["ready_cpu"] < moved["runner_cpu"]
+    # Each runner ran 3 x 300,000 additions after it was ready: far more than its setup.
+    assert moved["runner_cpu"] - moved["ready_cpu"] > moved["ready_cpu"]
+    assert moved["runner_minflt"] > 0 and moved["runner_sys"] >= 0
+    assert all(a["sys"] >= b["sys"] and a["minflt"] >= b["minflt"] for a, b in zip(after, before))

@@ -334,8 +334,11 @@ class Worker:
         self.in_fd = 0
         self.counter = 0
         #: What ``ping`` reports (tests/perf/eval_speed.py --breakdown): runners' whole CPU, and that of
-        #: runners stopped at a limit (their inputs' own work, which no result reports).
-        self.stats = {"units": 0, "runner_cpu": 0.0, "limit_cpu": 0.0}
+        #: runners stopped at a limit (their inputs' own work, which no result reports); the CPU runners had
+        #: used when they were ready for their first input (fork, setup, inputs decoded, guard, program
+        #: loaded), of all and of those stopped at a limit; the runners' kernel time and page faults.
+        self.stats = {"units": 0, "runner_cpu": 0.0, "limit_cpu": 0.0, "ready_cpu": 0.0, "limit_ready_cpu": 0.0,
+                      "runner_sys": 0.0, "runner_minflt": 0}  # fmt: skip
 
     # ------------------------------------------------------------------ io
     def send(self, header: dict[str, Any], *payload: bytes | bytearray | memoryview) -> None:
@@ -362,7 +365,7 @@ class Worker:
             elif op == "ping":
                 me = resource.getrusage(resource.RUSAGE_SELF)
                 self.send({"ev": "pong", "pid": os.getpid(), "uid": self.uid, "cpu": me.ru_utime + me.ru_stime,
-                           "stats": self.stats})  # fmt: skip
+                           "sys": me.ru_stime, "minflt": me.ru_minflt, "stats": self.stats})  # fmt: skip
             elif op in ("abort", "set_end"):
                 pass  # the unit already ended
             else:
@@ -634,13 +637,18 @@ class Worker:
             # clock is only as fresh as the last poll, nearly zero for a short program).
             _, status, usage = os.wait4(pid, 0)
             last_cpu = max(last_cpu, usage.ru_utime + usage.ru_stime)
+            self.stats["runner_sys"] += usage.ru_stime
+            self.stats["runner_minflt"] += usage.ru_minflt
         except ChildProcessError:
             pass
         os.close(pidfd)
         self.stats["units"] += 1
         self.stats["runner_cpu"] += last_cpu
+        before_first = ready_cpu if ready else last_cpu  # a runner never ready spent it all loading
+        self.stats["ready_cpu"] += before_first
         if finished_reason in ("timeout", "budget", "exec_timeout"):
             self.stats["limit_cpu"] += last_cpu
+            self.stats["limit_ready_cpu"] += before_first
         info: dict[str, Any] = {"ev": "end", "unit": unit, "reason": finished_reason, "i": failed_at, "next": current}
         info.update(done_info)
         info["cpu"] = last_cpu

@@ -152,7 +152,8 @@ def replicated(bench: Any, samples: str, n: int, tasks: set[str] | None = None) 
 
 def worker_figures(workers: list[Any]) -> dict[str, float]:
     """The local sandbox workers' own CPU and their runners' (a ``ping`` each; the workers keep the counts)."""
-    tot = {"cpu": 0.0, "runner_cpu": 0.0, "limit_cpu": 0.0, "units": 0.0}
+    tot = {"cpu": 0.0, "sys": 0.0, "minflt": 0.0, "runner_cpu": 0.0, "limit_cpu": 0.0, "units": 0.0,
+           "runner_sys": 0.0, "runner_minflt": 0.0, "ready_cpu": 0.0, "limit_ready_cpu": 0.0}
     for w in workers:
         w.send({"op": "ping"})
         while True:
@@ -162,8 +163,9 @@ def worker_figures(workers: list[Any]) -> dict[str, float]:
             if frame[0].get("ev") == "pong":
                 break
         pong = frame[0]
-        tot["cpu"] += float(pong.get("cpu", 0.0))
-        for key in ("runner_cpu", "limit_cpu", "units"):
+        for key in ("cpu", "sys", "minflt"):
+            tot[key] += float(pong.get(key, 0.0))
+        for key in ("runner_cpu", "limit_cpu", "units", "runner_sys", "runner_minflt", "ready_cpu", "limit_ready_cpu"):
             tot[key] += float(pong.get("stats", {}).get(key, 0.0))
     return tot
 
@@ -201,10 +203,35 @@ def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int
         "harness_cpu": cpu(self2) - cpu(self1), "harness_start_cpu": cpu(self1) - cpu(self0),
         "worker_own_cpu": after["cpu"] - before["cpu"], "runner_all_cpu": after["runner_cpu"] - before["runner_cpu"],
         "runner_limit_cpu": after["limit_cpu"] - before["limit_cpu"],
+        "worker_own_sys": after["sys"] - before["sys"], "worker_minflt": after["minflt"] - before["minflt"],
+        "runner_sys": after["runner_sys"] - before["runner_sys"],
+        "runner_minflt": after["runner_minflt"] - before["runner_minflt"],
+        "ready_cpu": after["ready_cpu"] - before["ready_cpu"],
+        "limit_ready_cpu": after["limit_ready_cpu"] - before["limit_ready_cpu"],
         "judge_cpu": stats.judge_seconds, "busy": stats.busy_seconds, "units": stats.units, "frames": stats.frames,
         "bytes": stats.bytes_in, "tail": stats.tail_seconds, "tail_idle": stats.tail_idle_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }))  # fmt: skip
+
+
+def floors(bench: str, samples: Path, env: dict[str, str], parallel: int, alone: bool = True) -> tuple[float, float, float]:
+    """The floor (wall and CPU seconds of one process), then the CPU of each of ``parallel`` floors run at once.
+
+    The second says whether the floor divided by the workers is within reach at all here: two CPU-bound
+    processes on two cores may each run slower than one alone (shared caches, memory bandwidth, a VM's
+    neighbours).  ``alone=False`` measures only the second (the first is then 0, 0)."""
+    cmd = [sys.executable, __file__, "--floor-worker", bench, str(samples)]
+    wall = cpu = 0.0
+    if alone:
+        doc = json.loads(run(cmd, env)[2].strip().splitlines()[-1])
+        wall, cpu = doc["seconds"], doc["cpu_seconds"]
+    procs = [subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL) for _ in range(parallel)]  # fmt: skip
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise SystemExit("a floor process failed")
+    each = [json.loads(o.decode().strip().splitlines()[-1])["cpu_seconds"] for o in outs]
+    return wall, cpu, sum(each) / len(each)
 
 
 def breakdown(args: argparse.Namespace, data: Path) -> None:
@@ -227,12 +254,19 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
     if bench == "humaneval":
         cases.append((int(args.breakdown_n.split(",")[-1]), "HumanEval/15,HumanEval/130"))
     for n, only in cases:
+        if not only and rows:
+            # The machine's speed drifts by 10% and more over minutes (a VM's neighbours): each n's
+            # figures are read against a floor measured just before them.
+            floor1, floor1_cpu, pair = floors(bench, samples, env, args.parallel)
+        elif not rows:
+            pair = floors(bench, samples, env, args.parallel, alone=False)[2]
         load = os.getloadavg()[0]
         _, _, out = run([py, __file__, "--breakdown-worker", bench, str(samples), str(n), only,
                          "--parallel", str(args.parallel)], env)  # fmt: skip
         r = json.loads(out.strip().splitlines()[-1])
         r.update(n=n, only=only or "all", load=round(load, 2), floor=floor1 * n / args.parallel if not only else None,
-                 floor_cpu=floor1_cpu * n if not only else None)
+                 floor_cpu=floor1_cpu * n if not only else None,
+                 floor_pair_cpu=pair * n if not only else None)  # fmt: skip
         rows.append(r)
         print(json.dumps(r), flush=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -246,17 +280,21 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
         if r["load"] > 2 and floor_cpu:
             print(f"  note: load {r['load']}: the floor's wall-clock limits cut slow inputs short, so its CPU "
                   "figure is low; the harness's (CPU limits) is not")  # fmt: skip
-        # The runners' whole processes (the workers count them at exit): their reported work (program
-        # load and each input's result), those stopped at a limit (a timed-out input's CPU is the
-        # sample's own work, reported by no result) and the rest (fork, setup, guard, exit).
-        limited = r["runner_limit_cpu"]
-        rest = r["runner_all_cpu"] - r["runner_cpu"] - limited
+        # The runners' whole processes (the workers count them at exit), split where each became ready for
+        # its first input: before it (fork, setup, inputs decoded, guard, program load: sandbox overhead)
+        # and after it (the inputs' own work, encoding their results, exit), apart for runners stopped at a
+        # limit (a timed-out input's CPU is the sample's own work, which no result reports).
+        limited = r["runner_limit_cpu"] - r["limit_ready_cpu"]
+        inputs = r["runner_all_cpu"] - r["runner_limit_cpu"] - (r["ready_cpu"] - r["limit_ready_cpu"])
         rows_out = [
-            ("samples' own work (floor)", floor_cpu),
-            ("runners, reported (program load, inputs' results)", r["runner_cpu"]),
-            ("runners stopped at a limit (their inputs' own work)", limited),
-            ("runners' own overhead (fork, setup, guard, exit)", rest),
+            ("samples' own work (floor, one process)", floor_cpu),
+            (f"  the same, {w} floors at once (each)", r.get("floor_pair_cpu")),
+            ("runners before their first input (fork, setup, guard, load)", r["ready_cpu"]),
+            ("runners' inputs to their end (results, encoding, exit)", inputs),
+            ("runners' inputs stopped at a limit", limited),
+            ("  runners' kernel time (in the three rows above)", r["runner_sys"]),
             ("workers' own (fork, supervise, relay, sweep, cleanup)", r["worker_own_cpu"]),
+            ("  of which kernel time", r["worker_own_sys"]),
             ("other sandbox processes (bwrap, worker start)", r["sandbox_cpu"] - r["runner_all_cpu"] - r["worker_own_cpu"]),
             ("harness process (judging, scheduling, verdicts)", r["harness_cpu"]),
             ("  of which judging outputs", r["judge_cpu"]),
@@ -265,8 +303,11 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
             if sec is not None:
                 print(f"  {name:<55} {sec:8.1f} CPU s  {sec / w:7.1f} s/worker  "
                       f"{1000 * sec / r['programs']:7.2f} ms/program  {1000 * sec / max(1, r['units']):6.2f} ms/unit")  # fmt: skip
-        print(f"  sandbox per unit (runners' overhead + workers' own): "
-              f"{1000 * (rest + r['worker_own_cpu']) / max(1, r['units']):.2f} ms")  # fmt: skip
+        units = max(1, r["units"])
+        print(f"  sandbox per unit (runners before their first input + workers' own): "
+              f"{1000 * (r['ready_cpu'] + r['worker_own_cpu']) / units:.2f} ms; page faults per unit: runners "
+              f"{r['runner_minflt'] / units:.0f}, workers {r['worker_minflt'] / units:.0f}; results report "
+              f"{r['runner_cpu']:.1f} CPU s (the runners' CPU to ready, once per suite, and each input's)")  # fmt: skip
         idle = w * r["wall"] - r["busy"]
         print(f"  idle worker-seconds {idle:.1f} (tail: last unit started {r['tail']:.1f} s before the end, "
               f"{r['tail_idle']:.1f} worker-s idle in it)")  # fmt: skip
