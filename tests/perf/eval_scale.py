@@ -12,8 +12,12 @@ same parallelism:
 * EvalPlus 0.3.1 (warm), for the n given by ``--evalplus-n``: wall time and
   peak RSS of its process tree;
 * the floor: the samples' own work under EvalPlus's limits in one process,
-  no isolation (``eval_speed.py --floor-worker``), measured once at n = 1 and
-  multiplied by n (the copies do the same work), divided by the workers.
+  no isolation (``eval_speed.py --floor-worker``), measured at n = 1 just
+  before each n's harness run (this VM's speed drifts by 10% and more over
+  minutes) and multiplied by n (the copies do the same work), divided by the
+  workers;
+* the harness's fixed cost per run: the wall time of grading one sample
+  (start, imports, dataset and expected outputs loaded, workers started).
 
 Prints one table (ratios to the floor and to EvalPlus, RSS against n = 1) and
 checks that verdicts are identical: every copy of a sample gets the verdict
@@ -114,13 +118,19 @@ def main() -> None:
             run([py, "-m", "evalplus.evaluate", "--dataset", bench, "--samples", str(one), "--parallel",
                  str(args.parallel)], eenv)  # fmt: skip
             (work / "n1_eval_results.json").unlink()
-        _, _, out = run([py, speed, "--floor-worker", bench, str(one)], base_env)
-        floor1 = json.loads(out.strip().splitlines()[-1])["seconds"] / args.parallel
+        single = work / "single.jsonl"
+        single.write_text(one.read_text().splitlines()[0] + "\n")
+        fixed, _, _ = run([py, "-c", HARNESS_MAIN, "evaluate", "--benchmark", bench, "--samples", str(single),
+                           "--output", str(work / "single"), "--no-verdict-cache", "--parallel", str(args.parallel)],
+                          base_env)  # fmt: skip
         reference = statuses(work / "warm" / "eval_results.json")
         for n in sorted(set(ns) | set(ens)):
             samples = work / f"n{n}.jsonl"
             count = replicate(data / SAMPLES.format(bench=bench), samples, n)
-            row: dict[str, Any] = {"benchmark": bench, "n": n, "programs": count, "floor": floor1 * n}
+            _, _, out = run([py, speed, "--floor-worker", bench, str(one)], base_env)
+            floor1 = json.loads(out.strip().splitlines()[-1])["seconds"] / args.parallel
+            row: dict[str, Any] = {"benchmark": bench, "n": n, "programs": count, "floor": floor1 * n,
+                                   "harness_fixed": round(fixed, 2)}  # fmt: skip
             if n in ns:
                 row["load"] = load()
                 wall, _, text = run([py, "-c", HARNESS_MAIN, "evaluate", "--benchmark", bench, "--samples",
@@ -148,7 +158,9 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n--parallel {args.parallel}; warm; harness with --no-verdict-cache; the floor = n x the n=1 floor")
+    print(f"\n--parallel {args.parallel}; warm; harness with --no-verdict-cache; the floor = n x the n=1 floor "
+          "measured just before; the harness's fixed cost per run (one sample): "
+          + ", ".join(f"{r['benchmark']} {r['harness_fixed']} s" for r in {r["benchmark"]: r for r in table}.values()))
     head = ("bench", "n", "progs", "floor s", "harness s", "ms/prog", "x floor", "RSS MiB", "x RSS(n=1)",
             "evalplus s", "ms/prog", "RSS MiB", "speed-up", "same verdicts", "load")  # fmt: skip
     print(" | ".join(head))
