@@ -123,5 +123,5 @@ def test_workers_account_for_their_runners_as_the_breakdown_reads_them(sandbox: 
     assert 0 < moved["ready_cpu"] < moved["runner_cpu"]
     # Each runner ran 3 x 300,000 additions after it was ready: far more than its setup.
     assert moved["runner_cpu"] - moved["ready_cpu"] > moved["ready_cpu"]
-    assert moved["runner_minflt"] > 0 and moved["runner_sys"] >= 0
-    assert all(a["sys"] >= b["sys"] and a["minflt"] >= b["minflt"] for a, b in zip(after, before))
+    assert moved["runner_minflt"] > 0 and moved["runner_sys"] <= moved["runner_cpu"]  # kernel time: part of it
+    assert sum(a["minflt"] - b["minflt"] for a, b in zip(after, before)) > 0  # the workers' own: forks fault

@@ -160,7 +160,7 @@ def main() -> None:
 
     print(f"\n--parallel {args.parallel}; warm; harness with --no-verdict-cache; the floor = n x the n=1 floor "
           "measured just before; the harness's fixed cost per run (one sample): "
-          + ", ".join(f"{r['benchmark']} {r['harness_fixed']} s" for r in {r["benchmark"]: r for r in table}.values()))
+          + ", ".join(f"{b} {r['harness_fixed']} s" for b, r in {r["benchmark"]: r for r in table}.items()))
     head = ("bench", "n", "progs", "floor s", "harness s", "ms/prog", "x floor", "RSS MiB", "x RSS(n=1)",
             "evalplus s", "ms/prog", "RSS MiB", "speed-up", "same verdicts", "load")  # fmt: skip
     print(" | ".join(head))

@@ -150,10 +150,14 @@ def replicated(bench: Any, samples: str, n: int, tasks: set[str] | None = None) 
     return out
 
 
+#: The workers' own figures in a ``pong`` (CPU, kernel time, page faults), and their counts of their runners.
+_PONG_KEYS = ("cpu", "sys", "minflt")
+_STAT_KEYS = ("units", "runner_cpu", "limit_cpu", "ready_cpu", "limit_ready_cpu", "runner_sys", "runner_minflt")
+
+
 def worker_figures(workers: list[Any]) -> dict[str, float]:
     """The local sandbox workers' own CPU and their runners' (a ``ping`` each; the workers keep the counts)."""
-    tot = {"cpu": 0.0, "sys": 0.0, "minflt": 0.0, "runner_cpu": 0.0, "limit_cpu": 0.0, "units": 0.0,
-           "runner_sys": 0.0, "runner_minflt": 0.0, "ready_cpu": 0.0, "limit_ready_cpu": 0.0}
+    tot = dict.fromkeys(_PONG_KEYS + _STAT_KEYS, 0.0)
     for w in workers:
         w.send({"op": "ping"})
         while True:
@@ -163,9 +167,9 @@ def worker_figures(workers: list[Any]) -> dict[str, float]:
             if frame[0].get("ev") == "pong":
                 break
         pong = frame[0]
-        for key in ("cpu", "sys", "minflt"):
+        for key in _PONG_KEYS:
             tot[key] += float(pong.get(key, 0.0))
-        for key in ("runner_cpu", "limit_cpu", "units", "runner_sys", "runner_minflt", "ready_cpu", "limit_ready_cpu"):
+        for key in _STAT_KEYS:
             tot[key] += float(pong.get("stats", {}).get(key, 0.0))
     return tot
 
@@ -194,6 +198,7 @@ def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int
         self2 = resource.getrusage(resource.RUSAGE_SELF)
         stats = sandbox.stats
         after = worker_figures(workers)
+    moved = {key: after[key] - before[key] for key in after}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and their runners, all waited for
     runner = sum(p.cpu_seconds for v in outcome.verdicts for p in v.parts.values())
     cpu = lambda r: r.ru_utime + r.ru_stime  # noqa: E731
@@ -201,37 +206,30 @@ def breakdown_worker(bench_name: str, samples: str, data_dir: str, parallel: int
         "programs": len(programs), "workers": parallel, "start": t1 - t0, "wall": t2 - t1,
         "prepare": outcome.prepare_seconds, "runner_cpu": runner, "sandbox_cpu": cpu(children),
         "harness_cpu": cpu(self2) - cpu(self1), "harness_start_cpu": cpu(self1) - cpu(self0),
-        "worker_own_cpu": after["cpu"] - before["cpu"], "runner_all_cpu": after["runner_cpu"] - before["runner_cpu"],
-        "runner_limit_cpu": after["limit_cpu"] - before["limit_cpu"],
-        "worker_own_sys": after["sys"] - before["sys"], "worker_minflt": after["minflt"] - before["minflt"],
-        "runner_sys": after["runner_sys"] - before["runner_sys"],
-        "runner_minflt": after["runner_minflt"] - before["runner_minflt"],
-        "ready_cpu": after["ready_cpu"] - before["ready_cpu"],
-        "limit_ready_cpu": after["limit_ready_cpu"] - before["limit_ready_cpu"],
+        "worker_own_cpu": moved["cpu"], "worker_own_sys": moved["sys"], "worker_minflt": moved["minflt"],
+        "runner_all_cpu": moved["runner_cpu"], "runner_limit_cpu": moved["limit_cpu"],
+        **{key: moved[key] for key in ("ready_cpu", "limit_ready_cpu", "runner_sys", "runner_minflt")},
         "judge_cpu": stats.judge_seconds, "busy": stats.busy_seconds, "units": stats.units, "frames": stats.frames,
         "bytes": stats.bytes_in, "tail": stats.tail_seconds, "tail_idle": stats.tail_idle_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }))  # fmt: skip
 
 
-def floors(bench: str, samples: Path, env: dict[str, str], parallel: int, alone: bool = True) -> tuple[float, float, float]:
+def floors(bench: str, samples: Path, env: dict[str, str], parallel: int) -> tuple[float, float, float]:
     """The floor (wall and CPU seconds of one process), then the CPU of each of ``parallel`` floors run at once.
 
     The second says whether the floor divided by the workers is within reach at all here: two CPU-bound
     processes on two cores may each run slower than one alone (shared caches, memory bandwidth, a VM's
-    neighbours).  ``alone=False`` measures only the second (the first is then 0, 0)."""
+    neighbours)."""
     cmd = [sys.executable, __file__, "--floor-worker", bench, str(samples)]
-    wall = cpu = 0.0
-    if alone:
-        doc = json.loads(run(cmd, env)[2].strip().splitlines()[-1])
-        wall, cpu = doc["seconds"], doc["cpu_seconds"]
+    doc = json.loads(run(cmd, env)[2].strip().splitlines()[-1])
     procs = [subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL) for _ in range(parallel)]  # fmt: skip
     outs = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs):
         raise SystemExit("a floor process failed")
     each = [json.loads(o.decode().strip().splitlines()[-1])["cpu_seconds"] for o in outs]
-    return wall, cpu, sum(each) / len(each)
+    return doc["seconds"], doc["cpu_seconds"], sum(each) / len(each)
 
 
 def breakdown(args: argparse.Namespace, data: Path) -> None:
@@ -246,20 +244,16 @@ def breakdown(args: argparse.Namespace, data: Path) -> None:
            "HARNESS_CACHE_DIR": os.environ.get("HARNESS_CACHE_DIR") or str(work / "harness-cache")}  # fmt: skip
     run([py, "-m", "harness", "evaluate", "--benchmark", bench, "--samples", str(samples), "--output",
          str(work / "warm"), "--no-verdict-cache", "--parallel", str(args.parallel)], env)  # fmt: skip
-    _, _, out = run([py, __file__, "--floor-worker", bench, str(samples)], env)
-    floor_doc = json.loads(out.strip().splitlines()[-1])
-    floor1, floor1_cpu = floor_doc["seconds"], floor_doc["cpu_seconds"]
+    floor1 = floor1_cpu = pair = 0.0  # measured before each n (not for the HumanEval/15 and /130 case)
     rows = []
     cases = [(int(n), "") for n in args.breakdown_n.split(",") if n]
     if bench == "humaneval":
         cases.append((int(args.breakdown_n.split(",")[-1]), "HumanEval/15,HumanEval/130"))
     for n, only in cases:
-        if not only and rows:
+        if not only:
             # The machine's speed drifts by 10% and more over minutes (a VM's neighbours): each n's
             # figures are read against a floor measured just before them.
             floor1, floor1_cpu, pair = floors(bench, samples, env, args.parallel)
-        elif not rows:
-            pair = floors(bench, samples, env, args.parallel, alone=False)[2]
         load = os.getloadavg()[0]
         _, _, out = run([py, __file__, "--breakdown-worker", bench, str(samples), str(n), only,
                          "--parallel", str(args.parallel)], env)  # fmt: skip
