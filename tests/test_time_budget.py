@@ -145,3 +145,51 @@ def test_an_input_over_a_limit_far_above_its_cost_runs_once(sb: Sandbox) -> None
     # mostly; one run decides.
     res = sb.run_calls([_input_job(0.6, cost=0.01)])[0]
     assert (res.status, res.failed, res.reasons) == ("fail", [1], {1: "time limit exceeded"})
+
+
+WRONG_THEN_ENDLESS = """
+import time
+
+def f(x):
+    if x < {wrong}:  # right, each after {seconds} s of CPU
+        t = time.process_time()
+        while time.process_time() - t < {seconds}:
+            pass
+        return x
+    if x == {wrong}:
+        t = time.process_time()
+        while time.process_time() - t < {wrong_seconds}:
+            pass
+        return -1  # wrong
+    while True:  # the next input never ends
+        pass
+"""
+
+
+@pytest.mark.parametrize(("wrong", "seconds", "wrong_seconds"), [(0, 0.0, 0.0), (1, 0.2, 0.001), (3, 0.05, 0.0)])
+def test_a_wrong_output_stops_the_suite_before_the_next_input_runs_out_its_limit(
+    sb: Sandbox, wrong: int, seconds: float, wrong_seconds: float
+) -> None:
+    # EvalPlus judges each output as it comes and stops at the first wrong one, so an endless input after
+    # it costs nothing there (HumanEval/55's and /76's reference samples: a wrong output at once, then an
+    # input that never ends). The runner batches results: held back while the next input spins, the wrong
+    # one would be seen only at that input's limit, and the unit cut short there would run again to get
+    # it. With slow right inputs before it, the runner reaches the wrong one and the endless one between
+    # two looks of its worker (the worker looks when the last right result arrives, while the wrong input
+    # is still running, and nothing waits in the batch then).
+    units = sb.stats.units
+    job = CallJob(
+        code=textwrap.dedent(WRONG_THEN_ENDLESS.format(wrong=wrong, seconds=seconds, wrong_seconds=wrong_seconds)),
+        entry_point="f",
+        inputs_key=f"wrong-then-endless-{wrong}",
+        inputs_payload=lambda: encode_inputs([(i,) for i in range(wrong + 2)]),
+        limits=[5.0] * (wrong + 2),
+        costs=[0.001] * (wrong + 2),  # too cheap to split across the two workers
+        exec_limit=5.0,
+        check=lambda i, payload: codec.decode(payload) == i,
+    )
+    res = sb.run_calls([job])[0]
+    assert (res.status, res.failed) == ("fail", [wrong])
+    assert wrong + 1 not in res.reasons  # the endless input was stopped by the failure, not timed out
+    assert sb.stats.units - units == 1  # one runner: nothing was cut short and run again
+    assert res.cpu < 2.5  # far from the endless input's 5 s limit

@@ -74,6 +74,13 @@ _PR_SET_CHILD_SUBREAPER = 36
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _TREE_POLL = 0.05  # seconds between looks at the CPU of a Python program's child processes
 _TREE_NOISE = 0.03  # below this the children's CPU is clock-tick noise of the runner's own figure
+#: A runner that has been in one input this long while results of earlier inputs wait in its batch is
+#: told to send them (``_FLUSH_SIGNAL``): one of them may fail its suite, which would stop the input at
+#: once, as EvalPlus stops at the first wrong output; held back, they would arrive at that input's limit.
+_FLUSH_AFTER = 0.003
+#: Ignored by default (a runner that has not set its handler yet, or a program that reset it, loses
+#: nothing but the early stop); a program has no use for it (no terminal, no sockets to the outside).
+_FLUSH_SIGNAL = signal.SIGURG
 _STEP_POLL = 0.02  # seconds between looks at a command step's process tree (exit is seen at once)
 _MEMORY_NEAR = 0.9  # a step that fails after reaching this share of its address-space cap failed for memory
 # Top-level folders other programs could write to: what the program uid leaves there is removed.
@@ -454,6 +461,7 @@ class Worker:
         # CPU of the processes the program started (a fork bomb through posix.fork spins in children,
         # which the runner's own clock never sees): measured every _TREE_POLL s, counted with the runner's.
         tree = {"extra": 0.0, "at": time.monotonic(), "input": -1, "input_extra": 0.0}
+        flushed_at = [-1]  # the input during which the runner was last told to send its batch
 
         def extra_cpu() -> float:
             now = time.monotonic()
@@ -550,6 +558,7 @@ class Worker:
             """Why the runner must stop now, or how long to wait before checking again."""
             cpu, wall = cpu_now(), time.monotonic()
             extra = extra_cpu()
+            flush_wait = 1.0
             if not ready:
                 limit, used, waited = exec_limit, cpu + extra, wall - started_wall
                 reason = "exec_timeout"
@@ -572,6 +581,19 @@ class Worker:
                 used = cpu - min(max(cpu_start, ready_cpu), cpu) + (extra - tree["input_extra"])
                 waited = wall - min(max(wall_start, started_wall), wall)
                 reason = "timeout"
+                if current < idx and flushed_at[0] != idx:
+                    # Results of inputs before ``idx`` wait in the runner's batch (or are on their way).
+                    flush_wait = _FLUSH_AFTER - waited
+                    if flush_wait <= 0:
+                        flushed_at[0], flush_wait = idx, 1.0
+                        try:
+                            os.kill(pid, _FLUSH_SIGNAL)
+                        except OSError:
+                            pass
+                elif flushed_at[0] != idx:
+                    # Nothing waits now, but the runner moves on to later inputs without a word until
+                    # its batch fills: look again within a quarter of the time this input has taken.
+                    flush_wait = max(_FLUSH_AFTER, 0.25 * waited)
             # CPU limits keep verdicts stable on a busy machine; the wall
             # limit only stops programs that sleep or block.
             wall_limit = limit * wall_factor + 1.0
@@ -583,7 +605,7 @@ class Worker:
                         file=sys.stderr,
                     )
                 return reason, 0.0
-            return None, max(0.002, min(limit - used, wall_limit - waited, 1.0))
+            return None, min(max(0.002, min(limit - used, wall_limit - waited, 1.0)), max(0.0005, flush_wait))
 
         while finished_reason is None:
             if is_call:
@@ -1402,6 +1424,22 @@ class Worker:
                 write_frame(wfd, {"k": "outs", "items": items}, *bufs)
             items, bufs, size, batch_start = [], [], 0, time.monotonic()
 
+        # The worker asks for the batch when an input runs long while results
+        # wait in it (_FLUSH_AFTER): sent from the handler only while the
+        # program's function runs, never in the middle of this loop's own
+        # writes, and never from inside itself.
+        calling = False
+
+        def on_flush_signal(_sig: int, _frame: Any) -> None:
+            nonlocal calling
+            if calling and items:
+                calling = False
+                try:
+                    flush()
+                finally:
+                    calling = True
+
+        signal.signal(_FLUSH_SIGNAL, on_flush_signal)
         # Results wait in the batch at most until an input expected to be
         # slow starts, so the harness's view of progress stays current.
         slow = frozenset(job.get("slow", ()))
@@ -1417,9 +1455,12 @@ class Worker:
             publish(end_map, _PROGRESS_AT, c0, wall_ns())
             _INDEX.pack_into(end_map, _INDEX_AT, i)
             try:
+                calling = True
                 result = fn(*inputs[i])
+                calling = False
                 data = encode(result, iterate)
             except BaseException as exc:  # noqa: BLE001
+                calling = False
                 items.append([i, "err", (cpu_ns() - c0) / 1e9, 0, f"{type(exc).__name__}: {exc}"[:2000]])
                 if stop_on_error:
                     break
