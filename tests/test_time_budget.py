@@ -193,3 +193,30 @@ def test_a_wrong_output_stops_the_suite_before_the_next_input_runs_out_its_limit
     assert wrong + 1 not in res.reasons  # the endless input was stopped by the failure, not timed out
     assert sb.stats.units - units == 1  # one runner: nothing was cut short and run again
     assert res.cpu < 2.5  # far from the endless input's 5 s limit
+
+
+def test_a_program_that_ignores_the_flush_signal_loses_only_the_early_stop(sb: Sandbox) -> None:
+    # The signal is the program's to take: ignored, the wrong output arrives at the endless input's limit
+    # (the unit cut short there runs again for it) and the verdict is the same.
+    code = textwrap.dedent("""
+        import signal
+
+        def f(x):
+            signal.signal(signal.SIGURG, signal.SIG_IGN)
+            if x == 0:
+                return -1
+            while True:
+                pass
+    """)
+    job = CallJob(
+        code=code,
+        entry_point="f",
+        inputs_key="ignores-flush",
+        inputs_payload=lambda: encode_inputs([(0,), (1,)]),
+        limits=[0.5, 0.5],
+        costs=[0.001, 0.001],
+        exec_limit=5.0,
+        check=lambda i, payload: codec.decode(payload) == i,
+    )
+    res = sb.run_calls([job])[0]
+    assert (res.status, res.failed, res.reasons) == ("fail", [0], {0: "wrong output"})
