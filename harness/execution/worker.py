@@ -461,7 +461,7 @@ class Worker:
         # CPU of the processes the program started (a fork bomb through posix.fork spins in children,
         # which the runner's own clock never sees): measured every _TREE_POLL s, counted with the runner's.
         tree = {"extra": 0.0, "at": time.monotonic(), "input": -1, "input_extra": 0.0}
-        flushed_at = [-1]  # the input during which the runner was last told to send its batch
+        flushed_at = -1  # the input during which the runner was last told to send its batch
 
         def extra_cpu() -> float:
             now = time.monotonic()
@@ -556,6 +556,7 @@ class Worker:
 
         def over_limit() -> tuple[str | None, float]:
             """Why the runner must stop now, or how long to wait before checking again."""
+            nonlocal flushed_at
             cpu, wall = cpu_now(), time.monotonic()
             extra = extra_cpu()
             flush_wait = 1.0
@@ -581,16 +582,16 @@ class Worker:
                 used = cpu - min(max(cpu_start, ready_cpu), cpu) + (extra - tree["input_extra"])
                 waited = wall - min(max(wall_start, started_wall), wall)
                 reason = "timeout"
-                if current < idx and flushed_at[0] != idx:
+                if current < idx and flushed_at != idx:
                     # Results of inputs before ``idx`` wait in the runner's batch (or are on their way).
                     flush_wait = _FLUSH_AFTER - waited
                     if flush_wait <= 0:
-                        flushed_at[0], flush_wait = idx, 1.0
+                        flushed_at, flush_wait = idx, 1.0
                         try:
                             os.kill(pid, _FLUSH_SIGNAL)
                         except OSError:
                             pass
-                elif flushed_at[0] != idx:
+                elif flushed_at != idx:
                     # Nothing waits now, but the runner moves on to later inputs without a word until
                     # its batch fills: look again within a quarter of the time this input has taken.
                     flush_wait = max(_FLUSH_AFTER, 0.25 * waited)
@@ -605,7 +606,8 @@ class Worker:
                         file=sys.stderr,
                     )
                 return reason, 0.0
-            return None, min(max(0.002, min(limit - used, wall_limit - waited, 1.0)), max(0.0005, flush_wait))
+            wait = max(0.002, min(limit - used, wall_limit - waited, 1.0))
+            return None, min(wait, max(0.0005, flush_wait))
 
         while finished_reason is None:
             if is_call:
