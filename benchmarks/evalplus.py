@@ -236,8 +236,8 @@ def suite_budget(limits: Sequence[float], ground_truth: Sequence[float], options
     least ``time_limit_factor`` x the suite's ground-truth time.
 
     The per-input limits follow the ground truth timed on this machine; EvalPlus's 60 s cap is absolute, so
-    on a slow machine a suite whose ground truth alone needs most of it (Mbpp/599: 20-60 CPU s, as the
-    machine goes) times out a sample that is as fast as the ground truth.  Raising the cap to the same
+    on a slow machine a suite whose ground truth alone needs most of it (Mbpp/599's: 56-60 CPU s on a slow
+    day of this VM) times out a sample that is as fast as the ground truth.  Raising the cap to the same
     factor the inputs get keeps that verdict independent of the machine.  The harness adds 1 s to
     EvalPlus's 1 s for the program's load (2 s with ``details``: EvalPlus's own extra second there).
     """

@@ -2,7 +2,7 @@
 one far over it, or one that already failed, does not.
 
 Timing noise only adds CPU time, so a program that needs 80-100% of its budget times out in some runs and
-not in others (MBPP+'s Mbpp/599 reference sample: 47-60 CPU s of its 62 s in six idle runs).  These
+not in others (MBPP+'s Mbpp/599 reference sample: 47-60 CPU s of what was then its 62 s, in six idle runs).  These
 tests use real sandbox workers; "a later run is faster" is made deterministic by swapping the program
 when the sandbox starts a run again.
 """
