@@ -85,7 +85,7 @@ def test_humaneval_failures_record_input_expected_and_returned(data_dir: Path, t
     again = load_run(tmp_path / "out" / "run.json")
     assert _first(again, "HumanEval/0")[2] == _first(record, "HumanEval/0")[2]
     assert again.settings.grader_version is not None
-    assert again.settings.grader_version.startswith("harness grader 4, humaneval rules 1 (EvalPlus 0.3.1)")
+    assert again.settings.grader_version.startswith("harness grader 4, humaneval rules 2 (EvalPlus 0.3.1)")
     # A second run takes every verdict from the verdict cache, details and all.
     second = evaluate_samples("humaneval", samples, tmp_path / "out2", data_dir=data_dir, sandbox_settings=SANDBOX,
                               **QUIET)  # fmt: skip

@@ -250,7 +250,7 @@ def test_comparison_page_shows_the_flip_both_programs_the_diff_and_the_failing_i
     assert flips.count() >= len(BREAKS) * 2 - 1  # each broken task flips on base and plus (a plus-only pass aside)
     text = page.locator("#settings").inner_text()
     assert "dataset hash" in text and "samples sha256" in text
-    assert re.search(r"grader version\s+harness grader 4, humaneval rules 1 \(EvalPlus 0\.3\.1\)", text), text
+    assert re.search(r"grader version\s+harness grader 4, humaneval rules 2 \(EvalPlus 0\.3\.1\)", text), text
     assert page.locator("#settings tr.changed").filter(has_text="samples sha256").count() == 1
     assert "McNemar" in page.locator("#stats").inner_text()
     modes = page.locator("#failure-modes").inner_text()  # the failure modes moved, one sample each
