@@ -30,7 +30,7 @@ def test_a_samples_file_with_a_byte_order_mark_is_read(data_dir: Path, tmp_path:
     samples = tmp_path / "bom.jsonl"
     samples.write_bytes(b"\xef\xbb\xbf" + line.encode() + b"\n")
     proc = _harness(tmp_path, "evaluate", "--benchmark", "humaneval", "--samples", str(samples), "--data-dir",
-                    str(data_dir), "--output", str(tmp_path / "out"), "--parallel", "1")  # fmt: skip
+                    str(data_dir), "--output", str(tmp_path / "out"), "--parallel", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["n_samples"] == 1 and not record["skipped"]

@@ -3,14 +3,14 @@
 The reference verdicts were measured with EvalPlus 0.3.1 (twice, identical)
 on the StarCoder2-15B-Instruct samples; the harness must reproduce them per
 task, HumanEval/32 aside (EvalPlus 0.3.1's find_zero oracle fails every
-sample; a correct grader may differ there and only there).
+sample; a correct grader may differ there and only there).  The harness's
+grading runs with two CPU hogs beside its two workers (conftest.py's
+``reference_grading``): its verdicts must not depend on the machine's load.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from harness.evaluation import evaluate_samples
 from harness.store import load_run
 
-from .conftest import REFERENCE, statuses
+from .conftest import REFERENCE
 
 PUBLISHED = {"humaneval": (0.726, 0.640), "mbpp": (0.765, 0.632)}
 
@@ -29,36 +29,18 @@ def reference_verdicts(data_dir: Path, bench: str) -> dict[str, list[str]]:
     return doc["verdicts"]
 
 
-def grade(data_dir: Path, bench: str, out: Path, **kwargs: Any) -> dict[str, list[str]]:
-    evaluate_samples(
-        bench,
-        data_dir / REFERENCE / f"{bench}.jsonl",
-        output=out,
-        parallel=2,
-        data_dir=data_dir,
-        use_verdict_cache=False,
-        echo=lambda _: None,
-        **kwargs,
-    )
-    return statuses(out)
-
-
-def differences(mine: dict[str, list[str]], ref: dict[str, list[str]], keep_find_zero: bool = False
-                ) -> dict[str, Any]:  # fmt: skip
+def differences(mine: dict[str, list[str]], ref: dict[str, list[str]]) -> dict[str, Any]:
     """The tasks whose verdicts differ (a short failure message, where comparing whole dicts prints all).
 
-    HumanEval/32 is left out against EvalPlus 0.3.1 (its oracle fails every sample; README), not between
-    two gradings of ours.
+    HumanEval/32 is left out (EvalPlus 0.3.1's oracle fails every sample; README).
     """
-    tasks = set(mine) | set(ref)
-    if not keep_find_zero:
-        tasks -= {"HumanEval/32"}
+    tasks = (set(mine) | set(ref)) - {"HumanEval/32"}
     return {t: (mine.get(t), ref.get(t)) for t in sorted(tasks) if mine.get(t) != ref.get(t)}
 
 
 @pytest.fixture(scope="module")
 def first_runs(reference_grading: Any) -> dict[str, tuple[Path, dict[str, list[str]]]]:
-    """The session's no-cache gradings of the reference samples (conftest.py; the same call as grade())."""
+    """The session's no-cache gradings of the reference samples on a busy machine (conftest.py)."""
     return {bench: reference_grading(bench) for bench in ("humaneval", "mbpp")}
 
 
@@ -79,31 +61,6 @@ def test_sample_outside_the_dataset_is_reported_not_graded(first_runs: dict[str,
     record = load_run(out / "run.json")
     assert "Mbpp/783" not in mine
     assert any(s.task_id == "Mbpp/783" and "not in MBPP+" in s.reason for s in record.skipped)
-
-
-def _burn(stop_at: float) -> None:
-    while time.time() < stop_at:
-        sum(i * i for i in range(10_000))
-
-
-@pytest.mark.parametrize("bench", ["humaneval", "mbpp"])
-def test_a_second_run_on_a_busy_machine_gives_the_first_runs_verdicts(
-    data_dir: Path, first_runs: dict[str, Any], tmp_path: Path, bench: str
-) -> None:
-    # A second grading (no verdict cache), while two CPU-bound processes compete for the two cores the
-    # whole time: with wall-clock limits EvalPlus flips Mbpp/599 here. (An idle second run proved less:
-    # this one is also the reproducibility check.)
-    ctx = multiprocessing.get_context("spawn")
-    hogs = [ctx.Process(target=_burn, args=(time.time() + 900,), daemon=True) for _ in range(2)]
-    for hog in hogs:
-        hog.start()
-    try:
-        busy = grade(data_dir, bench, tmp_path)
-    finally:
-        for hog in hogs:
-            hog.terminate()
-            hog.join()
-    assert differences(busy, first_runs[bench][1], keep_find_zero=True) == {}
 
 
 def test_find_zero_is_graded_correctly(data_dir: Path, tmp_path: Path) -> None:
