@@ -91,14 +91,15 @@ def cpu_hogs(n: int, most_seconds: float = 900) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def reference_grading(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, dict]]:
     """The reference samples of a benchmark (humaneval, mbpp) graded once per session without the verdict cache,
-    on a busy machine: two CPU-bound processes compete with the two workers the whole time.
+    on a busy machine: two CPU-bound processes compete with the two workers the whole time (for the two cores,
+    on CI's machines; a machine with more cores is less loaded).
 
     With wall-clock limits EvalPlus flips Mbpp/599 under such load; held to EvalPlus's idle verdicts, this one
     grading is both the parity check and the busy-machine check (idle gradings as well cost 107 s of the
     suite on 2026-12-03 and proved nothing the busy ones do not).
 
     A function: benchmark -> (output folder, ``{task: [base_status, plus_status]}``).  Shared by the EvalPlus
-    parity tests and the Ray test's local run (which graded them the same way); read it, never write beside it.
+    parity tests and the Ray test (its local side); read it, never write beside it.
     """
     from harness.evaluation import evaluate_samples
 
