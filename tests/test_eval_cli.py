@@ -106,9 +106,7 @@ def test_tiny_hf_model_end_to_end_then_from_the_cache(tiny_model: Path, data_dir
     second = harness(*common, "--output", str(tmp_path / "b"))
     assert second.returncode == 0, second.stderr
     assert _cache_line(second.stdout) == (12, 0)
-    assert (tmp_path / "a" / "mbpp" / "samples.jsonl").read_text() == (
-        tmp_path / "b" / "mbpp" / "samples.jsonl"
-    ).read_text()
+    assert (tmp_path / "a" / "mbpp" / "samples.jsonl").read_text() == (tmp_path / "b" / "mbpp" / "samples.jsonl").read_text()
     base = harness(*common, "--style", "base", "--output", str(tmp_path / "c"))
     assert base.returncode == 0 and _cache_line(base.stdout) == (0, 12)  # another prompt is another sample
     uncached = harness(*common, "--no-cache", "--output", str(tmp_path / "d"))

@@ -200,8 +200,8 @@ def test_ray_grading_equals_local_and_survives_a_lost_node(
     capsys: Any,
 ) -> None:
     samples = data_dir / REFERENCE / "humaneval.jsonl"
-    # The local run: the session's no-cache grading of these samples, parallel 2 beside two CPU hogs (the parity
-    # tests share it).
+    # The local run: the session's no-cache grading of these samples, parallel 2 beside the oracle run or two CPU
+    # hogs (conftest.py's heavy_gradings; the parity tests share it).
     local_dir, _ = reference_grading("humaneval")
     local = _verdicts(local_dir)
 
