@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -230,6 +230,64 @@ class EvalPlusOptions(BenchmarkOptions):
     )
 
 
+class _ComputeClaim:
+    """The right to compute one expected-output cache file: an exclusive ``flock`` on a lock file beside it.
+
+    Held from the start of the computation until the file is written, so a second process that needs the
+    same file (two runs started at once, the test suite's parallel gradings) waits and loads it instead of
+    computing it again.  The kernel drops the lock when its holder dies, so a crashed run blocks no one.
+    Within one process a second claim of a held path does not wait (it would wait for itself).
+    """
+
+    _held: ClassVar[set[str]] = set()
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: str, fd: int, waited: bool) -> None:
+        self.path, self.fd, self.waited = path, fd, waited
+
+    @classmethod
+    def take(cls, target: Path, what: str) -> _ComputeClaim | None:
+        """Claim ``target``, waiting while another process holds it; None: not lockable here (compute anyway)."""
+        import fcntl
+
+        lock = target.with_name(f".{target.name}.lock")
+        with cls._guard:
+            if str(lock) in cls._held:
+                return None
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None  # an unwritable cache: computed here, and the save says why it is not kept
+        waited = False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                print(f"waiting for process {holder}, which is computing the {what} expected outputs "
+                      f"(lock {lock})", file=sys.stderr, flush=True)  # fmt: skip
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                waited = True
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        with cls._guard:
+            cls._held.add(str(lock))
+        return cls(str(lock), fd, waited)
+
+    def release(self) -> None:
+        """Let the next process in (idempotent)."""
+        with self._guard:
+            if self.fd < 0:
+                return
+            self._held.discard(self.path)
+            fd, self.fd = self.fd, -1
+        os.close(fd)  # closing the only descriptor drops the flock
+
+
 def suite_budget(limits: Sequence[float], ground_truth: Sequence[float], options: EvalPlusOptions,
                  details: bool = False) -> float:  # fmt: skip
     """A suite's whole CPU budget: EvalPlus's ``min(cap, sum of limits) + 1 s``, with the cap raised to at
@@ -268,6 +326,7 @@ class EvalPlusBenchmark(Benchmark):
         self._saver: threading.Thread | None = None
         self._oracles: dict[tuple[str, str], _SuiteOracle] = {}
         self._gt_groups: list[list[tuple[str, str, int, int]]] = []
+        self._claim: _ComputeClaim | None = None
         self.prepare_seconds = 0.0
 
     # ------------------------------------------------------------ data
@@ -434,13 +493,36 @@ class EvalPlusBenchmark(Benchmark):
         samples start as soon as its expected outputs exist.
         """
         start = time.perf_counter()
-        if self._expected is None and not self._load_cached():
-            self._expected = {}
-            results = sandbox.run_calls(self._expected_jobs(list(self._rows)))
-            for k, res in enumerate(results):
-                self._store_expected(k, res)
+        if self._must_compute():
+            try:
+                self._expected = {}
+                results = sandbox.run_calls(self._expected_jobs(list(self._rows)))
+                for k, res in enumerate(results):
+                    self._store_expected(k, res)
+            except BaseException:
+                self._expected = None
+                self._release_claim()
+                raise
             self._save_in_background()
         return time.perf_counter() - start
+
+    def _must_compute(self) -> bool:
+        """Whether this process computes the expected outputs now: not in memory, not cached, and no other
+        process computing them (one that is, is waited for and its file loaded: two runs started at once on one
+        machine compute them once)."""
+        if self._expected is not None or self._load_cached():
+            return False
+        claim = _ComputeClaim.take(self.expected_cache_path(), self.release.name)
+        if claim is not None and self._load_cached():  # written while this process waited (or just before)
+            claim.release()
+            return False
+        self._claim = claim
+        return True
+
+    def _release_claim(self) -> None:
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            claim.release()
 
     def _load_cached(self) -> bool:
         path = self.expected_cache_path()
@@ -527,9 +609,17 @@ class EvalPlusBenchmark(Benchmark):
     def _save_in_background(self) -> None:
         # Writing ~100s of MB must not delay grading.
         expected = dict(self._expected or {})
+        claim, self._claim = self._claim, None
+
+        def save() -> None:
+            try:
+                self._save_expected(self.expected_cache_path(), expected)
+            finally:
+                if claim is not None:  # other processes waiting for the file now load it
+                    claim.release()
+
         # Not a daemon (it may start in a sandbox thread, which is one): the process waits for the file at exit.
-        self._saver = threading.Thread(target=self._save_expected, args=(self.expected_cache_path(), expected),
-                                       daemon=False)
+        self._saver = threading.Thread(target=save, daemon=False)
         self._saver.start()
 
     def _save_expected(self, path: Path, expected: dict[str, dict[str, Any]]) -> None:
@@ -699,14 +789,18 @@ class EvalPlusBenchmark(Benchmark):
 
     def setup_jobs(self, sandbox: Sandbox, task_ids: Sequence[str], options: GradeOptions) -> list[SetupJob]:
         """Expected outputs, when not cached: computed in the same sandbox run as the grading."""
-        if self._expected is not None or self._load_cached():
+        if not self._must_compute():
             return []
         self._expected = {}
         jobs = self._expected_jobs(list(self._rows))
         left = [len(jobs)]
 
         def done(k: int, res: CallResult) -> list[str]:
-            tids = self._store_expected(k, res)
+            try:
+                tids = self._store_expected(k, res)
+            except BaseException:
+                self._release_claim()  # a damaged dataset: the waiting processes find no file and say so themselves
+                raise
             left[0] -= 1
             if left[0] == 0:
                 self._save_in_background()
