@@ -42,7 +42,9 @@ def _data(root: Path) -> Path:
     ]  # fmt: skip
     folder = root / "data" / "humanevalplus"
     folder.mkdir(parents=True)
-    (folder / "HumanEvalPlus-v0.1.10.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    (folder / "HumanEvalPlus-v0.1.10.jsonl.gz").write_bytes(
+        gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode())
+    )
     return root / "data"
 
 
@@ -63,8 +65,10 @@ def _until(what: str, check: Callable[[], bool], deadline: float = 60) -> None:
 
 def _holding(cache: Path, pid: int) -> None:
     """Wait until process ``pid`` holds the expected-output lock."""
-    _until(f"process {pid} to take the lock",
-           lambda: any(lock.read_text().strip() == str(pid) for lock in (cache / "expected").glob(".*.lock")))
+    _until(
+        f"process {pid} to take the lock",
+        lambda: any(lock.read_text().strip() == str(pid) for lock in (cache / "expected").glob(".*.lock")),
+    )
 
 
 def test_a_second_process_waits_and_loads_instead_of_computing(tmp_path: Path) -> None:
