@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,7 +117,7 @@ class HeavyGradings:
     oracle: subprocess.CompletedProcess[str]
 
 
-HEAVY = "heavy_gradings"
+HEAVY = "background_result"
 
 
 _HEAVY_WANTED = pytest.StashKey[bool]()
@@ -154,8 +155,9 @@ class _HeavyJob:
 def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[_HeavyJob | None]:  # fmt: skip
     """Starts ``tests/heavy_job.py`` at the start of the session (when a selected test needs it), in the
-    session's cache, so that the two whole-benchmark gradings run beside the other tests and use the CPU
-    they leave idle (most tests keep one core busy at most), instead of taking the machine for five minutes.
+    session's cache, so that the whole-benchmark gradings (HumanEval+ and MBPP+ twice, HumanEval-X's oracle)
+    run beside the other tests and use the CPU they leave idle (most tests keep one core busy at most),
+    instead of taking the machine for six minutes.
 
     Niced by 10, so that the other tests keep most of their core and the gradings spread over the session
     (niced by 5 they took the machine's first seven minutes of eighteen and slowed the tests beside them up
@@ -182,10 +184,25 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
 
 
 @pytest.fixture(scope="session")
-def heavy_gradings(_heavy_job: _HeavyJob | None) -> HeavyGradings:
+def background_result(_heavy_job: _HeavyJob | None) -> dict[str, Any]:
+    """The session's background process's result (``tests/heavy_job.py``); waits for it."""
+    if _heavy_job is None:
+        pytest.skip("benchmark data not found; set HARNESS_DATA_DIR")
+    job = _heavy_job
+    code = job.proc.wait(timeout=3600)
+    result = job.out / "result.json"
+    if code != 0 or not result.is_file():
+        error = (job.out / "error.txt").read_text() if (job.out / "error.txt").is_file() else ""
+        raise AssertionError(f"the session's gradings (tests/heavy_job.py) failed, exit {code}:\n{error}"
+                             f"{job.log.read_text()[-4000:]}")  # fmt: skip
+    return json.loads(result.read_text())
+
+
+@pytest.fixture(scope="session")
+def heavy_gradings(background_result: dict[str, Any]) -> HeavyGradings:
     """HumanEval+ and MBPP+ graded twice, at the same time: the reference samples (no verdict cache) and the
     canonical solutions by ``harness eval --model oracle``, done by the session's background process
-    (``tests/heavy_job.py``, started by :func:`_heavy_job`); this waits for it.
+    (``tests/heavy_job.py``, started by :func:`_heavy_job`).
 
     Each is the other's load (four workers on CI's two cores, plus the other tests), and once the oracle is
     done two CPU-bound processes take its place until the reference grading ends, so the reference samples
@@ -197,16 +214,7 @@ def heavy_gradings(_heavy_job: _HeavyJob | None) -> HeavyGradings:
     the suite (nothing else ran meanwhile).  Shared by the EvalPlus parity tests, the oracle test and the Ray
     test (its local side); read the folders, never write beside them.
     """
-    if _heavy_job is None:
-        pytest.skip("benchmark data not found; set HARNESS_DATA_DIR")
-    job = _heavy_job
-    code = job.proc.wait(timeout=3600)
-    result = job.out / "result.json"
-    if code != 0 or not result.is_file():
-        error = (job.out / "error.txt").read_text() if (job.out / "error.txt").is_file() else ""
-        raise AssertionError(f"the session's gradings (tests/heavy_job.py) failed, exit {code}:\n{error}"
-                             f"{job.log.read_text()[-4000:]}")  # fmt: skip
-    doc = json.loads(result.read_text())
+    doc = background_result
     reference = {name: (Path(r["folder"]), r["statuses"]) for name, r in doc["reference"].items()}
     o = doc["oracle"]
     oracle = subprocess.CompletedProcess(o["args"], o["returncode"], o["stdout"], o["stderr"])

@@ -9,7 +9,10 @@ need it; ``HARNESS_CACHE_DIR`` is the session's cache):
    process, the StarCoder2 reference samples graded with no verdict cache; once the oracle has exited two
    CPU-bound processes take its place until the reference grading ends, so the reference samples are graded
    on a busy machine the whole time;
-3. ``OUT/result.json``: the oracle's return code and output, and each reference grading's folder and statuses.
+3. HumanEval-X's canonical solutions through ``harness eval --model oracle``: every problem in C++, JavaScript
+   and Rust, the first 40 in Java and Go (with a cache and a registry of their own, ``OUT/hx``, whose built
+   artifacts tests/test_humaneval_x.py then shares);
+4. ``OUT/result.json``: each run's return code and output, each reference grading's folder and statuses.
 
 A failure is written to ``OUT/error.txt`` (the tests that read the result report it) and exits non-zero.
 """
@@ -17,6 +20,7 @@ A failure is written to ``OUT/error.txt`` (the tests that read the result report
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import traceback
@@ -25,6 +29,37 @@ from pathlib import Path
 from tests.conftest import REFERENCE, cpu_hogs, statuses
 
 BENCHES = ("humaneval", "mbpp")
+HX_FULL = ("cpp", "js", "rust")  # every problem
+HX_SUBSET = {"java": 40, "go": 40}  # the first problems: their runs are slower per problem
+
+
+def _completed(args: list[str], env: dict[str, str]) -> dict[str, object]:
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=1800)
+    return {"args": args, "returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def humaneval_x(out: Path, data_dir: Path) -> dict[str, object]:
+    """The HumanEval-X oracle runs, for the languages whose toolchain this machine has."""
+    from benchmarks import humaneval_x as hx
+
+    if not (data_dir / "humaneval-x" / "humaneval_cpp.jsonl.gz").is_file():
+        return {}
+    root = out / "hx"
+    env = {**os.environ, "HARNESS_REGISTRY": str(root / "registry.sqlite"), "HARNESS_CACHE_DIR": str(root / "cache")}
+    eval_cmd = [sys.executable, "-m", "harness", "eval", "--model", "oracle", "--data-dir", str(data_dir),
+                "--parallel", "2"]  # fmt: skip
+    runs: dict[str, object] = {}
+    full = [lang for lang in HX_FULL if not hx.toolchain(lang).missing]
+    if full:
+        folder = root / "oracle"
+        runs["full"] = {**_completed([*eval_cmd, "--benchmarks", ",".join(f"humaneval-x-{x}" for x in full),
+                                      "--output", str(folder)], env), "folder": str(folder), "langs": full}  # fmt: skip
+    for lang, limit in HX_SUBSET.items():
+        if not hx.toolchain(lang).missing:
+            folder = root / f"oracle-{lang}"
+            runs[lang] = {**_completed([*eval_cmd, "--benchmarks", f"humaneval-x-{lang}", "--limit", str(limit),
+                                        "--output", str(folder)], env), "folder": str(folder)}  # fmt: skip
+    return {"cache": str(root / "cache"), "runs": runs}
 
 
 def run(out: Path, data_dir: Path) -> dict[str, object]:
@@ -58,7 +93,8 @@ def run(out: Path, data_dir: Path) -> dict[str, object]:
             proc.kill()
             proc.wait()
     return {"oracle": {"args": proc.args, "returncode": code, "folder": str(oracle_out), "stdout": log_out.read_text(),
-                       "stderr": log_err.read_text()}, "reference": reference}  # fmt: skip
+                       "stderr": log_err.read_text()}, "reference": reference,
+            "humaneval_x": humaneval_x(out, data_dir)}  # fmt: skip
 
 
 def main() -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The holder's canonical solution sleeps (sleeping costs no CPU, so this test does not load the machine): the
-# second process (about 1 s to start) starts well inside the holder's computation, even on a busy machine.
-SLOW_SECONDS = 10
+# The canonical solution sleeps (sleeping costs no CPU, so this test does not load the machine): both
+# processes start at once, so the one that claims second does so well inside the other's computation.
+SLOW_SECONDS = 6
 
 PREPARE = """
 import json, sys
@@ -63,22 +63,33 @@ def _until(what: str, check: Callable[[], bool], deadline: float = 60) -> None:
         time.sleep(0.05)
 
 
-def _holding(cache: Path, pid: int) -> None:
-    """Wait until process ``pid`` holds the expected-output lock."""
-    _until(
-        f"process {pid} to take the lock",
-        lambda: any(lock.read_text().strip() == str(pid) for lock in (cache / "expected").glob(".*.lock")),
-    )
+def _pair(data: Path, cache: Path, tmp: Path) -> tuple[subprocess.Popen[str], Path, subprocess.Popen[str], Path]:
+    """Two processes started at once: ``(holder, its stderr, waiter, its stderr)`` once one holds the lock and
+    the other waits for it."""
+    procs = [(_start(data, cache, tmp / f"err{k}"), tmp / f"err{k}") for k in (0, 1)]
+
+    def holder() -> int | None:
+        for lock in (cache / "expected").glob(".*.lock"):
+            pid = lock.read_text().strip()
+            for k, (proc, _) in enumerate(procs):
+                if pid == str(proc.pid):
+                    return k
+        return None
+
+    _until("one process to take the lock", lambda: holder() is not None)
+    k = holder()
+    assert k is not None
+    (hold, hold_err), (wait, wait_err) = procs[k], procs[1 - k]
+    _until("the other process to wait", lambda: "waiting for process" in wait_err.read_text())
+    return hold, hold_err, wait, wait_err
 
 
 def test_a_second_process_waits_and_loads_instead_of_computing(tmp_path: Path) -> None:
     data, cache = _data(tmp_path), tmp_path / "cache"
-    first = _start(data, cache, tmp_path / "err1")
-    _holding(cache, first.pid)
-    second = _start(data, cache, tmp_path / "err2")
+    first, first_err, second, second_err = _pair(data, cache, tmp_path)
     out1, _ = first.communicate(timeout=120)
     out2, _ = second.communicate(timeout=120)
-    err1, err2 = (tmp_path / "err1").read_text(), (tmp_path / "err2").read_text()
+    err1, err2 = first_err.read_text(), second_err.read_text()
     assert first.returncode == 0 and second.returncode == 0, (err1, err2)
     one, two = json.loads(out1.splitlines()[-1]), json.loads(out2.splitlines()[-1])
     assert one == {"computed": True, "tasks": ["HumanEval/0", "HumanEval/1"]}
@@ -89,14 +100,11 @@ def test_a_second_process_waits_and_loads_instead_of_computing(tmp_path: Path) -
 
 def test_a_holder_that_dies_hands_the_computation_over(tmp_path: Path) -> None:
     data, cache = _data(tmp_path), tmp_path / "cache"
-    first = _start(data, cache, tmp_path / "err1")
-    _holding(cache, first.pid)
-    second = _start(data, cache, tmp_path / "err2")
-    _until("the second process to wait", lambda: "waiting for process" in (tmp_path / "err2").read_text())
+    first, _, second, second_err = _pair(data, cache, tmp_path)
     os.kill(first.pid, signal.SIGKILL)  # mid-computation: its canonical solution is still asleep
     first.wait(timeout=30)
     out2, _ = second.communicate(timeout=120)
-    err2 = (tmp_path / "err2").read_text()
+    err2 = second_err.read_text()
     assert first.returncode == -signal.SIGKILL
     assert second.returncode == 0, err2
     assert json.loads(out2.splitlines()[-1]) == {"computed": True, "tasks": ["HumanEval/0", "HumanEval/1"]}

@@ -25,6 +25,7 @@ import pytest
 from benchmarks import humaneval_x as hx
 from harness.errors import HarnessError
 from harness.execution import Sandbox, SandboxSettings
+from tests.heavy_job import HX_FULL, HX_SUBSET
 
 LANGS = ("cpp", "java", "js", "rust", "go")
 CLASSES: dict[str, type[hx.HumanEvalX]] = {
@@ -32,8 +33,6 @@ CLASSES: dict[str, type[hx.HumanEvalX]] = {
     "go": hx.HumanEvalXGo,
 }  # fmt: skip
 #: Languages whose full oracle runs here; Java and Go grade a fixed subset (their first 40 problems).
-FULL_ORACLE = ("cpp", "js", "rust")
-SUBSET = 40
 TAG = uuid.uuid4().hex[:10]
 ESCAPE = f"/tmp/hx-escape-{TAG}"  # a file hostile programs write outside their working directory
 
@@ -56,11 +55,23 @@ def hx_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def env(hx_tmp: Path) -> dict[str, str]:
-    """A registry and a cache of this module's own for the CLI runs (the tests below share the cache's
-    artifacts: each language's are built once)."""
+def hx_oracle(background_result: dict[str, Any]) -> dict[str, Any]:
+    """The oracle runs of the session's background process (tests/heavy_job.py): its cache and each run."""
+    return background_result["humaneval_x"]
+
+
+@pytest.fixture(scope="module")
+def env(hx_tmp: Path, hx_oracle: dict[str, Any]) -> dict[str, str]:
+    """A registry of this module's own for the CLI runs, and the cache of the background oracle runs (the
+    tests below share its artifacts: each language's are built once)."""
     return {**os.environ, "HARNESS_REGISTRY": str(hx_tmp / "registry.sqlite"),
-            "HARNESS_CACHE_DIR": str(hx_tmp / "cache")}  # fmt: skip
+            "HARNESS_CACHE_DIR": hx_oracle.get("cache", str(hx_tmp / "cache"))}  # fmt: skip
+
+
+def _oracle_run(hx_oracle: dict[str, Any], name: str) -> dict[str, Any]:
+    run = hx_oracle["runs"][name]
+    assert run["returncode"] == 0, run["stderr"][-3000:] + run["stdout"][-3000:]
+    return run
 
 
 @pytest.fixture()
@@ -102,30 +113,28 @@ def _check_oracle(record: dict[str, Any], lang: str, n: int) -> None:
 
 
 # ------------------------------------------------------------------ the oracle through the CLI
-def test_the_oracle_passes_everything_but_the_known_upstream_failures(hx_data: Path, env: dict[str, str],
-                                                                      hx_tmp: Path) -> None:  # fmt: skip
-    langs = [lang for lang in FULL_ORACLE if not hx.toolchain(lang).missing]
+def test_the_oracle_passes_everything_but_the_known_upstream_failures(hx_data: Path,
+                                                                      hx_oracle: dict[str, Any]) -> None:  # fmt: skip
+    # `harness eval --model oracle --benchmarks humaneval-x-cpp,humaneval-x-js,humaneval-x-rust --parallel 2`,
+    # run by the session's background process beside the other tests
+    langs = [lang for lang in HX_FULL if not hx.toolchain(lang).missing]
     if not langs:
         pytest.skip("none of g++, node, rustc is installed")
-    out = hx_tmp / "oracle"
-    res = _run(env, "eval", "--model", "oracle", "--benchmarks", ",".join(f"humaneval-x-{x}" for x in langs),
-               "--data-dir", str(hx_data), "--output", str(out), "--parallel", "2")  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-3000:]
+    run = _oracle_run(hx_oracle, "full")
+    assert run["langs"] == langs
     for lang in langs:
-        _check_oracle(_record(out / f"humaneval-x-{lang}"), lang, 164)
-    missing = [lang for lang in FULL_ORACLE if lang not in langs]
+        _check_oracle(_record(Path(run["folder"]) / f"humaneval-x-{lang}"), lang, 164)
+    missing = [lang for lang in HX_FULL if lang not in langs]
     if missing:
         pytest.skip(f"not graded here: {', '.join(f'{x} ({hx.toolchain(x).missing})' for x in missing)}")
 
 
-@pytest.mark.parametrize("lang", ["java", "go"])
-def test_the_oracle_on_the_first_40_problems(lang: str, hx_data: Path, env: dict[str, str], hx_tmp: Path) -> None:
+@pytest.mark.parametrize("lang", sorted(HX_SUBSET))
+def test_the_oracle_on_the_first_40_problems(lang: str, hx_data: Path, hx_oracle: dict[str, Any]) -> None:
     _need(lang)
-    out = hx_tmp / f"oracle-{lang}"
-    res = _run(env, "eval", "--model", "oracle", "--benchmarks", f"humaneval-x-{lang}", "--limit", str(SUBSET),
-               "--data-dir", str(hx_data), "--output", str(out), "--parallel", "2")  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:] + res.stdout[-3000:]
-    _check_oracle(_record(out / f"humaneval-x-{lang}"), lang, SUBSET)
+    run = _oracle_run(hx_oracle, lang)  # `--limit 40`, in the background process as above
+    assert "--limit" in run["args"] and HX_SUBSET[lang] == 40
+    _check_oracle(_record(Path(run["folder"]) / f"humaneval-x-{lang}"), lang, HX_SUBSET[lang])
 
 
 # ------------------------------------------------------------------ wrong, broken and hostile programs
