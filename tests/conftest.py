@@ -120,7 +120,9 @@ class HeavyGradings:
 HEAVY = "background_result"
 
 
-_HEAVY_WANTED = pytest.StashKey[bool]()
+_HEAVY_WANTED = pytest.StashKey[list[str]]()
+#: the background process's parts (tests/heavy_job.py), by the fixture that reads each
+_HEAVY_PARTS = {"heavy_gradings": "evalplus", "hx_oracle": "humaneval_x"}
 
 
 def _needs_heavy(item: pytest.Item) -> bool:
@@ -140,8 +142,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The background gradings start only when a selected test reads them (after ``-k`` and the like)."""
-    session.config.stash[_HEAVY_WANTED] = any(_needs_heavy(item) for item in session.items)
+    """The background gradings start only when a selected test reads them (after ``-k`` and the like), and
+    do only the parts the selected tests read."""
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    session.config.stash[_HEAVY_WANTED] = [part for name, part in _HEAVY_PARTS.items() if name in used]
 
 
 @dataclass
@@ -166,13 +170,14 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     tenth of a core for a program that needs its ground truth's time.
     """
     path = Path(os.environ.get("HARNESS_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
-    if not request.config.stash.get(_HEAVY_WANTED, False) or not (path / "humanevalplus").is_dir():
+    parts = request.config.stash.get(_HEAVY_WANTED, [])
+    if not parts or not (path / "humanevalplus").is_dir():
         yield None
         return
     out = tmp_path_factory.mktemp("heavy")
     log = out / "job.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.heavy_job", str(out), str(path)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "tests.heavy_job", str(out), str(path), ",".join(parts)], cwd=ROOT,
                                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                 preexec_fn=lambda: os.nice(10))  # fmt: skip
     try:

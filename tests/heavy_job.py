@@ -1,6 +1,6 @@
 """The test session's whole-benchmark gradings, run as one background process beside the other tests.
 
-``python -m tests.heavy_job OUT DATA_DIR`` (started by tests/conftest.py at the start of a session whose tests
+``python -m tests.heavy_job OUT DATA_DIR [PARTS]`` (started by tests/conftest.py at the start of a session whose tests
 need it; ``HARNESS_CACHE_DIR`` is the session's cache):
 
 1. the HumanEval+ and MBPP+ expected outputs through each benchmark's ``prepare`` hook (a test that needs
@@ -62,8 +62,8 @@ def humaneval_x(out: Path, data_dir: Path) -> dict[str, object]:
     return {"cache": str(root / "cache"), "runs": runs}
 
 
-def run(out: Path, data_dir: Path) -> dict[str, object]:
-    """Do the gradings; the result document."""
+def evalplus(out: Path, data_dir: Path) -> dict[str, object]:
+    """The HumanEval+ and MBPP+ gradings (steps 1 and 2)."""
     import benchmarks  # noqa: F401  (registers the benchmarks)
     from harness import benchmark as registry
     from harness.evaluation import evaluate_samples
@@ -93,14 +93,26 @@ def run(out: Path, data_dir: Path) -> dict[str, object]:
             proc.kill()
             proc.wait()
     return {"oracle": {"args": proc.args, "returncode": code, "folder": str(oracle_out), "stdout": log_out.read_text(),
-                       "stderr": log_err.read_text()}, "reference": reference,
-            "humaneval_x": humaneval_x(out, data_dir)}  # fmt: skip
+                       "stderr": log_err.read_text()}, "reference": reference}  # fmt: skip
+
+
+PARTS = {"evalplus": evalplus, "humaneval_x": lambda out, data_dir: {"humaneval_x": humaneval_x(out, data_dir)}}
+
+
+def run(out: Path, data_dir: Path, parts: list[str]) -> dict[str, object]:
+    """Do the named parts (``evalplus``, ``humaneval_x``: what the session's selected tests read), in that
+    order; the result document."""
+    doc: dict[str, object] = {}
+    for part in parts:
+        doc.update(PARTS[part](out, data_dir))
+    return doc
 
 
 def main() -> int:
     out, data_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    parts = sys.argv[3].split(",") if len(sys.argv) > 3 else list(PARTS)
     try:
-        doc = run(out, data_dir)
+        doc = run(out, data_dir, parts)
     except BaseException:  # noqa: BLE001 - whatever stopped it is what the waiting tests must show
         (out / "error.txt").write_text(traceback.format_exc())
         return 1
