@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -179,12 +180,12 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     with open(log, "w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "tests.heavy_job", str(out), str(path), ",".join(parts)], cwd=ROOT,
                                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                preexec_fn=lambda: os.nice(10))  # fmt: skip
+                                preexec_fn=lambda: os.nice(10), start_new_session=True)  # fmt: skip
     try:
         yield _HeavyJob(proc, out, log)
     finally:
-        if proc.poll() is None:  # the session ended (or was interrupted) before a test needed the result
-            proc.kill()
+        if proc.poll() is None:  # the session ended (or was interrupted) before a test needed the result:
+            os.killpg(proc.pid, signal.SIGKILL)  # the job, its oracle run and its hogs
             proc.wait()
 
 
