@@ -242,8 +242,8 @@ class _ComputeClaim:
     _held: ClassVar[set[str]] = set()
     _guard: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, path: str, fd: int, waited: bool) -> None:
-        self.path, self.fd, self.waited = path, fd, waited
+    def __init__(self, path: str, fd: int) -> None:
+        self.path, self.fd = path, fd
 
     @classmethod
     def take(cls, target: Path, what: str) -> _ComputeClaim | None:
@@ -259,7 +259,6 @@ class _ComputeClaim:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             return None  # an unwritable cache: computed here, and the save says why it is not kept
-        waited = False
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -268,7 +267,6 @@ class _ComputeClaim:
                 print(f"waiting for process {holder}, which is computing the {what} expected outputs "
                       f"(lock {lock})", file=sys.stderr, flush=True)  # fmt: skip
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                waited = True
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
         except BaseException:
@@ -276,7 +274,7 @@ class _ComputeClaim:
             raise
         with cls._guard:
             cls._held.add(str(lock))
-        return cls(str(lock), fd, waited)
+        return cls(str(lock), fd)
 
     def release(self) -> None:
         """Let the next process in (idempotent)."""

@@ -22,10 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "reference-samples/starcoder2-15b-instruct-v0.1"
 
 
+def _data_path() -> Path:
+    return Path(os.environ.get("HARNESS_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The shared data folder (``HARNESS_DATA_DIR``, else ``../shared/data``)."""
-    path = Path(os.environ.get("HARNESS_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+    path = _data_path()
     if not (path / "humanevalplus").is_dir():
         pytest.skip(f"benchmark data not found at {path}; set HARNESS_DATA_DIR")
     return path
@@ -136,7 +140,7 @@ def _module(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The modules whose tests read :func:`heavy_gradings` run last (whole modules, so that their module
+    """The modules whose tests read :func:`background_result` run last (whole modules, so that their module
     fixtures are built once), giving its background process the rest of the session to do them in."""
     heavy = {_module(item) for item in items if _needs_heavy(item)}
     items.sort(key=lambda item: _module(item) in heavy)
@@ -168,9 +172,9 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     (niced by 5 they took the machine's first seven minutes of eighteen and slowed the tests beside them up
     to six-fold, leaving the rest of the session half idle).  Their limits are CPU time, so a smaller share
     of the machine does not change their verdicts; the wall-clock backstop (3 x limit + 1 s) holds at a
-    tenth of a core for a program that needs its ground truth's time.
+    tenth of a core for a program that needs its ground truth's time (10 x gt < 3 x 4 x gt + 1 s).
     """
-    path = Path(os.environ.get("HARNESS_DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
+    path = _data_path()
     parts = request.config.stash.get(_HEAVY_WANTED, [])
     if not parts or not (path / "humanevalplus").is_dir():
         yield None
