@@ -28,6 +28,8 @@ import json
 import random
 import re
 import sysconfig
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,26 @@ EVERYDAY = (
 )
 
 
+# The fields that hold statements: a function definition is a statement, so only these lead to one.
+_BODIES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+def _function_defs(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The function definitions of ``tree`` in ``ast.walk``'s order, visiting statements only.
+
+    Breadth first like ``ast.walk``, so the same functions come in the same order; skipping the expressions
+    (most of a tree's nodes) makes the stdlib scan about four times faster.
+    """
+    todo: deque[ast.AST] = deque([tree])
+    while todo:
+        node = todo.popleft()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+        for name in node._fields:
+            if name in _BODIES:
+                todo.extend(getattr(node, name))
+
+
 def stdlib_functions(limit: int = 60000) -> list[tuple[str, str]]:
     """``(qualified name, source)`` of standard-library functions, deduplicated, 80..3000 characters."""
     root = Path(sysconfig.get_paths()["stdlib"])
@@ -167,8 +189,8 @@ def stdlib_functions(limit: int = 60000) -> list[tuple[str, str]]:
         except (SyntaxError, UnicodeDecodeError, ValueError):
             continue
         lines = src.splitlines(keepends=True)
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno:
+        for node in _function_defs(tree):
+            if node.end_lineno:
                 # Whole lines (ast.get_source_segment re-splits the file on every call: quadratic).
                 seg = "".join(lines[node.lineno - 1 : node.end_lineno]).rstrip()
                 if 80 <= len(seg) <= 3000 and seg not in seen:

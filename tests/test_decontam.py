@@ -236,3 +236,41 @@ def test_cutoff_window_is_reported_and_becomes_the_models_default(data_dir: Path
     assert all(t in expected for t in record["tasks"])
     bad = run("decontam", "--model", "m", "--output", str(tmp_path / "w"))
     assert bad.returncode == 2 and "--model needs --cutoff-date" in bad.stderr
+
+
+def _span_by_characters(text: str, b_start: int, b_end: int, normal: str) -> tuple[int, int]:
+    """The specification: walk ``text`` a character at a time, counting the bytes each keeps in the normal form."""
+    from harness.decontamination.index import alnum_bytes, squash_bytes
+
+    norm = squash_bytes if normal == "squash" else alnum_bytes
+    k, start = 0, None
+    for i, ch in enumerate(text):
+        kept = len(norm(ch))
+        if not kept:
+            continue
+        if start is None and k + kept > b_start:
+            start = i
+        k += kept
+        if k >= b_end:
+            return start if start is not None else i, i + 1
+    return start or 0, len(text)
+
+
+def test_byte_spans_map_back_to_the_characters_that_hold_them() -> None:
+    import random
+
+    from harness.decontamination.index import alnum_bytes, byte_span_to_chars, squash_bytes
+
+    rng = random.Random(7)
+    alphabet = "ab Z9_\t\n\r\x0b\x0c.-é€𝔘\ud800ßİ"  # ASCII, spaces, symbols, 2-4 byte UTF-8, a lone surrogate
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        for normal, norm in (("squash", squash_bytes), ("alnum", alnum_bytes)):
+            size = len(norm(text))
+            b_start = rng.randrange(0, size + 2)
+            b_end = b_start + rng.randrange(1, 6)
+            got = byte_span_to_chars(text, b_start, b_end, normal)
+            assert got == _span_by_characters(text, b_start, b_end, normal), (text, normal, b_start, b_end)
+            if b_end <= size:  # a span inside the normal form: the characters found hold its bytes
+                a, b = got
+                assert norm(text)[b_start:b_end] in norm(text[a:b])

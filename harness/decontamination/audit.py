@@ -6,7 +6,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -408,7 +408,9 @@ def _report(ds: Dataset, idx: BenchmarkIndex, benchmarks: list[str], opts: Audit
         "summary": summary,
         "contaminated_rows": len(flagged_rows),
         "contamination_rate": len(flagged_rows) / n,
-        "flagged": [asdict(f) for f in sorted(flags, key=lambda f: (f.row, f.benchmark, f.task_id, f.method))],
+        # A flag's fields are plain values: a copy of its __dict__ is what dataclasses.asdict gives, without
+        # its recursive deep copy (2 s of a 50,000-row audit with 14,000 flags).
+        "flagged": [dict(vars(f)) for f in sorted(flags, key=lambda f: (f.row, f.benchmark, f.task_id, f.method))],
         "parts_not_matched_alone": alone,
         "timings": timings,
     }

@@ -21,6 +21,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -147,21 +148,33 @@ class AnchorIndex:
         return sorted(found)
 
 
+def _kept_table(dropped: bytes) -> np.ndarray:
+    table = np.ones(256, np.int64)
+    table[np.frombuffer(dropped, np.uint8)] = 0
+    return table
+
+
+# Per byte of ``text.encode().lower()``: 1 where the normal form keeps it.
+_KEPT = {"squash": _kept_table(_WS_BYTES), "alnum": _kept_table(_NOT_ALNUM_BYTES)}
+
+
 def byte_span_to_chars(text: str, b_start: int, b_end: int, normal: str) -> tuple[int, int]:
-    """Map a byte span of ``text``'s normal form (``squash`` or ``alnum``) back to ``text``'s characters."""
-    k = 0
-    start = None
-    for i, ch in enumerate(text):
-        raw = ch.encode("utf-8", "surrogatepass").lower()
-        kept = raw.translate(None, _WS_BYTES if normal == "squash" else _NOT_ALNUM_BYTES)
-        if not kept:
-            continue
-        if start is None and k + len(kept) > b_start:
-            start = i
-        k += len(kept)
-        if k >= b_end:
-            return start if start is not None else i, i + 1
-    return start or 0, len(text)
+    """Map a byte span of ``text``'s normal form (``squash`` or ``alnum``) back to ``text``'s characters.
+
+    ``(first, last + 1)``: the characters holding the span's first and last
+    kept bytes (to the end of ``text`` when the span runs past it).  One
+    numpy pass over the UTF-8 bytes, not a Python step per character: an
+    audit maps every flag back, and long rows made this most of its time.
+    """
+    raw = np.frombuffer(text.encode("utf-8", "surrogatepass").lower(), np.uint8)
+    seen = np.cumsum(_KEPT[normal][raw])  # kept bytes up to and including each byte
+    first, last = np.searchsorted(seen, [b_start + 1, b_end])  # the bytes holding kept byte b_start, b_end - 1
+    if first >= len(raw):
+        return 0, len(text)
+    char_of = np.cumsum((raw & 0xC0) != 0x80) - 1  # a UTF-8 continuation byte belongs to the character before
+    if last >= len(raw):
+        return int(char_of[first]), len(text)
+    return int(char_of[first]), int(char_of[last]) + 1
 
 
 class StatementIndex:
@@ -300,9 +313,11 @@ def collect_items(benchmarks: list[str], data_dir: str | Path | None, skipped: d
 def token_ids(text_tokens: list[str], vocab: dict[str, int], grow: bool) -> np.ndarray:
     """Token ids; unknown tokens (not in any reference item) get -1 and can never match."""
     if grow:
-        return np.fromiter((vocab.setdefault(t, len(vocab)) for t in text_tokens), np.int64, len(text_tokens))
-    get = vocab.get
-    return np.fromiter((get(t, -1) for t in text_tokens), np.int64, len(text_tokens))
+        for t in dict.fromkeys(text_tokens):  # new tokens get the next ids in the order they first appear
+            if t not in vocab:
+                vocab[t] = len(vocab)
+    # map() over the dict's own get: no Python frame per token (a generator here was most of the tokenising)
+    return np.fromiter(map(vocab.get, text_tokens, repeat(-1)), np.int64, len(text_tokens))
 
 
 def rolling_hashes(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
