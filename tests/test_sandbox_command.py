@@ -460,29 +460,3 @@ def test_requested_bwrap_that_cannot_start_fails_hard(monkeypatch: pytest.Monkey
         Sandbox(SandboxSettings(isolation="bwrap"))
     monkeypatch.delenv("HARNESS_ISOLATION", raising=False)
     assert isolation_mode(SandboxSettings()) == "process"  # auto falls back
-
-
-_NICE_PROBE = r"""
-import os
-os.nice(7)
-from harness.execution import Sandbox, SandboxSettings
-from harness.execution.sandbox import CommandJob, ScriptJob, Step
-with Sandbox(SandboxSettings(workers=1)) as sb:
-    script, command = sb.run([ScriptJob("print(open('/proc/self/autogroup').read().strip())"),
-                              CommandJob([Step(["cat", "/proc/self/autogroup"])])])
-print(script.stdout.strip())
-print(command.steps[0].stdout.decode().strip())
-"""
-
-
-@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="this kernel does not group sessions (autogroup)")
-def test_programs_of_a_niced_harness_keep_its_niceness_in_their_own_sessions() -> None:
-    # Each runner and step starts a session, which the kernel schedules as one group (autogroup) weighed like
-    # any other session whatever its members' niceness: a `nice` harness gave its programs no lower priority.
-    if os.geteuid() != 0:
-        pytest.skip("only root may set a session's niceness more than ten times a second")
-    proc = subprocess.run([sys.executable, "-c", _NICE_PROBE], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    script, command = proc.stdout.strip().splitlines()[-2:]
-    assert script.endswith(" nice 7") and command.endswith(" nice 7"), proc.stdout
-    assert script.split()[0] != open("/proc/self/autogroup").read().split()[0]  # a session of its own

@@ -192,36 +192,6 @@ def _prctl(option: int, arg: int) -> None:
         pass
 
 
-#: This process's niceness, read once at the worker's start (every runner and step inherits it).
-_NICE = 0
-
-
-def _session_niceness() -> None:
-    """Give the session this process has just started the niceness the process has.
-
-    Where the kernel schedules each session as one group (autogroup, the
-    default of Debian's and Ubuntu's kernels), niceness weighs a process only
-    against its own session's members, and every session weighs alike: the
-    session bubblewrap starts for a worker, and each runner's and step's own,
-    took as much CPU as the user's whole login however ``nice`` the harness
-    ran (a niced grading slowed the rest of the machine threefold).  Root may
-    set it for every session; others are allowed a change per 100 ms
-    machine-wide, and a session that misses it keeps the default.
-    """
-    if _NICE <= 0 or os.getsid(0) != os.getpid():
-        return  # not niced, or not a session of its own (the group would be the user's login)
-    try:
-        fd = os.open("/proc/self/autogroup", os.O_WRONLY)
-    except OSError:
-        return  # no autogroups on this kernel
-    try:
-        os.write(fd, str(_NICE).encode())
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class _Sink:
     """Stand-in for sys.stdout/sys.stderr: keeps the first bytes, drops the rest."""
 
@@ -1030,7 +1000,6 @@ class Worker:
         report = fds[3]
         try:
             os.setsid()
-            _session_niceness()
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
             # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across exec.
             for sig in signal.valid_signals():
@@ -1338,7 +1307,6 @@ class Worker:
         """Runs in the forked child; never returns normally to the server loop."""
         cfg = self.cfg
         os.setsid()
-        _session_niceness()
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.chdir(workdir)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -1548,9 +1516,6 @@ def main() -> None:
     if os.getpid() != 1:
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # orphans come back to us to be reaped
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    global _NICE
-    _NICE = os.getpriority(os.PRIO_PROCESS, 0)
-    _session_niceness()  # bubblewrap's --new-session, or the sandbox's own start in a session
     try:
         with builtins.open("/proc/self/oom_score_adj", "w") as f:
             f.write("-500")
