@@ -168,11 +168,11 @@ def _heavy_job(request: pytest.FixtureRequest, isolated_cache: Path,
     run beside the other tests and use the CPU they leave idle (most tests keep one core busy at most),
     instead of taking the machine for six minutes.
 
-    Niced by 10, so that the other tests keep most of their core and the gradings spread over the session
-    (niced by 5 they took the machine's first seven minutes of eighteen and slowed the tests beside them up
-    to six-fold, leaving the rest of the session half idle).  Their limits are CPU time, so a smaller share
-    of the machine does not change their verdicts; the wall-clock backstop (3 x limit + 1 s) holds at a
-    tenth of a core for a program that needs its ground truth's time (10 x gt < 3 x 4 x gt + 1 s).
+    Niced by 10, which in effect reaches only its own processes: the kernel schedules each session as one group
+    (autogroup) whatever its members' niceness, and each sandbox runner has a session of its own, so the
+    job's programs share the machine equally with the tests beside them.  Giving those sessions the niceness
+    too (tried 2026-12-04) starved the programs near their budgets (Mbpp/599, Mbpp/271's input 67) into the
+    wall-clock backstop (3 x limit + 1 s) and the oracle failed.
     """
     path = _data_path()
     parts = request.config.stash.get(_HEAVY_WANTED, [])
