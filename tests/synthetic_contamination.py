@@ -162,7 +162,7 @@ def _function_defs(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctio
     """The function definitions of ``tree`` in ``ast.walk``'s order, visiting statements only.
 
     Breadth first like ``ast.walk``, so the same functions come in the same order; skipping the expressions
-    (most of a tree's nodes) makes the stdlib scan about four times faster.
+    (most of a tree's nodes) took the stdlib scan from 8.2 to 5.4 s (2026-12-04; parsing is most of the rest).
     """
     todo: deque[ast.AST] = deque([tree])
     while todo:

@@ -35,18 +35,26 @@ def ds_data(data_dir: Path) -> Path:
     return data_dir
 
 
+def ensure_small_env() -> tuple[envs.EnvInfo, float | None]:
+    """The small managed environment at ``TEST_ENV``, built (pip) unless it holds every library already;
+    with the seconds the build took (None when it was there).  ``scripts/setup.sh`` calls it too."""
+    info = envs.load("ds1000", TEST_ENV)
+    if info is not None and all(d in info.installed for d in SMALL_LIBRARIES):
+        return info, None
+    t0 = time.perf_counter()
+    info = envs.create("ds1000", path=TEST_ENV, libraries=SMALL_LIBRARIES, echo=lambda _: None)
+    return info, time.perf_counter() - t0
+
+
 @pytest.fixture(scope="session")
 def small_env() -> envs.EnvInfo:
     """The small managed environment, built on first use (pip) and reused afterwards."""
-    info = envs.load("ds1000", TEST_ENV)
-    if info is not None and all(d in info.installed for d in SMALL_LIBRARIES):
-        return info
-    t0 = time.perf_counter()
     try:
-        info = envs.create("ds1000", path=TEST_ENV, libraries=SMALL_LIBRARIES, echo=lambda _: None)
+        info, seconds = ensure_small_env()
     except HarnessError as exc:
         pytest.fail(f"could not build the DS-1000 test environment at {TEST_ENV} with pip: {exc}", pytrace=False)
-    print(f"\nbuilt the DS-1000 test environment in {time.perf_counter() - t0:.0f} s")
+    if seconds is not None:
+        print(f"\nbuilt the DS-1000 test environment in {seconds:.0f} s")
     return info
 
 

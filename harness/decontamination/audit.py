@@ -91,11 +91,13 @@ def _scan_anchor(index: AnchorIndex | None, normal: str, method: str, idx: Bench
     flags: list[Flag] = []
     seen: set[tuple[int, int]] = set()
     for t, start, nid in index.find_all([norm(x) for x in texts]):
-        for k in index.owners[nid]:
-            if (t, k) in seen:
-                continue
+        new = [k for k in index.owners[nid] if (t, k) not in seen]
+        if not new:
+            continue
+        # One span per match: every owner of the needle (items sharing the string) has the same one.
+        a, b = byte_span_to_chars(texts[t], start, start + len(index.needles[nid]), normal)
+        for k in new:
             seen.add((t, k))
-            a, b = byte_span_to_chars(texts[t], start, start + len(index.needles[nid]), normal)
             it = idx.items[k]
             flags.append(Flag(where[t][0], where[t][1], it.benchmark, it.task_id, it.part, method,
                               _excerpt(texts[t], a, b), 1.0, (a, b)))  # fmt: skip
